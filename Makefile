@@ -1,0 +1,47 @@
+# Two commands for a fresh machine: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LOGS ?= logs/demo
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: run test install demo fixtures bench lint format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Train the demo experiment if its logs are missing, then open the viewer on them.
+run: $(STAMP)
+	@test -f $(LOGS)/.complete || (rm -rf $(LOGS) && $(BIN)/tinspect demo $(LOGS) && touch $(LOGS)/.complete)
+	$(BIN)/tinspect $(LOGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	rm -rf $(LOGS) && $(BIN)/tinspect demo $(LOGS) && touch $(LOGS)/.complete
+
+# Small deterministic logs committed for the read-side tests.
+fixtures: $(STAMP)
+	$(BIN)/python -m tinspect.demo.fixtures fixtures/digits
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.record
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+clean:
+	rm -rf $(VENV) logs .pytest_cache

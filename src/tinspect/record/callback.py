@@ -1,0 +1,517 @@
+"""``InspectCheckpoint``: the Keras 3 callback that writes tinspect logs while a model trains.
+
+Per model it writes ``model.json`` (header, architecture, training configuration, dataset
+facts), one line per epoch to ``metrics.jsonl``, and a checkpoint file before training, every
+``every`` epochs and after the last epoch. See ``docs/format.md`` for the layout.
+
+Cost is kept off the training loop: no batch hooks (overriding one turns off Keras'
+asynchronous batch dispatch); at a checkpoint the main thread only copies the weights, and a
+background thread computes the activations with a shadow copy of the model and writes the
+file. Unlike Keras' own ModelCheckpoint, files are written under a temporary name and renamed
+when complete, so a reader (or a kill -9) never sees half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import tinspect
+from tinspect import format as fmt
+from tinspect.record import architecture as arch
+from tinspect.record.capture import Capture, class_weights, layer_arrays
+from tinspect.record.files import append_line, json_line, to_float, write_json_atomic
+from tinspect.record.writer import (
+    BackgroundWriter,
+    CheckpointRecord,
+    Compression,
+    LayerRecord,
+    normalize_compression,
+    write_checkpoint,
+)
+
+ACTIVATION_DTYPES = ("float16", "float32")
+
+
+def _warn(message: str) -> None:
+    warnings.warn(f"tinspect: {message}", UserWarning, stacklevel=3)
+
+
+def _as_array(value: Any, what: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # noqa: BLE001
+        raise TypeError(
+            f"{what} must be array-like. Received: {type(value).__name__} ({error})"
+        ) from None
+    if array.dtype == object:
+        raise TypeError(f"{what} must be a numeric array. Received: an array of Python objects")
+    if array.ndim == 0:
+        raise ValueError(f"{what} must have a sample axis. Received: a scalar {array!r}")
+    return array
+
+
+def _split_samples(samples: Any) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """``x``, ``(x,)``, ``(x, y)`` or ``([x1, x2], y)`` → (list of inputs, labels or None)."""
+    if isinstance(samples, tuple):
+        if len(samples) not in (1, 2):
+            raise ValueError(
+                f"samples must be x, (x,) or (x, y). Received: a tuple of {len(samples)} items"
+            )
+        x, y = samples[0], samples[1] if len(samples) == 2 else None
+    else:
+        x, y = samples, None
+    if isinstance(x, Mapping):
+        inputs = [_as_array(v, f"samples x[{k!r}]") for k, v in x.items()]
+    elif isinstance(x, list):
+        inputs = [_as_array(v, f"samples x[{i}]") for i, v in enumerate(x)]
+    else:
+        inputs = [_as_array(x, "samples x")]
+    if not inputs:
+        raise ValueError("samples must contain at least one input array. Received: x=[]")
+    labels = None if y is None else _as_array(y, "samples y")
+    lengths = {a.shape[0] for a in inputs} | ({labels.shape[0]} if labels is not None else set())
+    if len(lengths) != 1:
+        raise ValueError(
+            "every samples array must have the same number of samples. "
+            f"Received: lengths {sorted(lengths)}"
+        )
+    if inputs[0].shape[0] == 0:
+        raise ValueError("samples must hold at least one sample. Received: 0 samples")
+    return inputs, labels
+
+
+def class_ids_from_labels(labels: np.ndarray | None) -> np.ndarray | None:
+    """Integer class ids from class labels or one-hot rows; None for regression targets."""
+    if labels is None:
+        return None
+    y = labels
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 1:
+        if y.dtype.kind in "iub":
+            return y.astype(np.int64) if (y >= 0).all() else None
+        if (
+            y.dtype.kind == "f"
+            and np.isfinite(y).all()
+            and (y >= 0).all()
+            and (y == np.round(y)).all()
+        ):
+            return y.astype(np.int64)
+        return None
+    if y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind in "fiub":
+        rows = y.sum(axis=1)
+        if ((y >= 0) & (y <= 1)).all() and np.allclose(rows, 1.0, atol=1e-3):
+            return np.argmax(y, axis=1).astype(np.int64)
+    return None
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value is not None and value not in choices:
+        raise ValueError(
+            f"{name} must be one of {', '.join(choices)} or None. Received: {name}={value!r}"
+        )
+
+
+class InspectCheckpoint(keras.callbacks.Callback):
+    """Record a model's weights, activations, predictions and metrics for tinspect.
+
+    Args:
+        logdir: directory of the experiment; the model gets its own sub-directory
+            ``<name>-<id8>`` in it.
+        header: the model's header from ``tinspect.make_header`` or ``tinspect.branch``.
+        samples: the fixed samples whose activations are recorded at every checkpoint:
+            ``x``, ``(x,)`` or ``(x, y)``; ``x`` may be a list or dict for several inputs.
+            ``y`` gives the classes for per-class means (integer labels or one-hot rows).
+        every: write a checkpoint every this many epochs (``"epoch"`` means 1). The
+            initialization (epoch 0) and the last epoch are always written.
+        layers: names of the layers to record; None records all.
+        max_samples: keep at most this many of ``samples`` (the first ones).
+        activations_dtype: ``"float16"`` (half the bytes) or ``"float32"``.
+        compression: None (fastest; measured cheapest on 2 cores), ``"lzf"``, ``"gzip"``
+            or a gzip level 0-9.
+        class_names: names of the classes, in class-id order.
+        input_kind: ``"image"``, ``"tabular"`` or ``"sequence"``: a hint for checks.
+        output_kind: ``"classification"``, ``"regression"`` or ``"reconstruction"``.
+    """
+
+    def __init__(
+        self,
+        logdir: str | Path,
+        header: Mapping[str, Any],
+        samples: Any,
+        *,
+        every: int | str = 1,
+        layers: Sequence[str] | None = None,
+        max_samples: int = 512,
+        activations_dtype: str = "float16",
+        compression: Compression = None,
+        class_names: Sequence[str] | None = None,
+        input_kind: str | None = None,
+        output_kind: str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(logdir, (str, Path)) or not str(logdir):
+            raise TypeError(f"logdir must be a path. Received: logdir={logdir!r}")
+        self.logdir = Path(logdir)
+        if self.logdir.exists() and not self.logdir.is_dir():
+            raise ValueError(
+                f"logdir must be a directory, but it is a file. Received: logdir={str(logdir)!r}"
+            )
+        if not isinstance(header, Mapping):
+            raise TypeError(
+                "header must be a dict from tinspect.make_header(). "
+                f"Received: header of type {type(header).__name__}"
+            )
+        for key in ("id", "name"):
+            if not isinstance(header.get(key), str) or not header.get(key):
+                raise ValueError(
+                    f"header must have a non-empty string {key!r} (use tinspect.make_header). "
+                    f"Received: header={dict(header)!r}"
+                )
+        self.header = dict(header)
+        if every == "epoch":
+            every = 1
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be an integer >= 1 or 'epoch'. Received: every={every!r}")
+        self.every = every
+        if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+            raise ValueError(
+                f"max_samples must be an integer >= 1. Received: max_samples={max_samples!r}"
+            )
+        if layers is not None:
+            if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
+                raise TypeError(
+                    f"layers must be a list of layer names or None. Received: layers={layers!r}"
+                )
+            layers = list(layers)
+        self.layers = layers
+        _check_choice("activations_dtype", activations_dtype, ACTIVATION_DTYPES)
+        if activations_dtype is None:
+            raise ValueError("activations_dtype must be 'float16' or 'float32'. Received: None")
+        self.activations_dtype = activations_dtype
+        normalize_compression(compression)  # validates
+        self.compression = compression
+        _check_choice("input_kind", input_kind, fmt.INPUT_KINDS)
+        _check_choice("output_kind", output_kind, fmt.OUTPUT_KINDS)
+        self.input_kind, self.output_kind = input_kind, output_kind
+        if class_names is not None:
+            if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
+                raise TypeError(
+                    f"class_names must be a list of strings. Received: class_names={class_names!r}"
+                )
+            class_names = list(class_names)
+        self.class_names = class_names
+
+        inputs, labels = _split_samples(samples)
+        self.inputs = [a[:max_samples] for a in inputs]
+        self.labels = labels[:max_samples] if labels is not None else None
+        self.n_samples = self.inputs[0].shape[0]
+        self.class_ids = None if output_kind == "regression" else class_ids_from_labels(self.labels)
+        if self.class_ids is not None:
+            needed = int(self.class_ids.max()) + 1
+            if class_names is not None and len(class_names) < needed:
+                raise ValueError(
+                    f"class_names has {len(class_names)} names but the labels go up to class "
+                    f"{needed - 1}. Received: class_names={class_names!r}"
+                )
+        self.n_classes = (
+            len(class_names)
+            if class_names
+            else (int(self.class_ids.max()) + 1 if self.class_ids is not None else 0)
+        )
+
+        self.model_dir = self.logdir / fmt.model_dir_name(self.header["name"], self.header["id"])
+        existing = self.model_dir / fmt.CHECKPOINTS_DIR
+        if existing.is_dir() and any(
+            fmt.parse_checkpoint_name(p.name) is not None for p in existing.iterdir()
+        ):
+            raise ValueError(
+                f"{self.model_dir} already holds checkpoints of model id {self.header['id']}; "
+                "give each training run its own header (tinspect.make_header or tinspect.branch)"
+            )
+        #: Errors of checkpoints that could not be written, as (label, exception).
+        self.errors: list[tuple[str, BaseException]] = []
+        self._capture: Capture | None = None
+        self._writer: BackgroundWriter | None = None
+        self._class_matrix: Any = None
+        self._written: set[int] = set()
+        self._completed = 0  # epochs completed over all fit calls
+        self._offset = 0
+        self._first_epoch_of_fit: int | None = None
+        self._epoch_start = 0.0
+        self._started = False
+
+    # --- Keras hooks ---------------------------------------------------------------------
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._ensure_built()
+        self._check_inputs()
+        if not self._started:
+            (self.model_dir / fmt.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
+            self._capture = Capture(self.model, self.layers)
+            if self.layers is not None:
+                names = {layer.name for layer in self.model.layers}
+                unknown = [n for n in self.layers if n not in names]
+                if unknown:
+                    raise ValueError(
+                        f"layers names unknown layers {unknown}; the model has {sorted(names)}. "
+                        f"Received: layers={self.layers!r}"
+                    )
+            if self._capture.reason:
+                _warn(
+                    f"activations not recorded for {self.header['name']!r}: {self._capture.reason}"
+                )
+            elif self._capture.plan.skipped:
+                detail = "; ".join(f"{k}: {v}" for k, v in self._capture.plan.skipped.items())
+                _warn(f"activations of some layers are not recorded ({detail})")
+            self._class_matrix = class_weights(self.class_ids, self._n_classes())
+            self._started = True
+        self._first_epoch_of_fit = None
+        self._write_model_json(state="training")
+        self._writer = BackgroundWriter()
+        if 0 not in self._written:
+            self._checkpoint(0, {})
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self._first_epoch_of_fit is None:
+            self._first_epoch_of_fit = epoch
+            # fit(initial_epoch=k) numbers epochs absolutely; a plain second fit restarts at 0.
+            self._offset = 0 if epoch > 0 else self._completed
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        completed = self._offset + epoch + 1
+        self._completed = completed
+        metrics = {k: to_float(v) for k, v in (logs or {}).items()}
+        line = {
+            fmt.METRIC_EPOCH: completed,
+            fmt.METRIC_TIME: time.time(),
+            fmt.METRIC_WALL_TIME: time.perf_counter() - self._epoch_start,
+            fmt.METRIC_LEARNING_RATE: arch.learning_rate(getattr(self.model, "optimizer", None)),
+            "step": self._step(),
+            **metrics,
+        }
+        append_line(self.model_dir / fmt.METRICS_JSONL, json_line(line))
+        last = (self.params or {}).get("epochs")
+        if completed % self.every == 0 or (last is not None and epoch + 1 == last):
+            self._checkpoint(completed, metrics)
+        self._report_errors()
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        try:
+            if self._completed and self._completed not in self._written:
+                self._checkpoint(self._completed, {k: to_float(v) for k, v in (logs or {}).items()})
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+            self._report_errors()
+            self._write_model_json(state="finished")
+
+    # --- internals -----------------------------------------------------------------------
+    def _n_classes(self) -> int:
+        n = self.n_classes
+        if self.class_ids is not None and self.output_kind in (None, "classification"):
+            outputs = getattr(self.model, "outputs", None) or []
+            if len(outputs) == 1 and len(outputs[0].shape) == 2 and (outputs[0].shape[-1] or 0) > 1:
+                n = max(n, int(outputs[0].shape[-1]))
+        return n
+
+    def _ensure_built(self) -> None:
+        """Build a model that fit has not built yet (a Sequential without an Input)."""
+        if self.model.built and (
+            getattr(self.model, "_functional", None) is not None
+            or not isinstance(self.model, keras.Sequential)
+        ):
+            return
+        try:
+            if isinstance(self.model, keras.Sequential) and len(self.inputs) == 1:
+                self.model.build((None, *self.inputs[0].shape[1:]))
+            else:
+                self.model(self._feed(1), training=False)
+        except Exception as error:  # noqa: BLE001
+            _warn(f"could not build the model on the samples ({error})")
+
+    def _feed(self, n: int | None = None) -> Any:
+        arrays = [a[:n] if n else a for a in self.inputs]
+        return arrays[0] if len(arrays) == 1 else arrays
+
+    def _check_inputs(self) -> None:
+        try:
+            expected = [tuple(t.shape) for t in self.model.inputs]
+        except (AttributeError, ValueError):
+            return  # a subclassed model: shapes are checked by calling it
+        if len(expected) != len(self.inputs):
+            raise ValueError(
+                f"the model has {len(expected)} inputs but samples give {len(self.inputs)}. "
+                f"Received: samples x with {len(self.inputs)} arrays"
+            )
+        for shape, array in zip(expected, self.inputs, strict=True):
+            want = shape[1:]
+            got = array.shape[1:]
+            if len(want) != len(got) or any(
+                w is not None and w != g for w, g in zip(want, got, strict=True)
+            ):
+                raise ValueError(
+                    f"samples do not fit the model input: the model expects (n, "
+                    f"{', '.join('?' if w is None else str(w) for w in want)}). "
+                    f"Received: samples x of shape {array.shape}"
+                )
+
+    def _step(self) -> int | None:
+        optimizer = getattr(self.model, "optimizer", None)
+        try:
+            return int(optimizer.iterations) if optimizer is not None else None
+        except (TypeError, ValueError, AttributeError):
+            return None
+
+    def _dataset_facts(self) -> dict[str, Any]:
+        n_classes = self._n_classes()
+        names = self.class_names or ([str(i) for i in range(n_classes)] if n_classes else None)
+        return {
+            "n_samples": self.n_samples,
+            "sample_shape": list(self.inputs[0].shape[1:]) if len(self.inputs) == 1 else None,
+            "input_shapes": [list(a.shape[1:]) for a in self.inputs],
+            "input_dtypes": [str(a.dtype) for a in self.inputs],
+            "label_shape": list(self.labels.shape[1:]) if self.labels is not None else None,
+            "n_classes": n_classes,
+            "class_names": names,
+            "input_kind": self.input_kind,
+            "output_kind": self.output_kind,
+        }
+
+    def _write_model_json(self, state: str) -> None:
+        capture = self._capture
+        training = arch.describe_training(self.model, self.params)
+        training["batch_size"] = self.header.get("hyperparameters", {}).get("batch_size")
+        data = {
+            "format_version": fmt.FORMAT_VERSION,
+            "header": self.header,
+            "architecture": arch.describe_architecture(self.model),
+            "training": training,
+            "dataset": self._dataset_facts(),
+            "recording": {
+                "every": self.every,
+                "max_samples": self.n_samples,
+                "activations_dtype": self.activations_dtype,
+                "compression": self.compression,
+                "layers": capture.plan.captured if capture else [],
+                "skipped": (
+                    {"*": capture.reason}
+                    if capture and capture.reason
+                    else (capture.plan.skipped if capture else {})
+                ),
+                "capture": "none"
+                if not capture or capture.extractor is None
+                else ("shadow" if capture.shadow is not None else "main-thread"),
+                "tinspect_version": tinspect.__version__,
+                "keras_version": keras.__version__,
+                "backend": keras.backend.backend(),
+            },
+            "status": {
+                "state": state,
+                "epochs_completed": self._completed,
+                "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        }
+        write_json_atomic(self.model_dir / fmt.MODEL_JSON, data)
+
+    def _checkpoint(self, epoch: int, metrics: Mapping[str, Any]) -> None:
+        """Copy what the checkpoint needs on this thread; compute and write it in the writer."""
+        assert self._capture is not None and self._writer is not None
+        capture = self._capture
+        model_layers = [
+            layer for layer in self.model.layers if type(layer).__name__ != "InputLayer"
+        ]
+        weights = {layer.name: layer.get_weights() for layer in model_layers if layer.weights}
+        attrs = {
+            fmt.ATTR_FORMAT_VERSION: fmt.FORMAT_VERSION,
+            fmt.ATTR_MODEL_ID: self.header["id"],
+            fmt.ATTR_MODEL_NAME: self.header["name"],
+            fmt.ATTR_EPOCH: epoch,
+            fmt.ATTR_STEP: self._step() or 0,
+            fmt.ATTR_TIME: time.time(),
+            fmt.ATTR_METRICS: dict(metrics),
+            fmt.ATTR_N_SAMPLES: self.n_samples,
+            fmt.ATTR_N_CLASSES: self._n_classes(),
+            fmt.ATTR_ACTIVATIONS_DTYPE: self.activations_dtype,
+            fmt.ATTR_WEIGHTS_BYTES: int(
+                sum(a.nbytes for arrays in weights.values() for a in arrays)
+            ),
+        }
+        outputs = None
+        if capture.extractor is not None and capture.shadow is None:
+            outputs = capture.run(self.inputs, None)  # live weights: must run now
+        elif capture.extractor is None:
+            start = time.perf_counter()
+            prediction = self.model(self._feed(), training=False)
+            outputs = (
+                [prediction] if not isinstance(prediction, (list, tuple)) else list(prediction),
+                time.perf_counter() - start,
+            )
+        job = functools.partial(self._build_and_write, epoch, attrs, weights, model_layers, outputs)
+        self._written.add(epoch)
+        self._writer.submit(f"epoch {epoch}", job)
+
+    def _build_and_write(
+        self,
+        epoch: int,
+        attrs: dict[str, Any],
+        weights: dict[str, list[np.ndarray]],
+        model_layers: list[Any],
+        outputs: tuple[list[Any], float] | None,
+    ) -> None:
+        """Runs in the writer thread: activations, class means, summaries, HDF5 file."""
+        capture = self._capture
+        assert capture is not None
+        if outputs is None:
+            outputs = capture.run(self.inputs, weights)
+        tensors, seconds = outputs
+        attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = seconds / self.n_samples
+        plan = capture.plan
+        index = {name: i for i, name in enumerate(plan.captured)}
+        wanted = set(self.layers) if self.layers is not None else None
+        records = []
+        for layer in model_layers:
+            if wanted is not None and layer.name not in wanted:
+                continue
+            record = LayerRecord(layer.name, type(layer).__name__)
+            if layer.name in index:
+                record.activations, record.mean_class_activations = layer_arrays(
+                    tensors[index[layer.name]], self._class_matrix, self.activations_dtype
+                )
+            else:
+                record.skipped = plan.skipped.get(layer.name) or capture.reason or "not captured"
+            names = arch.variable_names(layer)
+            record.weights = dict(zip(names, weights.get(layer.name, []), strict=False))
+            records.append(record)
+        samples: dict[str, np.ndarray] = {fmt.SAMPLES_X: self.inputs[0]}
+        for i, extra in enumerate(self.inputs[1:], start=1):
+            samples[f"{fmt.SAMPLES_X}_{i}"] = extra
+        if self.labels is not None:
+            samples[fmt.SAMPLES_Y_LABEL] = self.labels
+        if self.class_ids is not None:
+            samples[fmt.SAMPLES_Y_CLASS] = self.class_ids
+        pred_index = plan.prediction_index or list(range(len(tensors)))
+        for i, k in enumerate(pred_index):
+            key = fmt.SAMPLES_Y_PREDICTION if i == 0 else f"{fmt.SAMPLES_Y_PREDICTION}_{i}"
+            samples[key] = keras.ops.convert_to_numpy(keras.ops.cast(tensors[k], "float32"))
+        path = self.model_dir / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(epoch)
+        write_checkpoint(path, CheckpointRecord(attrs, samples, records), self.compression)
+
+    def _report_errors(self) -> None:
+        if self._writer is None:
+            return
+        for label, error in self._writer.take_errors():
+            self.errors.append((label, error))
+            _warn(
+                f"checkpoint {label} of {self.header['name']!r} was not written: "
+                f"{type(error).__name__}: {error}"
+            )

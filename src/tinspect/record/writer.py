@@ -1,0 +1,207 @@
+"""Checkpoint files: the HDF5 layout of one checkpoint, written atomically, off the main thread.
+
+``write_checkpoint`` turns a ``CheckpointRecord`` (plain numpy arrays) into one
+``epoch-NNNN.h5`` file: it computes the per-array summaries (``tinspect.summary``) while the
+arrays are in memory and stores them in one table, so overviews read three small datasets
+per checkpoint instead of every tensor. ``BackgroundWriter`` runs such jobs in one daemon
+thread with a bounded queue, so training continues while the previous checkpoint is written
+and memory stays bounded if writing is slower than training (the queue then applies
+back-pressure instead of growing).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from tinspect import format as fmt
+from tinspect.record.files import jsonable, write_atomic
+from tinspect.summary import summarize
+
+#: Target size of one HDF5 chunk when compression is on (rows of the sample axis).
+CHUNK_BYTES = 1 << 20
+
+Compression = str | int | None
+
+
+@dataclass
+class LayerRecord:
+    """What one layer contributes to a checkpoint."""
+
+    name: str
+    class_name: str
+    activations: np.ndarray | None = None
+    mean_class_activations: np.ndarray | None = None
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: str | None = None
+
+
+@dataclass
+class CheckpointRecord:
+    """Everything in one checkpoint file, as numpy arrays and JSON-ready attributes."""
+
+    attrs: dict[str, Any]
+    samples: dict[str, np.ndarray]
+    layers: list[LayerRecord]
+
+
+def normalize_compression(compression: Compression) -> tuple[str | None, Any, bool]:
+    """(h5py compression, its options, shuffle) for the callback's ``compression`` argument."""
+    if compression is None or compression is False:
+        return None, None, False
+    if compression == "lzf":
+        return "lzf", None, True
+    if compression == "gzip":
+        return "gzip", 4, True
+    if isinstance(compression, int) and not isinstance(compression, bool) and 0 <= compression <= 9:
+        return "gzip", compression, True
+    raise ValueError(
+        "compression must be None, 'lzf', 'gzip' or a gzip level 0-9. "
+        f"Received: compression={compression!r}"
+    )
+
+
+def _dataset(group: h5py.Group, name: str, data: np.ndarray, compression: Compression) -> None:
+    codec, options, shuffle = normalize_compression(compression)
+    if codec is None or data.ndim == 0 or data.size < 1024:
+        group.create_dataset(name, data=data)
+        return
+    row_bytes = max(1, data[0].nbytes if data.ndim > 1 else data.itemsize)
+    rows = int(max(1, min(data.shape[0], CHUNK_BYTES // row_bytes)))
+    chunks = (rows, *data.shape[1:])
+    group.create_dataset(
+        name,
+        data=data,
+        chunks=chunks,
+        compression=codec,
+        compression_opts=options,
+        shuffle=shuffle,
+    )
+
+
+def _attr(value: Any) -> Any:
+    """An attribute value HDF5 can hold: numbers and strings as is, the rest as JSON text."""
+    if isinstance(value, (str, bool, int, float, np.integer, np.floating)):
+        return value
+    return json.dumps(jsonable(value))
+
+
+def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compression) -> None:
+    """Write ``record`` to ``path`` atomically (temporary name, fsync, rename)."""
+    names: list[str] = []
+    stats: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    edges: list[np.ndarray] = []
+
+    def add_summary(row: str, array: np.ndarray) -> None:
+        if array.dtype.kind not in "fiub" or array.size == 0:
+            return
+        summary = summarize(array)
+        names.append(row)
+        stats.append(summary.stats)
+        counts.append(summary.hist_counts)
+        edges.append(summary.hist_edges)
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as f:
+            for key, value in record.attrs.items():
+                f.attrs[key] = _attr(value)
+            samples = f.create_group(fmt.SAMPLES_GROUP)
+            for key, array in record.samples.items():
+                _dataset(samples, key, array, compression)
+            layers = f.create_group(fmt.LAYERS_GROUP)
+            for layer in record.layers:
+                group = layers.create_group(fmt.h5_key(layer.name))
+                group.attrs[fmt.ATTR_LAYER_CLASS] = layer.class_name
+                if layer.skipped:
+                    group.attrs[fmt.ATTR_SKIPPED] = layer.skipped
+                if layer.activations is not None:
+                    _dataset(group, fmt.ACTIVATIONS, layer.activations, compression)
+                    add_summary(
+                        fmt.summary_row_name(layer.name, fmt.ACTIVATIONS), layer.activations
+                    )
+                if layer.mean_class_activations is not None:
+                    group.create_dataset(
+                        fmt.MEAN_CLASS_ACTIVATIONS, data=layer.mean_class_activations
+                    )
+                if layer.weights:
+                    wgroup = group.create_group(fmt.WEIGHTS_GROUP)
+                    for var, array in layer.weights.items():
+                        _dataset(wgroup, fmt.h5_key(var), array, compression)
+                        row = fmt.summary_row_name(layer.name, f"{fmt.WEIGHTS_GROUP}/{var}")
+                        add_summary(row, array)
+            summary = f.create_group(fmt.SUMMARY_GROUP)
+            summary.create_dataset(
+                fmt.SUMMARY_NAMES, data=np.array(names, dtype=object), dtype=h5py.string_dtype()
+            )
+            table = summary.create_dataset(
+                fmt.SUMMARY_STATS,
+                data=np.array(stats, dtype=np.float64).reshape(
+                    len(names), len(fmt.SUMMARY_COLUMNS)
+                ),
+            )
+            table.attrs[fmt.ATTR_COLUMNS] = json.dumps(list(fmt.SUMMARY_COLUMNS))
+            summary.create_dataset(
+                fmt.SUMMARY_HIST_COUNTS,
+                data=np.array(counts, dtype=np.int64).reshape(len(names), fmt.SUMMARY_BINS),
+            )
+            summary.create_dataset(
+                fmt.SUMMARY_HIST_EDGES,
+                data=np.array(edges, dtype=np.float64).reshape(len(names), fmt.SUMMARY_BINS + 1),
+            )
+
+    write_atomic(path, write)
+
+
+class BackgroundWriter:
+    """One daemon thread that runs checkpoint jobs in order; errors are kept, not raised.
+
+    A job that fails (disk full, a layer that cannot be computed) must not stop training:
+    the error is stored with the job's label and the callback reports it from the main
+    thread. ``close`` waits for every submitted job.
+    """
+
+    def __init__(self, max_pending: int = 2) -> None:
+        self._queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue(max_pending)
+        self._errors: list[tuple[str, BaseException]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="tinspect-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            label, job = item
+            try:
+                job()
+            except BaseException as error:  # noqa: BLE001 - reported by the callback
+                with self._lock:
+                    self._errors.append((label, error))
+
+    def submit(self, label: str, job: Callable[[], None]) -> None:
+        """Queue ``job``; blocks while ``max_pending`` jobs are waiting (back-pressure)."""
+        if not self._thread.is_alive():
+            raise RuntimeError("the checkpoint writer thread has stopped")
+        self._queue.put((label, job))
+
+    def take_errors(self) -> list[tuple[str, BaseException]]:
+        """Errors since the last call, oldest first."""
+        with self._lock:
+            errors, self._errors = self._errors, []
+        return errors
+
+    def close(self) -> None:
+        """Finish every queued job and stop the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
