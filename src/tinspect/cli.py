@@ -96,9 +96,8 @@ def view(
 
     table = Table(title=f"{logdir}: {len(rows)} models")
     for column in rows[0]:
-        table.add_column(
-            column, justify="right" if column not in ("name", "id", "parents") else "left"
-        )
+        text = column in ("name", "id", "parents")
+        table.add_column(column, justify="left" if text else "right", no_wrap=column == "name")
     for row in rows:
         table.add_row(
             *(

@@ -50,7 +50,9 @@ def summarize(array: np.ndarray, bins: int = fmt.SUMMARY_BINS) -> Summary:
     if values.dtype.kind not in "fiub":
         raise TypeError(f"summarize needs a numeric array. Received: dtype={values.dtype}")
     flat = values.reshape(-1)
-    if flat.dtype.kind == "f" and flat.dtype.itemsize < 4:
+    if flat.dtype.kind == "b":
+        flat = flat.astype(np.uint8)
+    elif flat.dtype.kind == "f" and flat.dtype.itemsize < 4:
         flat = flat.astype(np.float32)
     count = flat.size
     if flat.dtype.kind == "f":

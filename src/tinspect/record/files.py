@@ -109,4 +109,3 @@ def append_line(path: Path, line: str) -> None:
             written += os.write(fd, data[written:])
     finally:
         os.close(fd)
-

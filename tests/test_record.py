@@ -1,0 +1,411 @@
+"""InspectCheckpoint on real Keras models: what lands in the files, checked with h5py.
+
+Every test trains a tiny model for a few epochs (seconds) and reads the files back without
+tinspect's read side, so these tests pin the log format as written.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+import tinspect
+from tinspect import format as fmt
+from tinspect.demo import models as demo_models
+from tinspect.keras import InspectCheckpoint
+from tinspect.summary import summarize
+
+from .checkpoint_io import checkpoint, epochs, metrics, model_dir, model_json, summary_table
+
+XY = tuple[np.ndarray, np.ndarray]
+
+
+def skip_model() -> keras.Model:
+    """Functional: a skip connection around ``b`` and two outputs."""
+    inputs = keras.Input((8,), name="features")
+    a = layers.Dense(16, activation="relu", name="a")(inputs)
+    b = layers.Dense(16, activation="relu", name="b")(a)
+    merged = layers.Add(name="merge")([a, b])
+    out = layers.Dense(3, activation="softmax", name="out")(merged)
+    aux = layers.Dense(1, name="aux")(a)
+    model = keras.Model(inputs, [out, aux], name="skip")
+    model.compile("adam", ["sparse_categorical_crossentropy", "mse"])
+    return model
+
+
+def fit(model: keras.Model, data: XY, callback: InspectCheckpoint, epochs: int = 2, **kw) -> None:
+    x, y = data
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=[callback], **kw)
+
+
+def test_sequential_without_input_records_everything(tmp_path: Path, tabular: XY) -> None:
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            layers.Dense(12, activation="relu", name="h"),
+            layers.Dropout(0.5, name="drop"),
+            layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    model.compile(
+        keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    header = tinspect.make_header("seq", batch_size=32)
+    x, y = tabular
+    cb = InspectCheckpoint(tmp_path, header, (x[:40], y[:40]), class_names=["a", "b", "c"])
+    fit(model, tabular, cb, epochs=3, validation_data=tabular)
+
+    d = model_dir(tmp_path)
+    assert d.name == f"seq-{header['id'][:8]}"
+    assert epochs(d) == [0, 1, 2, 3]
+    last = checkpoint(d, 3)
+    attrs = last["attrs"]
+    assert attrs[fmt.ATTR_FORMAT_VERSION] == fmt.FORMAT_VERSION
+    assert attrs[fmt.ATTR_MODEL_ID] == header["id"] and attrs[fmt.ATTR_EPOCH] == 3
+    assert attrs[fmt.ATTR_STEP] == 3 * 3  # 96 samples / 32 per batch, 3 epochs
+    assert attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] > 0
+    assert attrs[fmt.ATTR_WEIGHTS_BYTES] == sum(w.nbytes for w in model.get_weights())
+    assert set(eval_json(attrs[fmt.ATTR_METRICS])) >= {
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+    }
+
+    np.testing.assert_array_equal(last["data_samples/x"], x[:40])
+    np.testing.assert_array_equal(last["data_samples/y_label"], y[:40])
+    np.testing.assert_array_equal(last["data_samples/y_class"], y[:40])
+    expected_pred = keras.ops.convert_to_numpy(model(x[:40], training=False))
+    np.testing.assert_allclose(
+        last["data_samples/y_prediction"], expected_pred, rtol=1e-5, atol=1e-6
+    )
+
+    # Activations: float16, equal to the trained model's own layer outputs.
+    probe = keras.Model(model.inputs, [model.get_layer("h").output, model.get_layer("drop").output])
+    h_expected, drop_expected = (keras.ops.convert_to_numpy(t) for t in probe([x[:40]]))
+    h = last["layers/h/activations"]
+    assert h.dtype == np.float16 and h.shape == (40, 12)
+    np.testing.assert_allclose(h, h_expected, rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(last["layers/drop/activations"], drop_expected, rtol=2e-3, atol=2e-3)
+    # Per-class means from the float32 activations, NaN-free since every class occurs.
+    mca = last["layers/h/mean_class_activations"]
+    assert mca.shape == (3, 12) and mca.dtype == np.float32
+    for c in range(3):
+        np.testing.assert_allclose(
+            mca[c], h_expected[y[:40] == c].mean(axis=0), rtol=1e-5, atol=1e-6
+        )
+    # Weights equal the model's at the end of training.
+    np.testing.assert_array_equal(
+        last["layers/h/weights/kernel"], model.get_layer("h").kernel.numpy()
+    )
+    np.testing.assert_array_equal(
+        last["layers/out/weights/bias"], model.get_layer("out").bias.numpy()
+    )
+    assert "layers/drop/weights/kernel" not in last
+
+    # Summaries describe exactly the stored arrays.
+    table = summary_table(last)
+    for row, key in [
+        ("h/activations", "layers/h/activations"),
+        ("out/weights/kernel", "layers/out/weights/kernel"),
+    ]:
+        stored = summarize(last[key])
+        assert table[row] == pytest.approx(stored.as_dict(), nan_ok=True)
+    assert set(table) == {
+        "h/activations",
+        "h/weights/kernel",
+        "h/weights/bias",
+        "drop/activations",
+        "out/activations",
+        "out/weights/kernel",
+        "out/weights/bias",
+    }
+
+    # The initialization checkpoint differs from the trained one, and has no metrics.
+    first = checkpoint(d, 0)
+    assert eval_json(first["attrs"][fmt.ATTR_METRICS]) == {}
+    assert not np.array_equal(first["layers/h/weights/kernel"], last["layers/h/weights/kernel"])
+
+    lines = metrics(d)
+    assert [m["epoch"] for m in lines] == [1, 2, 3]
+    assert {
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "learning_rate",
+        "epoch_time_s",
+        "time",
+        "step",
+    } <= set(lines[0])
+    assert lines[-1]["learning_rate"] == pytest.approx(0.05)
+
+    info = model_json(d)
+    assert info["format_version"] == fmt.FORMAT_VERSION and info["header"] == header
+    assert info["status"] == {**info["status"], "state": "finished", "epochs_completed": 3}
+    arch = {layer["name"]: layer for layer in info["architecture"]["layers"]}
+    assert arch["h"]["inbound"] == [info["architecture"]["inputs"][0]]
+    assert arch["drop"]["inbound"] == ["h"] and arch["out"]["inbound"] == ["drop"]
+    assert arch["h"]["operations"] == [
+        {"op": "matmul", "variable": "kernel"},
+        {"op": "add", "variable": "bias"},
+        {"op": "relu"},
+    ]
+    assert arch["drop"]["operations"] == [{"op": "dropout", "rate": 0.5}]
+    assert arch["h"]["params"] == {"trainable": 8 * 12 + 12, "non_trainable": 0}
+    assert arch["h"]["output_shape"] == [None, 12]
+    assert info["architecture"]["params"]["total"] == model.count_params()
+    training = info["training"]
+    assert training["optimizer"]["class_name"] == "SGD"
+    assert training["optimizer"]["learning_rate"] == pytest.approx(0.05)
+    assert training["loss"] == {"name": "sparse_categorical_crossentropy", "from_logits": False}
+    assert training["epochs"] == 3 and training["batch_size"] == 32
+    assert info["dataset"]["class_names"] == ["a", "b", "c"] and info["dataset"]["n_classes"] == 3
+    assert info["recording"]["capture"] == "shadow"
+
+
+def eval_json(text: str) -> dict:
+    import json
+
+    return json.loads(text)
+
+
+def test_functional_skip_and_two_outputs(tmp_path: Path, tabular: XY) -> None:
+    keras.utils.set_random_seed(2)
+    model = skip_model()
+    x, y = tabular
+    cb = InspectCheckpoint(
+        tmp_path, tinspect.make_header("skip"), (x, y), output_kind="classification"
+    )
+    model.fit(x, [y, x[:, :1]], epochs=2, verbose=0, callbacks=[cb])
+    d = model_dir(tmp_path)
+    info = model_json(d)
+    arch = {layer["name"]: layer for layer in info["architecture"]["layers"]}
+    assert arch["merge"]["inbound"] == ["a", "b"]
+    assert arch["merge"]["operations"] == [{"op": "add"}]
+    assert info["architecture"]["inputs"] == ["features"]
+    assert info["architecture"]["outputs"] == ["out", "aux"]
+    last = checkpoint(d, 2)
+    assert last["data_samples/y_prediction"].shape == (96, 3)
+    assert last["data_samples/y_prediction_1"].shape == (96, 1)
+    for name in ("a", "b", "merge", "out", "aux"):
+        assert last[f"layers/{name}/activations"].shape[0] == 96
+    np.testing.assert_allclose(
+        last["layers/merge/activations"].astype(np.float32),
+        last["layers/a/activations"].astype(np.float32)
+        + last["layers/b/activations"].astype(np.float32),
+        atol=2e-2,
+    )
+    assert {"loss", "out_loss", "aux_loss"} <= set(metrics(d)[-1])
+
+
+def test_conv_model_channels_last(tmp_path: Path, rng: np.random.Generator) -> None:
+    keras.utils.set_random_seed(3)
+    x = rng.uniform(0, 1, size=(64, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 10, size=64)
+    model = demo_models.compile_classifier(demo_models.conv(filters=(4, 8)))
+    cb = InspectCheckpoint(
+        tmp_path, tinspect.make_header("conv"), (x, y), input_kind="image", every=2
+    )
+    model.fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[cb])
+    d = model_dir(tmp_path)
+    assert epochs(d) == [0, 2, 3]  # every 2, and always the last
+    last = checkpoint(d, 3)
+    assert last["layers/conv_1/activations"].shape == (64, 8, 8, 4)
+    assert last["layers/conv_1/mean_class_activations"].shape == (10, 8, 8, 4)
+    assert last["layers/conv_1/weights/kernel"].shape == (3, 3, 1, 4)
+    assert last["layers/flatten/activations"].shape == (64, 4 * 4 * 8)
+    arch = {layer["name"]: layer for layer in model_json(d)["architecture"]["layers"]}
+    assert arch["conv_1"]["operations"][0] == {"op": "conv2d", "variable": "kernel"}
+    assert arch["pool"]["operations"] == [{"op": "max_pool", "size": [2, 2]}]
+    assert arch["flatten"]["operations"] == [{"op": "reshape"}]
+
+
+def test_vae_with_custom_train_step(tmp_path: Path, rng: np.random.Generator) -> None:
+    keras.utils.set_random_seed(4)
+    x = rng.uniform(0, 1, size=(64, 64)).astype(np.float32)
+    y = rng.integers(0, 10, size=64)
+    model = demo_models.vae(0.25, 0.75, latent_activation="relu", seed=0, name="vae")
+    cb = InspectCheckpoint(
+        tmp_path, tinspect.make_header("vae"), (x, y), output_kind="reconstruction"
+    )
+    model.fit(x, epochs=2, batch_size=32, verbose=0, validation_data=(x,), callbacks=[cb])
+    d = model_dir(tmp_path)
+    lines = metrics(d)
+    assert {"loss", "reconstruction_loss", "kl_loss", "val_kl_loss"} <= set(lines[-1])
+    info = model_json(d)
+    assert info["training"]["custom_train_step"] is True
+    assert info["training"]["loss"] is None
+    arch = {layer["name"]: layer for layer in info["architecture"]["layers"]}
+    assert arch["z_mean"]["activation"] == "relu"
+    assert arch["z"]["inbound"] == ["z_mean", "z_log_var"]
+    last = checkpoint(d, 2)
+    z_mean = last["layers/z_mean/activations"]
+    assert z_mean.shape == (64, 4) and (z_mean >= 0).all()  # the ReLU's signature
+    assert last["data_samples/y_prediction"].shape == (64, 64)  # the reconstruction
+    assert last["layers/z_mean/mean_class_activations"].shape == (10, 4)
+
+
+class Subclassed(keras.Model):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden = layers.Dense(6, activation="tanh", name="hidden")
+        self.out = layers.Dense(3, activation="softmax", name="out")
+
+    def call(self, inputs, training=False):
+        return self.out(self.hidden(inputs))
+
+
+def test_subclassed_model_warns_once_and_records_the_rest(tmp_path: Path, tabular: XY) -> None:
+    model = Subclassed()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = tabular
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("sub"), (x, y))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, tabular, cb)
+    ours = [w for w in caught if "tinspect" in str(w.message)]
+    assert len(ours) == 1 and "no symbolic graph" in str(ours[0].message)
+    d = model_dir(tmp_path)
+    last = checkpoint(d, 2)
+    assert last["data_samples/y_prediction"].shape == (96, 3)
+    assert last["layers/hidden/weights/kernel"].shape == (8, 6)
+    assert "layers/hidden/activations" not in last
+    assert "no symbolic graph" in last["layer_attrs"]["hidden"][fmt.ATTR_SKIPPED]
+    assert model_json(d)["architecture"]["graph"] is False
+
+
+class NoConfig(layers.Layer):
+    """A custom layer whose constructor cannot be rebuilt from its config (no clone)."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
+def test_unclonable_model_is_captured_on_the_main_thread(tmp_path: Path, tabular: XY) -> None:
+    inputs = keras.Input((8,))
+    h = layers.Dense(5, name="h")(inputs)
+    scaled = NoConfig(2.0)(h)
+    out = layers.Dense(3, activation="softmax", name="out")(scaled)
+    model = keras.Model(inputs, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = tabular
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("noclone"), (x, y))
+    fit(model, tabular, cb)
+    d = model_dir(tmp_path)
+    assert model_json(d)["recording"]["capture"] == "main-thread"
+    last = checkpoint(d, 2)
+    h_act = last["layers/h/activations"].astype(np.float32)
+    scaled_name = next(n for n in last["layer_attrs"] if n.startswith("no_config"))
+    np.testing.assert_allclose(
+        last[f"layers/{scaled_name}/activations"], 2 * h_act, rtol=2e-3, atol=1e-2
+    )
+
+
+def test_layers_subset_float32_and_gzip(tmp_path: Path, tabular: XY) -> None:
+    import h5py
+
+    model = skip_model()
+    x, y = tabular
+    cb = InspectCheckpoint(
+        tmp_path,
+        tinspect.make_header("subset"),
+        (x, y),
+        layers=["b", "out"],
+        activations_dtype="float32",
+        compression="gzip",
+        max_samples=80,
+    )
+    model.fit(x, [y, x[:, :1]], epochs=1, verbose=0, callbacks=[cb])
+    d = model_dir(tmp_path)
+    last = checkpoint(d, 1)
+    assert set(last["layer_attrs"]) == {"b", "out"}
+    assert last["layers/b/activations"].dtype == np.float32
+    assert last["layers/b/activations"].shape == (80, 16)
+    assert last["data_samples/y_prediction_1"].shape == (80, 1)  # predictions of every output
+    with h5py.File(d / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(1)) as f:
+        assert f["layers/b/activations"].compression == "gzip"
+    assert model_json(d)["recording"]["layers"] == ["b", "out"]
+
+
+def test_unknown_layer_names_fail_before_training(tmp_path: Path, tabular: XY) -> None:
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("m"), tabular, layers=["nope"])
+    with pytest.raises(ValueError, match=r"unknown layers \['nope'\]"):
+        fit(skip_model(), tabular, cb)
+
+
+def test_samples_that_do_not_fit_the_model_fail_before_training(
+    tmp_path: Path, tabular: XY
+) -> None:
+    x, y = tabular
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("m"), (x[:, :5], y))
+    with pytest.raises(ValueError, match=r"Received: samples x of shape \(96, 5\)"):
+        model = skip_model()
+        model.fit(x, [y, x[:, :1]], epochs=1, verbose=0, callbacks=[cb])
+
+
+def test_writer_errors_warn_and_training_continues(
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tinspect.record import callback as callback_module
+
+    real = callback_module.write_checkpoint
+
+    def flaky(path: Path, record, compression) -> None:
+        if path.name == fmt.checkpoint_name(1):
+            raise OSError("disk full (simulated)")
+        real(path, record, compression)
+
+    monkeypatch.setattr(callback_module, "write_checkpoint", flaky)
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("flaky"), tabular)
+    with pytest.warns(UserWarning, match="checkpoint epoch 1 of 'flaky' was not written: OSError"):
+        history = model.fit(*tabular, epochs=3, verbose=0, callbacks=[cb])
+    assert len(history.history["loss"]) == 3
+    d = model_dir(tmp_path)
+    assert epochs(d) == [0, 2, 3]
+    assert [label for label, _ in cb.errors] == ["epoch 1"]
+    assert not [p for p in (d / fmt.CHECKPOINTS_DIR).iterdir() if fmt.is_temporary(p.name)]
+
+
+def test_early_stopping_still_writes_the_last_epoch(tmp_path: Path, tabular: XY) -> None:
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=1.0)
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("stop"), tabular, every=5)
+    model.fit(*tabular, epochs=20, verbose=0, callbacks=[stop, cb])
+    d = model_dir(tmp_path)
+    assert epochs(d) == [0, 2]  # stopped after epoch 2; not a multiple of 5 but the last
+
+
+def test_a_second_fit_continues_the_epoch_count(tmp_path: Path, tabular: XY) -> None:
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("twice"), tabular)
+    model.fit(*tabular, epochs=2, verbose=0, callbacks=[cb])
+    model.fit(*tabular, epochs=2, verbose=0, callbacks=[cb])
+    d = model_dir(tmp_path)
+    assert epochs(d) == [0, 1, 2, 3, 4]
+    assert [m["epoch"] for m in metrics(d)] == [1, 2, 3, 4]
+    assert model_json(d)["status"]["epochs_completed"] == 4
+
+
+def test_reusing_a_header_with_checkpoints_is_refused(tmp_path: Path, tabular: XY) -> None:
+    header = tinspect.make_header("again")
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(
+        *tabular, epochs=1, verbose=0, callbacks=[InspectCheckpoint(tmp_path, header, tabular)]
+    )
+    with pytest.raises(ValueError, match="already holds checkpoints"):
+        InspectCheckpoint(tmp_path, header, tabular)

@@ -1,0 +1,86 @@
+"""Per-array summaries against numpy/scipy, including NaN, constant and integer arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinspect import format as fmt
+from tinspect.summary import summarize
+
+
+def test_matches_scipy_on_a_skewed_sample(rng: np.random.Generator) -> None:
+    values = rng.exponential(size=(200, 30)).astype(np.float32)
+    values[values < 0.3] = 0.0
+    s = summarize(values)
+    flat = values.ravel().astype(np.float64)
+    assert s["count"] == flat.size == s["finite"]
+    assert s["mean"] == pytest.approx(flat.mean(), rel=1e-6)
+    assert s["std"] == pytest.approx(flat.std(), rel=1e-6)
+    assert s["min"] == flat.min() and s["max"] == flat.max()
+    assert s["skew"] == pytest.approx(scipy.stats.skew(flat), rel=1e-6)
+    assert s["kurtosis"] == pytest.approx(scipy.stats.kurtosis(flat), rel=1e-6)
+    assert s["zero_fraction"] == pytest.approx(np.mean(flat == 0))
+    for column, q in zip(fmt.SUMMARY_QUANTILE_COLUMNS, fmt.SUMMARY_QUANTILES, strict=True):
+        assert s[column] == pytest.approx(np.quantile(flat, q), rel=1e-6)
+    assert s.hist_counts.sum() == flat.size
+    assert s.hist_edges[0] == flat.min() and s.hist_edges[-1] == pytest.approx(flat.max())
+    assert len(s.hist_counts) == fmt.SUMMARY_BINS
+
+
+def test_non_finite_values_are_counted_but_left_out() -> None:
+    values = np.array([1.0, 2.0, np.nan, np.inf, 3.0, -np.inf], dtype=np.float32)
+    s = summarize(values)
+    assert (s["count"], s["finite"]) == (6, 3)
+    assert s["mean"] == pytest.approx(2.0)
+    assert (s["min"], s["max"]) == (1.0, 3.0)
+    assert s.hist_counts.sum() == 3
+
+
+def test_all_nan_gives_nan_statistics_not_an_error() -> None:
+    s = summarize(np.full((4, 4), np.nan))
+    assert (s["count"], s["finite"]) == (16, 0)
+    assert np.isnan(s["mean"]) and np.isnan(s["q50"])
+    assert s.hist_counts.sum() == 0
+
+
+def test_constant_array_has_undefined_shape_moments() -> None:
+    s = summarize(np.full(10, 3.5))
+    assert s["std"] == 0 and s["min"] == s["max"] == 3.5
+    assert np.isnan(s["skew"]) and np.isnan(s["kurtosis"])
+    assert s.hist_counts.sum() == 10
+
+
+def test_float16_and_integers_are_summarized() -> None:
+    assert summarize(np.arange(10, dtype=np.float16))["mean"] == pytest.approx(4.5)
+    assert summarize(np.arange(10, dtype=np.uint8))["max"] == 9
+    assert summarize(np.array([True, False, False]))["zero_fraction"] == pytest.approx(2 / 3)
+
+
+def test_non_numeric_arrays_are_refused() -> None:
+    with pytest.raises(TypeError, match="dtype"):
+        summarize(np.array(["a", "b"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(
+        dtype=st.sampled_from([np.float16, np.float32, np.float64]),
+        shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=7),
+        elements=st.floats(allow_nan=True, allow_infinity=True, width=16),
+    )
+)
+def test_any_float_array_gives_consistent_statistics(values: np.ndarray) -> None:
+    s = summarize(values)
+    finite = values[np.isfinite(values)].astype(np.float64)
+    assert s["count"] == values.size and s["finite"] == finite.size
+    assert s.hist_counts.sum() == finite.size
+    assert len(s.stats) == len(fmt.SUMMARY_COLUMNS)
+    if finite.size:
+        assert s["min"] <= s["q01"] <= s["q50"] <= s["q99"] <= s["max"]
+        assert 0.0 <= s["zero_fraction"] <= 1.0
+        assert np.all(np.diff(s.hist_edges) > 0)
