@@ -84,3 +84,48 @@ def test_any_float_array_gives_consistent_statistics(values: np.ndarray) -> None
         assert s["min"] <= s["q01"] <= s["q50"] <= s["q99"] <= s["max"]
         assert 0.0 <= s["zero_fraction"] <= 1.0
         assert np.all(np.diff(s.hist_edges) > 0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    hnp.arrays(
+        dtype=np.float64,
+        shape=st.integers(min_value=1, max_value=300),
+        elements=st.floats(-1e3, 1e3, allow_nan=False),
+    ),
+    st.integers(min_value=1, max_value=7),
+)
+def test_streamed_moments_equal_in_memory(values: np.ndarray, n_blocks: int) -> None:
+    from tinspect.summary import Moments
+
+    whole = Moments().add(values)
+    streamed = Moments()
+    for block in np.array_split(values, n_blocks):
+        streamed.add(block)
+    assert streamed.n == whole.n and streamed.zeros == whole.zeros
+    assert streamed.mean == pytest.approx(whole.mean, rel=1e-9, abs=1e-9)
+    assert streamed.variance == pytest.approx(whole.variance, rel=1e-7, abs=1e-7)
+    if np.isfinite(whole.skew) and whole.variance > 1e-6:
+        assert streamed.skew == pytest.approx(whole.skew, rel=1e-5, abs=1e-6)
+        assert streamed.kurtosis == pytest.approx(whole.kurtosis, rel=1e-5, abs=1e-6)
+
+
+def test_streamed_summary_matches_in_memory(rng: np.random.Generator) -> None:
+    from tinspect.summary import QUANTILE_BINS, summarize_blocks
+
+    values = rng.normal(size=(1000, 50)).astype(np.float32)
+    values[values < -1] = 0
+    exact = summarize(values)
+    streamed = summarize_blocks(lambda: (values[i : i + 128] for i in range(0, 1000, 128)))
+    assert not streamed.exact_quantiles
+    width = (values.max() - values.min()) / QUANTILE_BINS
+    for column in COLUMNS_WITHOUT_QUANTILES:
+        assert streamed[column] == pytest.approx(exact[column], rel=1e-6, abs=1e-9)
+    for column in fmt.SUMMARY_QUANTILE_COLUMNS:
+        assert abs(streamed[column] - exact[column]) <= width
+    np.testing.assert_array_equal(streamed.hist_counts, exact.hist_counts)
+
+
+COLUMNS_WITHOUT_QUANTILES = [
+    c for c in fmt.SUMMARY_COLUMNS if c not in fmt.SUMMARY_QUANTILE_COLUMNS
+]

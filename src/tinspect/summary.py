@@ -1,15 +1,23 @@
-"""Summaries of one array: the numbers an overview needs without reading the array again.
+"""Summaries of arrays: the numbers an overview needs without reading the array again.
 
 The recorder computes them while the arrays are still in memory and stores them in each
-checkpoint's ``summary`` table; the store computes the same thing (with this same function)
-for files that lack it. One implementation, so the two can never disagree.
+checkpoint's ``summary`` table; the store computes the same thing, with these same functions,
+for files that lack it or for a subset of samples (a class selection), block by block.
+One implementation of each statistic, so writer, store, CLI and viewer never disagree.
+
+* ``Moments`` accumulates count, mean, central moments, extremes and zeros over blocks and
+  merges exactly (Pébay's pairwise update), so a streamed result equals the in-memory one
+  up to floating-point rounding.
+* ``summarize`` is the in-memory summary (exact quantiles); ``summarize_blocks`` streams any
+  number of blocks in bounded memory (quantiles then come from a fine histogram).
 
 Only numpy: both the write side and the read side import this module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +25,117 @@ from tinspect import format as fmt
 
 COLUMNS = fmt.SUMMARY_COLUMNS
 _INDEX = {name: i for i, name in enumerate(COLUMNS)}
+#: Bins of the histogram that approximates quantiles when streaming.
+QUANTILE_BINS = 8192
+#: Arrays up to this many values are summarized in memory, exactly.
+IN_MEMORY_VALUES = 1 << 24
+
+
+def finite_values(array: np.ndarray) -> tuple[np.ndarray, int]:
+    """A flat numeric view of ``array`` without NaN/±inf, and the total number of values.
+
+    Booleans become uint8 and float16 becomes float32 (numpy's float16 arithmetic is slow).
+    """
+    values = np.asarray(array)
+    if values.dtype.kind not in "fiub":
+        raise TypeError(f"summaries need a numeric array. Received: dtype={values.dtype}")
+    flat = values.reshape(-1)
+    if flat.dtype.kind == "b":
+        flat = flat.astype(np.uint8)
+    elif flat.dtype.kind == "f" and flat.dtype.itemsize < 4:
+        flat = flat.astype(np.float32)
+    if flat.dtype.kind == "f":
+        mask = np.isfinite(flat)
+        if not mask.all():
+            flat = flat[mask]
+    return flat, values.size
+
+
+@dataclass
+class Moments:
+    """Streaming count, mean, central moment sums (M2..M4), min, max and zeros."""
+
+    count: int = 0  # every value, finite or not
+    n: int = 0  # finite values
+    mean: float = 0.0
+    m2: float = 0.0
+    m3: float = 0.0
+    m4: float = 0.0
+    lo: float = np.inf
+    hi: float = -np.inf
+    zeros: int = 0
+
+    def add(self, array: np.ndarray) -> Moments:
+        """Include the values of ``array`` (any shape); returns self."""
+        flat, total = finite_values(array)
+        block = Moments(count=total)
+        if flat.size:
+            mean = float(np.mean(flat, dtype=np.float64))
+            centred = flat.astype(np.float64) - mean
+            sq = centred * centred
+            block.n = int(flat.size)
+            block.mean = mean
+            block.m2 = float(sq.sum())
+            block.m3 = float((sq * centred).sum())
+            block.m4 = float((sq * sq).sum())
+            block.lo, block.hi = float(flat.min()), float(flat.max())
+            block.zeros = int(flat.size - np.count_nonzero(flat))
+        return self.merge(block)
+
+    def merge(self, other: Moments) -> Moments:
+        """Combine with the moments of another block; returns self."""
+        na, nb = self.n, other.n
+        self.count += other.count
+        if nb == 0:
+            return self
+        if na == 0:
+            self.n, self.mean, self.m2, self.m3, self.m4 = (
+                nb,
+                other.mean,
+                other.m2,
+                other.m3,
+                other.m4,
+            )
+        else:
+            n = na + nb
+            delta = other.mean - self.mean
+            d_n = delta / n
+            m2 = self.m2 + other.m2 + delta * d_n * na * nb
+            m3 = (
+                self.m3
+                + other.m3
+                + delta * d_n * d_n * na * nb * (na - nb)
+                + 3.0 * d_n * (na * other.m2 - nb * self.m2)
+            )
+            m4 = (
+                self.m4
+                + other.m4
+                + delta * d_n**3 * na * nb * (na * na - na * nb + nb * nb)
+                + 6.0 * d_n * d_n * (na * na * other.m2 + nb * nb * self.m2)
+                + 4.0 * d_n * (na * other.m3 - nb * self.m3)
+            )
+            self.n, self.mean, self.m2, self.m3, self.m4 = n, self.mean + d_n * nb, m2, m3, m4
+        self.lo, self.hi = min(self.lo, other.lo), max(self.hi, other.hi)
+        self.zeros += other.zeros
+        return self
+
+    @property
+    def variance(self) -> float:
+        return self.m2 / self.n if self.n else float("nan")
+
+    @property
+    def skew(self) -> float:
+        """Biased sample skewness (scipy's default); NaN for constant values."""
+        if not self.n or self.m2 <= 0 or self.hi <= self.lo:
+            return float("nan")
+        return float(np.sqrt(self.n) * self.m3 / self.m2**1.5)
+
+    @property
+    def kurtosis(self) -> float:
+        """Excess kurtosis, biased (scipy's default: 0 for a normal); NaN for constants."""
+        if not self.n or self.m2 <= 0 or self.hi <= self.lo:
+            return float("nan")
+        return float(self.n * self.m4 / (self.m2 * self.m2) - 3.0)
 
 
 @dataclass(frozen=True)
@@ -24,12 +143,14 @@ class Summary:
     """Statistics of one array, in the column order of ``format.SUMMARY_COLUMNS``.
 
     ``hist_counts`` has ``format.SUMMARY_BINS`` bins over ``[min, max]`` of the finite values;
-    ``hist_edges`` holds the bin edges (one more than the counts).
+    ``hist_edges`` holds the bin edges (one more than the counts). ``exact_quantiles`` is
+    False when the quantiles come from a fine histogram (streamed summaries).
     """
 
     stats: np.ndarray
     hist_counts: np.ndarray
     hist_edges: np.ndarray
+    exact_quantiles: bool = field(default=True)
 
     def __getitem__(self, column: str) -> float:
         return float(self.stats[_INDEX[column]])
@@ -38,64 +159,109 @@ class Summary:
         return {name: float(value) for name, value in zip(COLUMNS, self.stats, strict=True)}
 
 
+def _stats(moments: Moments, quantiles: Iterable[float]) -> np.ndarray:
+    stats = np.full(len(COLUMNS), np.nan, dtype=np.float64)
+    stats[_INDEX["count"]] = moments.count
+    stats[_INDEX["finite"]] = moments.n
+    if moments.n:
+        stats[_INDEX["mean"]] = moments.mean
+        stats[_INDEX["std"]] = np.sqrt(moments.variance)
+        stats[_INDEX["min"]] = moments.lo
+        stats[_INDEX["max"]] = moments.hi
+        stats[_INDEX["skew"]] = moments.skew
+        stats[_INDEX["kurtosis"]] = moments.kurtosis
+        stats[_INDEX["zero_fraction"]] = moments.zeros / moments.n
+        for column, value in zip(fmt.SUMMARY_QUANTILE_COLUMNS, quantiles, strict=True):
+            stats[_INDEX[column]] = value
+    return stats
+
+
 def summarize(array: np.ndarray, bins: int = fmt.SUMMARY_BINS) -> Summary:
-    """Count, moments, extremes, zero fraction, quantiles and a histogram of ``array``.
+    """Count, moments, extremes, zero fraction, exact quantiles and a histogram of ``array``.
 
     Non-finite values (NaN, ±inf) are counted in ``count`` but not in ``finite``, and left out
     of every other statistic, so a single NaN does not hide the shape of the rest. Skew and
     kurtosis are the biased moment estimators (scipy's defaults; kurtosis is the excess
     kurtosis, 0 for a normal distribution) and NaN when the values are constant.
     """
-    values = np.asarray(array)
-    if values.dtype.kind not in "fiub":
-        raise TypeError(f"summarize needs a numeric array. Received: dtype={values.dtype}")
-    flat = values.reshape(-1)
-    if flat.dtype.kind == "b":
-        flat = flat.astype(np.uint8)
-    elif flat.dtype.kind == "f" and flat.dtype.itemsize < 4:
-        flat = flat.astype(np.float32)
-    count = flat.size
-    if flat.dtype.kind == "f":
-        finite_mask = np.isfinite(flat)
-        n_finite = int(np.count_nonzero(finite_mask))
-        if n_finite != count:
-            flat = flat[finite_mask]
-    else:
-        n_finite = count
-    stats = np.full(len(COLUMNS), np.nan, dtype=np.float64)
-    stats[_INDEX["count"]] = count
-    stats[_INDEX["finite"]] = n_finite
-    counts = np.zeros(bins, dtype=np.int64)
-    if n_finite == 0:
-        return Summary(stats, counts, np.zeros(bins + 1, dtype=np.float64))
-
-    mean = float(np.mean(flat, dtype=np.float64))
-    centred = flat.astype(np.float64) - mean
-    sq = centred * centred
-    m2 = float(np.mean(sq))
-    lo, hi = float(np.min(flat)), float(np.max(flat))
-    stats[_INDEX["mean"]] = mean
-    stats[_INDEX["std"]] = np.sqrt(m2)
-    stats[_INDEX["min"]] = lo
-    stats[_INDEX["max"]] = hi
-    if m2 > 0 and hi > lo:
-        m3 = float(np.mean(sq * centred))
-        m4 = float(np.mean(sq * sq))
-        stats[_INDEX["skew"]] = m3 / m2**1.5
-        stats[_INDEX["kurtosis"]] = m4 / (m2 * m2) - 3.0
-    stats[_INDEX["zero_fraction"]] = 1.0 - np.count_nonzero(flat) / n_finite
+    moments = Moments().add(array)
+    if not moments.n:
+        empty = np.zeros(bins, dtype=np.int64)
+        return Summary(_stats(moments, []), empty, np.zeros(bins + 1, dtype=np.float64))
+    flat, _ = finite_values(array)
     quantiles = np.quantile(flat, fmt.SUMMARY_QUANTILES)
-    for column, value in zip(fmt.SUMMARY_QUANTILE_COLUMNS, quantiles, strict=True):
-        stats[_INDEX[column]] = value
-    edges = histogram_edges(lo, hi, bins)
-    counts, _ = np.histogram(flat, bins=edges)
-    return Summary(stats, counts.astype(np.int64), edges)
+    counts, edges = histogram(flat, moments.lo, moments.hi, bins)
+    return Summary(_stats(moments, quantiles), counts, edges)
+
+
+def summarize_blocks(
+    blocks: Callable[[], Iterable[np.ndarray]], bins: int = fmt.SUMMARY_BINS
+) -> Summary:
+    """The summary of all values of ``blocks()``, in memory bounded by one block.
+
+    ``blocks`` is called twice (moments and range first, then histograms), so it must
+    return a fresh iterable each time. Quantiles are read off a histogram of
+    ``QUANTILE_BINS`` bins: exact to within (max - min) / QUANTILE_BINS.
+    """
+    moments = Moments()
+    for block in blocks():
+        moments.add(block)
+    if not moments.n:
+        empty = np.zeros(bins, dtype=np.int64)
+        return Summary(_stats(moments, []), empty, np.zeros(bins + 1, dtype=np.float64))
+    counts = np.zeros(bins, dtype=np.int64)
+    fine = np.zeros(QUANTILE_BINS, dtype=np.int64)
+    for block in blocks():
+        flat, _ = finite_values(block)
+        counts += histogram(flat, moments.lo, moments.hi, bins)[0]
+        fine += histogram(flat, moments.lo, moments.hi, QUANTILE_BINS)[0]
+    fine_edges = histogram_edges(moments.lo, moments.hi, QUANTILE_BINS)
+    quantiles = quantiles_from_histogram(fine, fine_edges, fmt.SUMMARY_QUANTILES)
+    edges = histogram_edges(moments.lo, moments.hi, bins)
+    return Summary(_stats(moments, quantiles), counts, edges, exact_quantiles=False)
 
 
 def histogram_edges(lo: float, hi: float, bins: int) -> np.ndarray:
     """``bins + 1`` equal-width edges over ``[lo, hi]``; a unit-wide range around a constant."""
+    lo, hi = _range(lo, hi)
+    return np.linspace(lo, hi, bins + 1)
+
+
+def _range(lo: float, hi: float) -> tuple[float, float]:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"histogram range must be finite. Received: lo={lo}, hi={hi}")
     if hi <= lo:
-        lo, hi = lo - 0.5, lo + 0.5
-    return np.linspace(lo, hi, bins + 1)
+        return lo - 0.5, lo + 0.5
+    return lo, hi
+
+
+def histogram(values: np.ndarray, lo: float, hi: float, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of finite ``values`` in ``bins`` equal bins over ``[lo, hi]`` (outside: dropped).
+
+    Uses numpy's uniform-bins fast path (``bins=int, range=...``), several times faster
+    than passing explicit edges.
+    """
+    lo, hi = _range(lo, hi)
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    return counts.astype(np.int64), edges
+
+
+def quantiles_from_histogram(
+    counts: np.ndarray, edges: np.ndarray, qs: Iterable[float]
+) -> np.ndarray:
+    """Quantiles by linear interpolation inside the bin where the cumulative count crosses."""
+    total = counts.sum()
+    out = []
+    cumulative = np.cumsum(counts)
+    for q in qs:
+        if total == 0:
+            out.append(np.nan)
+            continue
+        target = q * (total - 1) + 1  # 1-based rank, as np.quantile's 'linear' method
+        i = int(np.searchsorted(cumulative, target))
+        i = min(i, len(counts) - 1)
+        before = cumulative[i - 1] if i else 0
+        inside = counts[i]
+        frac = (target - before) / inside if inside else 0.0
+        out.append(edges[i] + min(max(frac, 0.0), 1.0) * (edges[i + 1] - edges[i]))
+    return np.array(out, dtype=np.float64)

@@ -79,9 +79,25 @@ def write_atomic(path: Path, write: Callable[[Path], None], fsync: bool = True) 
             finally:
                 os.close(fd)
         os.replace(tmp, path)
+        if fsync:
+            _fsync_directory(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Persist a rename (power loss, not kill -9, is what this protects against)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open directories; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
