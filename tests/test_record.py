@@ -409,3 +409,43 @@ def test_reusing_a_header_with_checkpoints_is_refused(tmp_path: Path, tabular: X
     )
     with pytest.raises(ValueError, match="already holds checkpoints"):
         InspectCheckpoint(tmp_path, header, tabular)
+
+
+def test_dict_samples_are_matched_to_inputs_by_name(tmp_path: Path, tabular: XY) -> None:
+    a_in, b_in = keras.Input((8,), name="a_in"), keras.Input((3,), name="b_in")
+    merged = layers.Concatenate(name="cat")([a_in, b_in])
+    out = layers.Dense(3, activation="softmax", name="out")(merged)
+    model = keras.Model([a_in, b_in], out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = tabular
+    b = x[:, :3] * 10
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("two"), ({"b_in": b, "a_in": x}, y))
+    model.fit([x, b], y, epochs=1, verbose=0, callbacks=[cb])
+    d = model_dir(tmp_path)
+    last = checkpoint(d, 1)
+    np.testing.assert_array_equal(last["data_samples/x"], x)
+    np.testing.assert_array_equal(last["data_samples/x_1"], b)
+    assert model_json(d)["dataset"]["input_names"] == ["a_in", "b_in"]
+    cat = last["layers/cat/activations"].astype(np.float32)
+    np.testing.assert_allclose(cat[:, 8:], b, rtol=1e-2)
+
+
+def test_nested_model_variables_have_unique_names(tmp_path: Path, tabular: XY) -> None:
+    inner_in = keras.Input((8,))
+    inner = keras.Model(
+        inner_in, layers.Dense(4, name="d2")(layers.Dense(5, name="d1")(inner_in)), name="inner"
+    )
+    inputs = keras.Input((8,))
+    out = layers.Dense(3, activation="softmax", name="out")(inner(inputs))
+    model = keras.Model(inputs, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("nested"), tabular)
+    fit(model, tabular, cb, epochs=1)
+    d = model_dir(tmp_path)
+    arch = {layer["name"]: layer for layer in model_json(d)["architecture"]["layers"]}
+    names = [v["name"] for v in arch["inner"]["variables"]]
+    assert names == ["d1.kernel", "d1.bias", "d2.kernel", "d2.bias"]
+    assert [layer["name"] for layer in arch["inner"]["submodel"]["layers"]][1:] == ["d1", "d2"]
+    last = checkpoint(d, 1)
+    assert last["layers/inner/weights/d1.kernel"].shape == (8, 5)
+    assert last["layers/inner/activations"].shape == (96, 4)

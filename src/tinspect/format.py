@@ -88,6 +88,9 @@ METRIC_EPOCH: Final = "epoch"
 METRIC_TIME: Final = "time"
 METRIC_WALL_TIME: Final = "epoch_time_s"
 METRIC_LEARNING_RATE: Final = "learning_rate"
+METRIC_STEP: Final = "step"  # optimizer iterations so far; -1 when unknown
+#: Suffixes of extra inputs and outputs: ``x``, ``x_1``, ...; ``y_prediction``, ``y_prediction_1``.
+SAMPLES_EXTRA_SUFFIX: Final = "_{index}"
 
 #: Kinds a user may declare for the samples and the model's output.
 INPUT_KINDS: Final = ("image", "tabular", "sequence")

@@ -33,7 +33,7 @@ def _graph_of(model: Any) -> Any | None:
     return None
 
 
-def _history_name(tensor: Any) -> str | None:
+def history_name(tensor: Any) -> str | None:
     history = getattr(tensor, "_keras_history", None)
     operation = getattr(history, "operation", None)
     return getattr(operation, "name", None)
@@ -50,7 +50,7 @@ def graph_nodes(model: Any) -> list[tuple[Any, list[str], list[tuple[int | None,
     out = []
     for depth in sorted(graph._nodes_by_depth, reverse=True):
         for node in graph._nodes_by_depth[depth]:
-            inbound = [name for t in node.input_tensors if (name := _history_name(t))]
+            inbound = [name for t in node.input_tensors if (name := history_name(t))]
             shapes = [tuple(t.shape) for t in node.output_tensors]
             out.append((node.operation, inbound, shapes))
     return out
@@ -63,9 +63,11 @@ def _variables(layer: Any) -> list[dict[str, Any]]:
     used: set[str] = set()
     for v in layer.weights:
         path = str(getattr(v, "path", v.name))
-        name = path[len(prefix) :] if path.startswith(prefix) else str(v.name)
-        if name in used:  # e.g. two ``kernel``s of a nested model's layers
-            name = path
+        # A nested model's variables carry their own layers' paths (``d1/kernel``), not the
+        # nested model's name: keep those paths whole so every name is unique and stable.
+        name = path[len(prefix) :] if path.startswith(prefix) else path
+        if name in used:
+            name = f"{name}_{len(used)}"
         name = name.replace("/", ".")  # one path component: UoA paths use ``/``
         used.add(name)
         out.append(
@@ -130,8 +132,8 @@ def describe_architecture(model: Any) -> dict[str, Any]:
                 entry["shared"] = True
             else:
                 layers[layer.name] = describe_layer(layer, inbound, shapes)
-        inputs = [n for t in model.inputs if (n := _history_name(t))]
-        outputs = [n for t in model.outputs if (n := _history_name(t))]
+        inputs = [n for t in model.inputs if (n := history_name(t))]
+        outputs = [n for t in model.outputs if (n := history_name(t))]
     else:
         for layer in model.layers:
             layers[layer.name] = describe_layer(layer, [], [])

@@ -212,6 +212,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self.class_names = class_names
 
         inputs, labels = _split_samples(samples)
+        #: Input names when samples x was a dict: matched to the model's inputs by name.
+        x_part = samples[0] if isinstance(samples, tuple) else samples
+        self._input_keys = [str(k) for k in x_part] if isinstance(x_part, Mapping) else None
         self.inputs = [a[:max_samples] for a in inputs]
         self.labels = labels[:max_samples] if labels is not None else None
         self.n_samples = self.inputs[0].shape[0]
@@ -249,6 +252,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._first_epoch_of_fit: int | None = None
         self._epoch_start = 0.0
         self._started = False
+        self._metric_keys: list[str] = []
+        self._architecture: dict[str, Any] | None = None
 
     # --- Keras hooks ---------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -275,6 +280,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             self._class_matrix = class_weights(self.class_ids, self._n_classes())
             self._started = True
         self._first_epoch_of_fit = None
+        self._architecture = None  # described anew: trainable flags may change between fits
         self._write_model_json(state="training")
         self._writer = BackgroundWriter()
         if 0 not in self._written:
@@ -291,13 +297,16 @@ class InspectCheckpoint(keras.callbacks.Callback):
         completed = self._offset + epoch + 1
         self._completed = completed
         metrics = {k: to_float(v) for k, v in (logs or {}).items()}
+        for key in metrics:
+            if key not in self._metric_keys:
+                self._metric_keys.append(key)
         line = {
+            **metrics,  # the recorder's own keys below win over same-named Keras logs
             fmt.METRIC_EPOCH: completed,
             fmt.METRIC_TIME: time.time(),
             fmt.METRIC_WALL_TIME: time.perf_counter() - self._epoch_start,
             fmt.METRIC_LEARNING_RATE: arch.learning_rate(getattr(self.model, "optimizer", None)),
-            "step": self._step(),
-            **metrics,
+            fmt.METRIC_STEP: self._step(),
         }
         append_line(self.model_dir / fmt.METRICS_JSONL, json_line(line))
         last = (self.params or {}).get("epochs")
@@ -346,8 +355,13 @@ class InspectCheckpoint(keras.callbacks.Callback):
     def _check_inputs(self) -> None:
         try:
             expected = [tuple(t.shape) for t in self.model.inputs]
+            names = [arch.history_name(t) for t in self.model.inputs]
         except (AttributeError, ValueError):
             return  # a subclassed model: shapes are checked by calling it
+        if self._input_keys is not None and sorted(self._input_keys) == sorted(map(str, names)):
+            by_key = dict(zip(self._input_keys, self.inputs, strict=True))
+            self.inputs = [by_key[str(n)] for n in names]
+            self._input_keys = [str(n) for n in names]
         if len(expected) != len(self.inputs):
             raise ValueError(
                 f"the model has {len(expected)} inputs but samples give {len(self.inputs)}. "
@@ -365,41 +379,52 @@ class InspectCheckpoint(keras.callbacks.Callback):
                     f"Received: samples x of shape {array.shape}"
                 )
 
-    def _step(self) -> int | None:
+    def _step(self) -> int:
+        """Optimizer iterations so far, -1 when the model has no optimizer to ask."""
         optimizer = getattr(self.model, "optimizer", None)
         try:
-            return int(optimizer.iterations) if optimizer is not None else None
+            return int(optimizer.iterations) if optimizer is not None else -1
         except (TypeError, ValueError, AttributeError):
-            return None
+            return -1
 
     def _dataset_facts(self) -> dict[str, Any]:
         n_classes = self._n_classes()
-        names = self.class_names or ([str(i) for i in range(n_classes)] if n_classes else None)
+        names = list(self.class_names or [])
+        names += [str(i) for i in range(len(names), n_classes)]  # outputs beyond the names
         return {
             "n_samples": self.n_samples,
             "sample_shape": list(self.inputs[0].shape[1:]) if len(self.inputs) == 1 else None,
             "input_shapes": [list(a.shape[1:]) for a in self.inputs],
+            "input_names": self._input_keys,
             "input_dtypes": [str(a.dtype) for a in self.inputs],
             "label_shape": list(self.labels.shape[1:]) if self.labels is not None else None,
             "n_classes": n_classes,
-            "class_names": names,
+            "class_names": names or None,
             "input_kind": self.input_kind,
             "output_kind": self.output_kind,
         }
 
     def _write_model_json(self, state: str) -> None:
+        write_json_atomic(self.model_dir / fmt.MODEL_JSON, self._model_json(state))
+
+    def _model_json(self, state: str, epochs_completed: int | None = None) -> dict[str, Any]:
+        """The content of model.json now (the architecture is described once per fit)."""
         capture = self._capture
         training = arch.describe_training(self.model, self.params)
         training["batch_size"] = self.header.get("hyperparameters", {}).get("batch_size")
-        data = {
+        if self._metric_keys:
+            training["metrics"] = list(self._metric_keys)
+        if self._architecture is None:
+            self._architecture = arch.describe_architecture(self.model)
+        return {
             "format_version": fmt.FORMAT_VERSION,
             "header": self.header,
-            "architecture": arch.describe_architecture(self.model),
+            "architecture": self._architecture,
             "training": training,
             "dataset": self._dataset_facts(),
             "recording": {
                 "every": self.every,
-                "max_samples": self.n_samples,
+                "n_samples": self.n_samples,
                 "activations_dtype": self.activations_dtype,
                 "compression": self.compression,
                 "layers": capture.plan.captured if capture else [],
@@ -417,11 +442,12 @@ class InspectCheckpoint(keras.callbacks.Callback):
             },
             "status": {
                 "state": state,
-                "epochs_completed": self._completed,
+                "epochs_completed": self._completed
+                if epochs_completed is None
+                else epochs_completed,
                 "updated": datetime.now(UTC).isoformat(timespec="seconds"),
             },
         }
-        write_json_atomic(self.model_dir / fmt.MODEL_JSON, data)
 
     def _checkpoint(self, epoch: int, metrics: Mapping[str, Any]) -> None:
         """Copy what the checkpoint needs on this thread; compute and write it in the writer."""
@@ -436,7 +462,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             fmt.ATTR_MODEL_ID: self.header["id"],
             fmt.ATTR_MODEL_NAME: self.header["name"],
             fmt.ATTR_EPOCH: epoch,
-            fmt.ATTR_STEP: self._step() or 0,
+            fmt.ATTR_STEP: self._step(),
             fmt.ATTR_TIME: time.time(),
             fmt.ATTR_METRICS: dict(metrics),
             fmt.ATTR_N_SAMPLES: self.n_samples,
@@ -456,7 +482,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
                 [prediction] if not isinstance(prediction, (list, tuple)) else list(prediction),
                 time.perf_counter() - start,
             )
-        job = functools.partial(self._build_and_write, epoch, attrs, weights, model_layers, outputs)
+        info = self._model_json("training", epochs_completed=epoch)
+        job = functools.partial(
+            self._build_and_write, epoch, attrs, weights, model_layers, outputs, info
+        )
         self._written.add(epoch)
         self._writer.submit(f"epoch {epoch}", job)
 
@@ -467,6 +496,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         weights: dict[str, list[np.ndarray]],
         model_layers: list[Any],
         outputs: tuple[list[Any], float] | None,
+        info: dict[str, Any],
     ) -> None:
         """Runs in the writer thread: activations, class means, summaries, HDF5 file."""
         capture = self._capture
@@ -505,6 +535,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
             samples[key] = keras.ops.convert_to_numpy(keras.ops.cast(tensors[k], "float32"))
         path = self.model_dir / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(epoch)
         write_checkpoint(path, CheckpointRecord(attrs, samples, records), self.compression)
+        # model.json follows each checkpoint, so a reader sees how far training got.
+        write_json_atomic(self.model_dir / fmt.MODEL_JSON, info)
 
     def _report_errors(self) -> None:
         if self._writer is None:
