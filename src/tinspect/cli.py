@@ -1,18 +1,16 @@
 """The ``tinspect`` command: ``tinspect LOGDIR`` and its sub-commands.
 
-Data goes to stdout, messages to stderr; exit codes are ``ExitCode``. Nothing at import time
-touches Keras or TensorFlow: ``demo`` imports them inside the command, so every read-side
-command starts in a fraction of a second.
+Data goes to stdout, messages and problems to stderr (one line each); exit codes are
+``ExitCode``. Nothing at import time touches Keras or TensorFlow: ``demo`` imports them
+inside the command, so every read-side command starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sys
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
@@ -33,7 +32,7 @@ class ExitCode(IntEnum):
     OK = 0
     #: The data asked for does not exist, or problems in the logs prevented the command.
     DATA = 1
-    #: The command line itself is wrong (unknown option, bad value).
+    #: The command line itself is wrong (unknown option, bad value, conflicting flags).
     USAGE = 2
 
 
@@ -41,71 +40,271 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _summary_rows(logdir: Path) -> list[dict[str, object]]:
-    """One row per model directory: a stop-gap listing until the store's ``ls`` exists."""
-    rows: list[dict[str, object]] = []
-    for path in sorted(logdir.rglob(fmt.MODEL_JSON)):
-        model_dir = path.parent
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            header = data["header"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            _err(f"{path}: unreadable model.json ({type(error).__name__}); skipped")
-            continue
-        checkpoints = sorted(
-            e
-            for p in (model_dir / fmt.CHECKPOINTS_DIR).glob("*.h5")
-            if (e := fmt.parse_checkpoint_name(p.name)) is not None
-        )
-        last: dict[str, object] = {}
-        metrics = model_dir / fmt.METRICS_JSONL
-        if metrics.exists():
-            for line in metrics.read_text(encoding="utf-8").splitlines():
-                with contextlib.suppress(ValueError):  # a torn last line while training writes
-                    last = json.loads(line)
-        params = data.get("architecture", {}).get("params", {}).get("total")
-        rows.append(
-            {
-                "name": header.get("name"),
-                "id": str(header.get("id", ""))[:8],
-                "parents": ",".join(p[:8] for p in header.get("parents", [])),
-                "params": params,
-                "checkpoints": len(checkpoints),
-                "epochs": last.get(fmt.METRIC_EPOCH, 0),
-                "loss": last.get("loss"),
-                "val_loss": last.get("val_loss"),
-            }
-        )
-    return rows
+def _fail(message: str, code: ExitCode) -> typer.Exit:
+    _err(f"tinspect: {message}")
+    return typer.Exit(code)
 
 
-@app.command("view")
-def view(
-    logdir: Annotated[Path, typer.Argument(help="A logdir written by InspectCheckpoint.")],
-) -> None:
-    """Open LOGDIR (prints a summary of its models until the viewer lands)."""
+LogdirArg = Annotated[Path, typer.Argument(help="A logdir written by InspectCheckpoint.")]
+
+
+def _open(logdir: Path) -> Any:
+    """A store on ``logdir``; exit 1 with one line when there is nothing to read."""
+    from tinspect.store import Store
+
     if not logdir.is_dir():
-        _err(f"tinspect: {logdir} is not a directory")
-        raise typer.Exit(ExitCode.DATA)
-    rows = _summary_rows(logdir)
-    if not rows:
-        _err(f"tinspect: no models (no {fmt.MODEL_JSON}) under {logdir}")
-        raise typer.Exit(ExitCode.DATA)
-    from rich.console import Console
-    from rich.table import Table
+        raise _fail(f"{logdir} is not a directory", ExitCode.DATA)
+    store = Store(logdir)
+    if not store.models:
+        _print_problems(store)
+        raise _fail(f"no models ({fmt.MODEL_JSON}) under {logdir}", ExitCode.DATA)
+    return store
 
-    table = Table(title=f"{logdir}: {len(rows)} models")
-    for column in rows[0]:
-        text = column in ("name", "id", "parents")
-        table.add_column(column, justify="left" if text else "right", no_wrap=column == "name")
-    for row in rows:
-        table.add_row(
-            *(
-                "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
-                for v in row.values()
-            )
+
+def _print_problems(store: Any) -> None:
+    for item in store.problems:
+        _err(str(item))
+
+
+# --- ls -------------------------------------------------------------------------------------
+def ls_rows(store: Any) -> tuple[list[str], list[list[Any]]]:
+    """One row per model: identity, tree position, size, progress and last metric values."""
+    from tinspect.store.model import finite
+
+    models = store.ordered_models()
+    metric_names: list[str] = []
+    for model in models:
+        for key in model.metric_names():
+            if key not in metric_names:
+                metric_names.append(key)
+    columns = [
+        "id", "name", "label", "parents", "experiment", "depth", "params", "epochs", "checkpoints",
+        *metric_names,
+    ]  # fmt: skip
+    rows = []
+    tree = store.tree
+    for model in models:
+        last = model.last_metrics()
+        parents = [
+            store.display_name(store.models[p]) if p in store.models else f"{p[:8]} (missing)"
+            for p in model.parents
+        ]
+        rows.append(
+            [
+                model.short_id,
+                store.display_name(model),
+                model.label,
+                " ".join(parents),
+                tree.experiment_of(model.id).name,
+                tree.depth(model.id),
+                model.total_params,
+                last.get(fmt.METRIC_EPOCH, 0),
+                len(model.checkpoints),
+                *[finite(last.get(k)) for k in metric_names],
+            ]
         )
-    Console().print(table)
+    return columns, rows
+
+
+@app.command("ls")
+def ls(
+    logdir: LogdirArg,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    no_header: Annotated[
+        bool, typer.Option("--no-header", help="CSV without the header row.")
+    ] = False,
+) -> None:
+    """List the models of LOGDIR: one row per model with its last metrics."""
+    if csv_out and json_out:
+        raise _fail("--csv and --json exclude each other", ExitCode.USAGE)
+    from tinspect.query.table import Table, write_table
+
+    store = _open(logdir)
+    columns, rows = ls_rows(store)
+    table = Table.from_rows(columns, rows, {"logdir": str(logdir)})
+    if csv_out or json_out:
+        write_table(table, sys.stdout, "json" if json_out else "csv", header=not no_header)
+    else:
+        _print_ls(store, columns, rows)
+    _print_problems(store)
+
+
+#: Metrics shown first by the human-readable ``ls`` (all of them go to CSV/JSON).
+MAIN_METRICS = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def _print_ls(store: Any, columns: list[str], rows: list[list[Any]]) -> None:
+    """The model tree as a table: experiments as sections, children indented under parents."""
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    console = Console()
+    metrics = [m for m in MAIN_METRICS if m in columns]
+    metrics += [c for c in columns[9:] if c not in metrics][: max(0, 4 - len(metrics))]
+    ids = ["id"] if console.width >= 100 else []  # ids are in --csv; names are unique here
+    shown = ["name", *ids, "params", "epochs", "checkpoints", *metrics]
+    headers = {"epochs": "ep", "checkpoints": "ckpt"}
+    index = {c: columns.index(c) for c in [*shown, "experiment", "depth"]}
+    table = RichTable(
+        title=f"{len(rows)} models in {len(store.tree.experiments)} experiments",
+        title_justify="left",
+        box=None,
+        padding=(0, 0, 0, 2),  # two spaces before each column, none after: fits 80 columns
+        pad_edge=False,
+        header_style="bold underline",
+    )
+    for column in shown:
+        justify = "left" if column in ("name", "id") else "right"
+        table.add_column(headers.get(column, column), justify=justify, no_wrap=True)
+    experiment = None
+    for row in rows:
+        if row[index["experiment"]] != experiment:
+            experiment = row[index["experiment"]]
+            table.add_section()
+        cells = []
+        for column in shown:
+            value = row[index[column]]
+            if column == "name":
+                depth = int(row[index["depth"]])
+                value = ("  " * (depth - 1) + "└ " if depth else "") + str(value)
+            elif column == "params":
+                value = f"{value:,}"
+            cells.append(
+                "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+            )
+        table.add_row(*cells)
+    console.print(table)
+
+
+# --- show -------------------------------------------------------------------------------------
+@app.command("show")
+def show(
+    logdir: LogdirArg,
+    uoa: Annotated[
+        str, typer.Argument(help="model, model/layer, model/layer/variable or model/layer/#unit")
+    ],
+) -> None:
+    """Describe a model (its layer graph) or a layer, like a better model.summary()."""
+    from rich.console import Console
+
+    from tinspect.describe import describe
+    from tinspect.store import DataError, UoAError
+
+    store = _open(logdir)
+    try:
+        unit = store.resolve(uoa)
+        renderables = describe(store, unit)
+    except UoAError as error:
+        _print_problems(store)
+        raise _fail(str(error), ExitCode.DATA) from None
+    except DataError as error:
+        _print_problems(store)
+        raise _fail(str(error), ExitCode.DATA) from None
+    console = Console()
+    for renderable in renderables:
+        console.print(renderable)
+    _print_problems(store)
+
+
+# --- export -----------------------------------------------------------------------------------
+DATA_HELP = "metrics, weights, activations, mean_class_activations, samples, predictions"
+STAT_HELP = "raw, summary, histogram, quantiles, unit_stats, class_means, density, topk, confusion"
+
+
+@app.command("export")
+def export(
+    logdir: LogdirArg,
+    uoas: Annotated[list[str], typer.Argument(help="Unit paths; several share histogram ranges.")],
+    data: Annotated[str, typer.Option("--data", "-d", help=DATA_HELP)] = "activations",
+    epoch: Annotated[
+        str | None,
+        typer.Option(
+            "--epoch", "-e", help="N, A:B, first, last or all (default: last; all for metrics)."
+        ),
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option("--classes", "-c", help="Class ids, e.g. 0,3.")
+    ] = None,
+    stat: Annotated[str | None, typer.Option("--stat", "-s", help=STAT_HELP)] = None,
+    bins: Annotated[int, typer.Option(help="Bins of histogram and density.")] = 30,
+    lo: Annotated[
+        float | None, typer.Option("--min", help="Histogram range start (default: shared min).")
+    ] = None,
+    hi: Annotated[
+        float | None, typer.Option("--max", help="Histogram range end (default: shared max).")
+    ] = None,
+    quantiles: Annotated[str | None, typer.Option(help="Quantiles, e.g. 0.05,0.5,0.95.")] = None,
+    k: Annotated[int, typer.Option("-k", help="How many entries topk keeps.")] = 10,
+    limit: Annotated[int | None, typer.Option(help="At most this many raw rows.")] = None,
+    out_format: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
+    no_header: Annotated[
+        bool, typer.Option("--no-header", help="CSV without the header row.")
+    ] = False,
+) -> None:
+    """Export a unit's data as tidy CSV (or JSON) on stdout, for sort, awk or pandas."""
+    from tinspect.query import Query, QueryError, run, write_table
+    from tinspect.store import DataError, UoAError
+
+    if out_format not in ("csv", "json"):
+        raise _fail(f"--format must be csv or json. Received: {out_format!r}", ExitCode.USAGE)
+    if (lo is None) != (hi is None):
+        raise _fail("--min and --max go together", ExitCode.USAGE)
+    try:
+        query = Query(
+            uoas=tuple(uoas),
+            data=data,
+            epochs=epoch if epoch is not None else ("all" if data == "metrics" else "last"),
+            classes=_int_list(classes, "--classes") if classes else None,
+            step=stat
+            if stat is not None
+            else ("raw" if data in ("metrics", "mean_class_activations") else "summary"),
+            bins=bins,
+            range=(lo, hi) if lo is not None and hi is not None else None,
+            quantiles=tuple(_float_list(quantiles, "--quantiles"))
+            if quantiles
+            else Query.__dataclass_fields__["quantiles"].default,
+            k=k,
+            limit=limit,
+        )
+    except QueryError as error:
+        raise _fail(str(error), ExitCode.USAGE) from None
+    store = _open(logdir)
+    try:
+        table = run(store, query)
+    except QueryError as error:
+        _print_problems(store)
+        raise _fail(str(error), ExitCode.USAGE) from None
+    except (UoAError, DataError) as error:
+        _print_problems(store)
+        raise _fail(str(error), ExitCode.DATA) from None
+    write_table(table, sys.stdout, out_format, header=not no_header)  # type: ignore[arg-type]
+    _print_problems(store)
+
+
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise _fail(
+            f"{flag} takes integers separated by commas. Received: {text!r}", ExitCode.USAGE
+        ) from None
+
+
+def _float_list(text: str, flag: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise _fail(
+            f"{flag} takes numbers separated by commas. Received: {text!r}", ExitCode.USAGE
+        ) from None
+
+
+# --- view and demo ----------------------------------------------------------------------------
+@app.command("view")
+def view(logdir: LogdirArg) -> None:
+    """Open LOGDIR (prints the model list until the interactive viewer lands)."""
+    ls(logdir)
 
 
 @app.command("demo")
@@ -119,21 +318,20 @@ def demo(
 ) -> None:
     """Train the demo experiments on scikit-learn's digits into LOGDIR."""
     if logdir.exists() and any(logdir.iterdir()):
-        _err(f"tinspect: {logdir} is not empty; choose a new directory for the demo")
-        raise typer.Exit(ExitCode.USAGE)
+        raise _fail(f"{logdir} is not empty; choose a new directory for the demo", ExitCode.USAGE)
     try:
         from tinspect.demo.train import DemoConfig, run_demo
     except ImportError as error:
-        _err(
-            f"tinspect: the demo needs the recording extras: pip install 'tinspect[demo]' ({error})"
-        )
-        raise typer.Exit(ExitCode.DATA) from None
+        raise _fail(
+            f"the demo needs the recording extras: pip install 'tinspect[demo]' ({error})",
+            ExitCode.DATA,
+        ) from None
     config = DemoConfig(epochs=epochs, vae_epochs=vae_epochs, max_samples=samples)
     run_demo(logdir, config, progress=_err)
     _err(f"tinspect: demo logs written to {logdir}")
 
 
-_COMMANDS = {"view", "demo"}
+_COMMANDS = {"view", "demo", "ls", "show", "export"}
 
 
 def main(argv: list[str] | None = None) -> None:

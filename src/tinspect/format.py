@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Final
+from typing import Any, Final
 
 #: Major.minor. Readers accept every minor version of their major version.
 FORMAT_VERSION: Final = "1.0"
@@ -148,3 +148,26 @@ def major_version(version: str) -> int | None:
     """The major number of a ``"major.minor"`` version string, or None if it is not one."""
     head = str(version).split(".", 1)[0]
     return int(head) if head.isdigit() else None
+
+
+_SYMBOLS = {"matmul": "x·{v}", "add": "+ {v}", "multiply": "× {v}"}
+
+
+def operations_text(steps: list[dict[str, Any]]) -> str:
+    """One line such as ``x·kernel + bias → relu``, for headers, summaries and the viewer."""
+    parts: list[str] = []
+    for step in steps:
+        op = str(step.get("op", "?"))
+        variable = step.get("variable")
+        if variable and op in _SYMBOLS:
+            text = _SYMBOLS[op].format(v=variable)
+            if parts and op in ("add", "multiply"):
+                parts[-1] = f"{parts[-1]} {text}"
+                continue
+            parts.append(text)
+            continue
+        params = [f"{k}={v}" for k, v in step.items() if k not in ("op", "variable")]
+        if variable:
+            params.insert(0, str(variable))
+        parts.append(f"{op}({', '.join(params)})" if params else op)
+    return " → ".join(parts)

@@ -3,7 +3,7 @@
 A Dense layer is ``matmul(kernel) → add(bias) → relu``; a model developer reading a layer
 graph needs this to see, e.g., that a VAE's ``z_mean`` ends in a ReLU. The table is data:
 one entry per Keras layer class, read from the layer's config (no Keras import needed here).
-Each step is ``{"op": name, **parameters}``; ``operations_text`` renders them in one line.
+Each step is ``{"op": name, **parameters}``; ``format.operations_text`` renders them in one line.
 """
 
 from __future__ import annotations
@@ -175,26 +175,3 @@ def inner_operations(class_name: str, config: Config) -> list[Step]:
         return rule(config)
     except (TypeError, AttributeError):  # a config that does not look like Keras' own
         return [{"op": class_name}]
-
-
-_SYMBOLS = {"matmul": "x·{v}", "add": "+ {v}", "multiply": "× {v}"}
-
-
-def operations_text(steps: list[Step]) -> str:
-    """One line such as ``x·kernel + bias → relu``, for headers, summaries and the viewer."""
-    parts: list[str] = []
-    for step in steps:
-        op = str(step.get("op", "?"))
-        variable = step.get("variable")
-        if variable and op in _SYMBOLS:
-            text = _SYMBOLS[op].format(v=variable)
-            if parts and op in ("add", "multiply"):
-                parts[-1] = f"{parts[-1]} {text}"
-                continue
-            parts.append(text)
-            continue
-        params = [f"{k}={v}" for k, v in step.items() if k not in ("op", "variable")]
-        if variable:
-            params.insert(0, str(variable))
-        parts.append(f"{op}({', '.join(params)})" if params else op)
-    return " → ".join(parts)

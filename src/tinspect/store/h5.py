@@ -1,0 +1,157 @@
+"""Safe, lazy, read-only access to checkpoint files.
+
+* One lock around every h5py call: HDF5 is not thread-safe, and the viewer reads from
+  worker threads (the habit of xarray's ``backends/locks.py``).
+* A small manager keeps at most ``max_open`` files open (least recently used closed first)
+  and re-opens a file whose size or modification time changed.
+* Every object is reached through hard links only; external links, soft links and virtual
+  datasets, which could point outside the logdir, are refused, as are object references.
+* Arrays are read by blocks of rows along the first (sample) axis, so a reduction over a
+  tensor larger than memory holds one block at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+#: The one lock around h5py for the whole process.
+H5_LOCK = threading.RLock()
+
+#: Rows per block are chosen so one block holds about this many bytes.
+BLOCK_BYTES = 32 << 20
+
+
+class UnsafeObject(Exception):
+    """An HDF5 object the store refuses to follow (external/soft link, virtual dataset)."""
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What must stay equal for cached results of a file to remain valid."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+    @staticmethod
+    def of(path: Path) -> FileIdentity:
+        st = os.stat(path)
+        return FileIdentity(str(path), st.st_size, st.st_mtime_ns)
+
+
+class H5Files:
+    """Read-only h5py handles, at most ``max_open`` at once, re-opened when a file changes."""
+
+    def __init__(self, max_open: int = 16) -> None:
+        self.max_open = max_open
+        self._open: OrderedDict[str, tuple[FileIdentity, h5py.File]] = OrderedDict()
+
+    def get(self, path: Path) -> h5py.File:
+        """The open file at ``path`` (raises OSError for unreadable or corrupt files)."""
+        key = str(path)
+        identity = FileIdentity.of(path)
+        with H5_LOCK:
+            cached = self._open.get(key)
+            if cached is not None:
+                if cached[0] == identity:
+                    self._open.move_to_end(key)
+                    return cached[1]
+                self._close(key)
+            handle = h5py.File(path, "r", locking=False)
+            self._open[key] = (identity, handle)
+            while len(self._open) > self.max_open:
+                self._close(next(iter(self._open)))
+            return handle
+
+    def _close(self, key: str) -> None:
+        _identity, handle = self._open.pop(key)
+        with contextlib.suppress(Exception):  # closing a broken file must not raise
+            handle.close()
+
+    def close(self, path: Path | None = None) -> None:
+        """Close one file, or all of them."""
+        with H5_LOCK:
+            keys = [str(path)] if path is not None else list(self._open)
+            for key in keys:
+                if key in self._open:
+                    self._close(key)
+
+
+def safe_get(root: h5py.Group, name: str) -> Any:
+    """The object at ``name`` under ``root``, following hard links only."""
+    node: Any = root
+    for part in [p for p in name.split("/") if p]:
+        with H5_LOCK:
+            link = node.get(part, getlink=True)
+            if link is None:
+                raise KeyError(f"{name!r} not found")
+            if not isinstance(link, h5py.HardLink):
+                raise UnsafeObject(f"{name!r} is a {type(link).__name__}, which is not followed")
+            node = node[part]
+    if isinstance(node, h5py.Dataset):
+        with H5_LOCK:
+            if node.is_virtual:
+                raise UnsafeObject(f"{name!r} is a virtual dataset, which is not followed")
+            if node.dtype.kind == "O" and h5py.check_string_dtype(node.dtype) is None:
+                raise UnsafeObject(f"{name!r} holds object references, which are not followed")
+    return node
+
+
+def has(root: h5py.Group, name: str) -> bool:
+    try:
+        safe_get(root, name)
+    except (KeyError, UnsafeObject):
+        return False
+    return True
+
+
+def read(dataset: h5py.Dataset, selection: Any = ()) -> np.ndarray:
+    """``dataset[selection]`` under the lock."""
+    with H5_LOCK:
+        return np.asarray(dataset[selection])
+
+
+def block_rows(shape: tuple[int, ...], itemsize: int, block_bytes: int = BLOCK_BYTES) -> int:
+    """Rows of the first axis per block so that a block holds about ``block_bytes``."""
+    row = int(np.prod(shape[1:], dtype=np.int64)) * itemsize if len(shape) > 1 else itemsize
+    return max(1, block_bytes // max(1, row))
+
+
+def iter_blocks(
+    dataset: h5py.Dataset, rows: np.ndarray | None = None, block_bytes: int = BLOCK_BYTES
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(row indices, block)`` along axis 0, optionally only the given sorted ``rows``.
+
+    Each block is read under the lock and released before the caller computes, so other
+    threads interleave their reads.
+    """
+    with H5_LOCK:
+        shape, itemsize = dataset.shape, dataset.dtype.itemsize
+    if len(shape) == 0:
+        yield np.zeros(1, dtype=np.int64), read(dataset)[None]
+        return
+    step = block_rows(shape, itemsize, block_bytes)
+    if rows is None:
+        for start in range(0, shape[0], step):
+            stop = min(shape[0], start + step)
+            yield np.arange(start, stop), read(dataset, np.s_[start:stop])
+        return
+    for i in range(0, len(rows), step):
+        picked = rows[i : i + step]
+        if len(picked) == 0:
+            continue
+        lo, hi = int(picked[0]), int(picked[-1]) + 1
+        if hi - lo <= 2 * len(picked):  # dense enough: one slice, then select
+            yield picked, read(dataset, np.s_[lo:hi])[picked - lo]
+        else:
+            yield picked, read(dataset, picked)

@@ -1,0 +1,334 @@
+"""The store: every model under one or more logdirs, read lazily, refreshed cheaply.
+
+Opening a logdir reads headers only (``model.json``, ``metrics.jsonl``, directory
+listings); checkpoint files are opened when data is asked for. ``refresh`` notices new
+models, checkpoints and metric lines while training writes them, without re-reading files
+that did not change. Whatever is wrong with a file becomes a ``Problem``; the rest works.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+
+from tinspect import format as fmt
+from tinspect.store import h5
+from tinspect.store.cache import Cache, default_cache_dir
+from tinspect.store.checkpoint import (
+    DataError,
+    SummaryTable,
+    check_version,
+    read_attrs,
+    read_summary,
+)
+from tinspect.store.model import ModelLogs, ModelUnreadable
+from tinspect.store.problems import ProblemLog, Severity, problem
+from tinspect.store.tree import ModelTree, build_tree
+from tinspect.store.uoa import UoA, UoAError, format_path, parse_path
+
+
+@dataclass
+class Changes:
+    """What a refresh found."""
+
+    new_models: list[str] = field(default_factory=list)
+    changed_models: list[str] = field(default_factory=list)
+    removed_models: list[str] = field(default_factory=list)
+    new_checkpoints: dict[str, list[int]] = field(default_factory=dict)
+    new_metric_rows: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.new_models
+            or self.changed_models
+            or self.removed_models
+            or self.new_checkpoints
+            or self.new_metric_rows
+        )
+
+
+class Store:
+    """Models found under ``roots``, by id. Thread-safe for reads of checkpoint data."""
+
+    def __init__(
+        self, *roots: str | Path, cache: Cache | None = None, max_open_files: int = 16
+    ) -> None:
+        if not roots:
+            raise ValueError("a store needs at least one logdir")
+        self.roots = [Path(r) for r in roots]
+        self.problems = ProblemLog()
+        self.models: dict[str, ModelLogs] = {}
+        self.files = h5.H5Files(max_open_files)
+        self.cache = (
+            cache if cache is not None else Cache(default_cache_dir(), forbidden=self.roots)
+        )
+        self._by_dir: dict[Path, ModelLogs] = {}
+        self._bad_dirs: dict[Path, h5.FileIdentity | None] = {}
+        self._tree: ModelTree | None = None
+        self._checked: dict[str, h5.FileIdentity] = {}
+        for root in self.roots:
+            if not root.is_dir():
+                self.problems.add(
+                    problem(
+                        root,
+                        "is not a directory",
+                        "give the logdir the callback wrote",
+                        Severity.ERROR,
+                    )
+                )
+        self.refresh()
+
+    # --- discovery and refresh -------------------------------------------------------------
+    def _model_dirs(self) -> Iterator[tuple[Path, Path]]:
+        for root in self.roots:
+            if not root.is_dir():
+                continue
+            for current, dirs, files in os.walk(root, followlinks=False):
+                path = Path(current)
+                if fmt.MODEL_JSON in files:
+                    dirs[:] = []  # a model directory holds no further models
+                    yield root, path
+                    continue
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+
+    def _inside(self, root: Path, path: Path) -> bool:
+        """True when ``path`` (after following symlinks) stays inside ``root``."""
+        try:
+            return path.resolve().is_relative_to(root.resolve())
+        except OSError:
+            return False
+
+    def refresh(self) -> Changes:
+        """Re-scan the logdirs; re-read only what changed."""
+        changes = Changes()
+        seen: set[Path] = set()
+        for root, directory in self._model_dirs():
+            seen.add(directory)
+            json_path = directory / fmt.MODEL_JSON
+            if not self._inside(root, json_path):
+                self.problems.add(
+                    problem(
+                        json_path, "leads outside the logdir; not read", severity=Severity.ERROR
+                    )
+                )
+                continue
+            model = self._by_dir.get(directory)
+            if model is None:
+                try:
+                    identity = h5.FileIdentity.of(json_path)
+                except OSError:
+                    identity = None
+                if directory in self._bad_dirs and self._bad_dirs[directory] == identity:
+                    continue  # still the same broken file: reported already
+                model = ModelLogs(directory, root)
+                try:
+                    model.refresh(self.problems)
+                except ModelUnreadable as error:
+                    self._bad_dirs[directory] = identity
+                    self.problems.add(
+                        problem(json_path, str(error), "this model is skipped", Severity.ERROR)
+                    )
+                    continue
+                self._bad_dirs.pop(directory, None)
+                if model.id in self.models:
+                    other = self.models[model.id].directory
+                    self._bad_dirs[directory] = identity
+                    self.problems.add(
+                        problem(
+                            json_path,
+                            f"duplicate model id {model.id[:8]} (also in {other}); skipped",
+                            "each training run needs its own header",
+                            Severity.ERROR,
+                        )
+                    )
+                    continue
+                self.models[model.id] = model
+                self._by_dir[directory] = model
+                changes.new_models.append(model.id)
+                if model.checkpoints:
+                    changes.new_checkpoints[model.id] = model.epochs
+                if model.metrics:
+                    changes.new_metric_rows[model.id] = len(model.metrics)
+                self._tree = None
+                continue
+            try:
+                changed, epochs, rows = model.refresh(self.problems)
+            except ModelUnreadable as error:
+                self.problems.add(
+                    problem(json_path, str(error), "showing the last readable version")
+                )
+                continue
+            if changed:
+                changes.changed_models.append(model.id)
+                self._tree = None
+            if epochs:
+                changes.new_checkpoints[model.id] = epochs
+            if rows:
+                changes.new_metric_rows[model.id] = rows
+        for directory in [d for d in self._by_dir if d not in seen]:
+            model = self._by_dir.pop(directory)
+            self.models.pop(model.id, None)
+            changes.removed_models.append(model.id)
+            self._tree = None
+        if self._tree is None:
+            self._tree = build_tree(self.models, self.problems)  # reports parent cycles now
+        return changes
+
+    # --- the model tree and names ----------------------------------------------------------
+    @property
+    def tree(self) -> ModelTree:
+        if self._tree is None:
+            self._tree = build_tree(self.models, self.problems)
+        return self._tree
+
+    def ordered_models(self) -> list[ModelLogs]:
+        """Models experiment by experiment, each by depth then name."""
+        return [self.models[i] for e in self.tree.experiments for i in e.models]
+
+    def display_name(self, model: ModelLogs) -> str:
+        """The model's name, or its directory name when another model has the same name."""
+        clash = sum(1 for m in self.models.values() if m.name == model.name) > 1
+        return model.dirname if clash else model.name
+
+    def find_models(self, ref: str) -> list[ModelLogs]:
+        """Models that ``ref`` names: exact name, label or directory name; else an id prefix."""
+        exact = [m for m in self.models.values() if ref in (m.name, m.label, m.dirname, m.id)]
+        if exact:
+            by_name = [m for m in exact if m.name == ref or m.dirname == ref or m.id == ref]
+            return by_name or exact
+        if len(ref) >= 4:
+            return [
+                m
+                for m in self.models.values()
+                if m.id.replace("-", "").startswith(ref.replace("-", ""))
+            ]
+        return []
+
+    def model(self, ref: str) -> ModelLogs:
+        """The one model ``ref`` names; UoAError listing candidates otherwise."""
+        found = self.find_models(ref)
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            names = ", ".join(sorted(self.display_name(m) for m in self.models.values())) or "none"
+            raise UoAError(f"no model named {ref!r}; models: {names}")
+        options = ", ".join(sorted(f"{m.dirname} (id {m.short_id})" for m in found))
+        raise UoAError(
+            f"{ref!r} names {len(found)} models: {options}; use the directory name or id"
+        )
+
+    def resolve(self, path: str) -> UoA:
+        """The unit a path names, checked against the model's architecture."""
+        parsed = parse_path(path)
+        model = self.model(parsed.model)
+        if parsed.layer is None:
+            return UoA(model.id)
+        try:
+            layer = model.layer(parsed.layer)
+        except KeyError:
+            names = ", ".join(layer.name for layer in model.layers)
+            raise UoAError(f"{model.name} has no layer {parsed.layer!r}; layers: {names}") from None
+        if parsed.variable is not None and parsed.variable not in layer.variable_names:
+            options = ", ".join(layer.variable_names) or "none"
+            raise UoAError(
+                f"{model.name}/{layer.name} has no variable {parsed.variable!r}; "
+                f"variables: {options}"
+            )
+        if parsed.neuron is not None and layer.units is not None and parsed.neuron >= layer.units:
+            raise UoAError(
+                f"{model.name}/{layer.name} has {layer.units} units; "
+                f"#{parsed.neuron} is out of range"
+            )
+        return UoA(model.id, layer.name, parsed.variable, parsed.neuron)
+
+    def path(self, uoa: UoA) -> str:
+        return format_path(self.display_name(self.models[uoa.model]), uoa)
+
+    # --- checkpoint data ---------------------------------------------------------------------
+    def checkpoint_path(self, model_id: str, epoch: int) -> Path:
+        model = self.models[model_id]
+        try:
+            return model.checkpoints[epoch]
+        except KeyError:
+            available = ", ".join(map(str, model.epochs)) or "none"
+            raise DataError(
+                f"{model.name} has no checkpoint of epoch {epoch}; epochs: {available}"
+            ) from None
+
+    def identity(self, model_id: str, epoch: int) -> h5.FileIdentity:
+        path = self.checkpoint_path(model_id, epoch)
+        try:
+            return h5.FileIdentity.of(path)
+        except OSError as error:
+            raise DataError(f"{path}: {error.strerror}") from None
+
+    def checkpoint(self, model_id: str, epoch: int) -> h5py.File:
+        """The open, version-checked checkpoint file (DataError + Problem when unreadable)."""
+        path = self.checkpoint_path(model_id, epoch)
+        model = self.models[model_id]
+        if not self._inside(model.root, path):
+            self._fail(path, "leads outside the logdir; not read")
+        try:
+            f = self.files.get(path)
+        except FileNotFoundError:
+            self._fail(path, "disappeared (deleted while reading?)")
+        except OSError as error:
+            self._fail(
+                path, f"cannot be read: corrupt or truncated HDF5 ({error.__class__.__name__})"
+            )
+        identity = h5.FileIdentity.of(path)
+        if self._checked.get(str(path)) != identity:
+            try:
+                check_version(read_attrs(f))
+            except DataError as error:
+                self._fail(path, str(error))
+            self._checked[str(path)] = identity
+        return f
+
+    def _fail(self, path: Path, what: str) -> Any:
+        self.problems.add(problem(path, what, "other checkpoints remain usable"))
+        self.files.close(path)
+        raise DataError(f"{path}: {what}")
+
+    def attrs(self, model_id: str, epoch: int) -> dict[str, Any]:
+        return read_attrs(self.checkpoint(model_id, epoch))
+
+    def summary_table(self, model_id: str, epoch: int) -> SummaryTable:
+        return read_summary(self.checkpoint(model_id, epoch))
+
+    def dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
+        """A dataset of a checkpoint by its HDF5 path (hard links only)."""
+        f = self.checkpoint(model_id, epoch)
+        try:
+            node = h5.safe_get(f, name)
+        except KeyError:
+            raise DataError(f"{self.models[model_id].name} epoch {epoch} has no {name!r}") from None
+        except h5.UnsafeObject as error:
+            self._fail(self.checkpoint_path(model_id, epoch), str(error))
+        if not isinstance(node, h5py.Dataset):
+            raise DataError(f"{name!r} is a group, not a dataset")
+        return node
+
+    def has(self, model_id: str, epoch: int, name: str) -> bool:
+        try:
+            return h5.has(self.checkpoint(model_id, epoch), name)
+        except DataError:
+            return False
+
+    def close(self) -> None:
+        self.files.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(paths: Iterable[str | Path], cache: Cache | None = None) -> Store:
+    return Store(*paths, cache=cache)

@@ -1,0 +1,365 @@
+"""One model's logs: its header and architecture (model.json), metrics and checkpoint catalog.
+
+Reading is incremental: ``ModelLogs.refresh`` re-parses ``model.json`` only when its
+identity (size, mtime) changed, reads only the bytes appended to ``metrics.jsonl`` since the
+last call, and lists the checkpoints directory without opening any file. A model with
+thousands of checkpoints therefore costs one directory listing to refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from tinspect import format as fmt
+from tinspect.store.h5 import FileIdentity
+from tinspect.store.problems import Problem, ProblemLog, Severity, problem
+
+#: Keys the recorder adds to every metrics line (not metrics of the model).
+BOOKKEEPING = frozenset(
+    {
+        fmt.METRIC_EPOCH,
+        fmt.METRIC_TIME,
+        fmt.METRIC_WALL_TIME,
+        fmt.METRIC_LEARNING_RATE,
+        fmt.METRIC_STEP,
+    }
+)
+
+
+class ModelUnreadable(Exception):
+    """model.json cannot be used; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of the architecture graph, as recorded in model.json."""
+
+    name: str
+    class_name: str
+    activation: str | None
+    inbound: tuple[str, ...]
+    output_shape: tuple[int | None, ...] | None
+    trainable_params: int
+    non_trainable_params: int
+    variables: tuple[dict[str, Any], ...]
+    operations: tuple[dict[str, Any], ...]
+    config: dict[str, Any]
+    submodel: dict[str, Any] | None = None
+
+    @property
+    def params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def variable_names(self) -> list[str]:
+        return [str(v.get("name")) for v in self.variables]
+
+    @property
+    def units(self) -> int | None:
+        """Neurons of the layer: the last axis of its output (channels for convolutions)."""
+        if not self.output_shape:
+            return None
+        last = self.output_shape[-1]
+        return int(last) if last is not None else None
+
+
+def _as_int(value: Any, default: int = 0) -> int:
+    return (
+        int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    )
+
+
+def _parse_layer(raw: Any) -> Layer | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        return None
+    params = raw.get("params") if isinstance(raw.get("params"), dict) else {}
+    shape = raw.get("output_shape")
+    output_shape = (
+        tuple(d if isinstance(d, int) else None for d in shape) if isinstance(shape, list) else None
+    )
+    return Layer(
+        name=raw["name"],
+        class_name=str(raw.get("class_name", "?")),
+        activation=raw.get("activation") if isinstance(raw.get("activation"), str) else None,
+        inbound=tuple(n for n in raw.get("inbound") or [] if isinstance(n, str)),
+        output_shape=output_shape,
+        trainable_params=_as_int(params.get("trainable")),
+        non_trainable_params=_as_int(params.get("non_trainable")),
+        variables=tuple(v for v in raw.get("variables") or [] if isinstance(v, dict)),
+        operations=tuple(o for o in raw.get("operations") or [] if isinstance(o, dict)),
+        config=raw.get("config") if isinstance(raw.get("config"), dict) else {},
+        submodel=raw.get("submodel") if isinstance(raw.get("submodel"), dict) else None,
+    )
+
+
+@dataclass
+class ModelLogs:
+    """Everything the store knows about one model directory."""
+
+    directory: Path
+    root: Path  # the logdir it was found in
+    id: str = ""
+    name: str = ""
+    label: str = ""
+    parents: tuple[str, ...] = ()
+    created: str = ""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # the whole model.json
+    layers: list[Layer] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: dict[int, Path] = field(default_factory=dict)
+    _json_identity: FileIdentity | None = None
+    _metrics_offset: int = 0
+    _metrics_lines: int = 0
+    _graph: nx.DiGraph | None = None
+
+    # --- derived views ---------------------------------------------------------------------
+    @property
+    def dirname(self) -> str:
+        return self.directory.name
+
+    @property
+    def short_id(self) -> str:
+        return self.id.replace("-", "")[:8]
+
+    @property
+    def architecture(self) -> dict[str, Any]:
+        arch = self.info.get("architecture")
+        return arch if isinstance(arch, dict) else {}
+
+    @property
+    def training(self) -> dict[str, Any]:
+        value = self.info.get("training")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def dataset(self) -> dict[str, Any]:
+        value = self.info.get("dataset")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def recording(self) -> dict[str, Any]:
+        value = self.info.get("recording")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def status(self) -> dict[str, Any]:
+        value = self.info.get("status")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def total_params(self) -> int:
+        params = self.architecture.get("params")
+        if isinstance(params, dict) and "total" in params:
+            return _as_int(params["total"])
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def epochs(self) -> list[int]:
+        """Epochs with a checkpoint, ascending."""
+        return sorted(self.checkpoints)
+
+    @property
+    def n_classes(self) -> int:
+        return _as_int(self.dataset.get("n_classes"))
+
+    @property
+    def class_names(self) -> list[str]:
+        names = self.dataset.get("class_names")
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            return names
+        return [str(i) for i in range(self.n_classes)]
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The layer graph: nodes are layer names with a ``layer`` attribute; edges flow forward."""
+        if self._graph is None:
+            graph = nx.DiGraph()
+            for layer in self.layers:
+                graph.add_node(layer.name, layer=layer)
+            for layer in self.layers:
+                for source in layer.inbound:
+                    if source in graph:
+                        graph.add_edge(source, layer.name)
+            self._graph = graph
+        return self._graph
+
+    def metric_names(self, bookkeeping: bool = False) -> list[str]:
+        """Keys Keras logged, in first-seen order; with ``bookkeeping``, also the recorder's
+        per-epoch facts (learning rate, epoch time, step) after them."""
+        seen: dict[str, None] = {}
+        for row in self.metrics:
+            for key in row:
+                seen.setdefault(key, None)
+        names = [k for k in seen if k not in BOOKKEEPING]
+        if bookkeeping:
+            extra = (fmt.METRIC_LEARNING_RATE, fmt.METRIC_WALL_TIME, fmt.METRIC_STEP)
+            names += [k for k in extra if k in seen]
+        return names
+
+    def last_metrics(self) -> dict[str, Any]:
+        return self.metrics[-1] if self.metrics else {}
+
+    # --- reading -----------------------------------------------------------------------------
+    def refresh(self, problems: ProblemLog) -> tuple[bool, list[int], int]:
+        """Re-read what changed: (model.json changed, new checkpoint epochs, new metric rows).
+
+        Raises ``ModelUnreadable`` when model.json cannot be used at all.
+        """
+        changed = self._refresh_json(problems)
+        new_epochs = self._refresh_checkpoints(problems)
+        new_rows = self._refresh_metrics(problems)
+        return changed, new_epochs, new_rows
+
+    def _refresh_json(self, problems: ProblemLog) -> bool:
+        path = self.directory / fmt.MODEL_JSON
+        try:
+            identity = FileIdentity.of(path)
+        except OSError as error:
+            raise ModelUnreadable(f"model.json cannot be read ({error.strerror})") from None
+        if identity == self._json_identity:
+            return False
+        problems.discard_path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            raise ModelUnreadable(f"model.json cannot be read ({error})") from None
+        except ValueError as error:
+            raise ModelUnreadable(f"model.json is not valid JSON ({error})") from None
+        self._apply_json(data, path, problems)
+        self._json_identity = identity
+        self._graph = None
+        return True
+
+    def _apply_json(self, data: Any, path: Path, problems: ProblemLog) -> None:
+        if not isinstance(data, dict):
+            raise ModelUnreadable("model.json does not hold a JSON object")
+        version = data.get("format_version")
+        major = fmt.major_version(str(version)) if version is not None else None
+        if major is None:
+            raise ModelUnreadable("model.json has no format_version")
+        if major != fmt.FORMAT_MAJOR:
+            raise ModelUnreadable(
+                f"format version {version} is not readable by this tinspect "
+                f"(reads {fmt.FORMAT_MAJOR}.x)"
+            )
+        header = data.get("header")
+        if not isinstance(header, dict):
+            raise ModelUnreadable("model.json has no header")
+        model_id, name = header.get("id"), header.get("name")
+        if not isinstance(model_id, str) or not model_id:
+            raise ModelUnreadable("header has no id")
+        if not isinstance(name, str) or not name:
+            raise ModelUnreadable("header has no name")
+        parents = header.get("parents") or []
+        if not isinstance(parents, list):
+            problems.add(problem(path, "header parents is not a list; ignored"))
+            parents = []
+        good = [p for p in parents if isinstance(p, str) and p]
+        if len(good) != len(parents):
+            problems.add(problem(path, "some header parents are not id strings; ignored"))
+        self.id, self.name = model_id, name
+        label = header.get("label")
+        self.label = label if isinstance(label, str) and label else name
+        self.parents = tuple(dict.fromkeys(p for p in good if p != model_id))
+        self.created = str(header.get("created", ""))
+        hp = header.get("hyperparameters")
+        self.hyperparameters = hp if isinstance(hp, dict) else {}
+        self.info = data
+        raw_layers = self.architecture.get("layers") or []
+        layers = [_parse_layer(raw) for raw in raw_layers] if isinstance(raw_layers, list) else []
+        if any(layer is None for layer in layers) or not isinstance(raw_layers, list):
+            problems.add(problem(path, "some architecture layers are malformed; skipped"))
+        self.layers = [layer for layer in layers if layer is not None]
+
+    def _refresh_checkpoints(self, problems: ProblemLog) -> list[int]:
+        directory = self.directory / fmt.CHECKPOINTS_DIR
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            problems.add(problem(directory, f"cannot list checkpoints ({error.strerror})"))
+            return []
+        found: dict[int, Path] = {}
+        for entry in entries:
+            epoch = fmt.parse_checkpoint_name(entry.name)
+            if epoch is not None:
+                found[epoch] = Path(entry.path)
+            elif fmt.is_temporary(entry.name):
+                problems.add(
+                    problem(
+                        entry.path,
+                        "a checkpoint being written, or left by an interrupted writer; ignored",
+                        "it disappears when the writer finishes; a leftover can be deleted",
+                        Severity.INFO,
+                    )
+                )
+        new = sorted(set(found) - set(self.checkpoints))
+        self.checkpoints = dict(sorted(found.items()))
+        return new
+
+    def _refresh_metrics(self, problems: ProblemLog) -> int:
+        path = self.directory / fmt.METRICS_JSONL
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return 0
+        except OSError as error:
+            problems.add(problem(path, f"cannot read metrics ({error.strerror})"))
+            return 0
+        if size < self._metrics_offset:  # rewritten from scratch: start over
+            self.metrics, self._metrics_offset, self._metrics_lines = [], 0, 0
+            problems.discard_path(path)
+        if size == self._metrics_offset:
+            return 0
+        with open(path, "rb") as f:
+            f.seek(self._metrics_offset)
+            chunk = f.read(size - self._metrics_offset)
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return 0  # only a torn line so far: a writer is in the middle of it
+        complete = chunk[: end + 1]
+        self._metrics_offset += len(complete)
+        added = 0
+        for raw in complete.splitlines():
+            self._metrics_lines += 1
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                problems.add(problem(path, f"line {self._metrics_lines} is not JSON; skipped"))
+                continue
+            epoch = row.get(fmt.METRIC_EPOCH) if isinstance(row, dict) else None
+            if not isinstance(epoch, int) or isinstance(epoch, bool):
+                problems.add(
+                    problem(path, f"line {self._metrics_lines} has no integer epoch; skipped")
+                )
+                continue
+            self.metrics.append(row)
+            added += 1
+        return added
+
+
+def finite(value: Any) -> float | None:
+    """A metric value as a finite float, else None (for 'best' and 'last' displays)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+__all__ = ["Layer", "ModelLogs", "ModelUnreadable", "Problem", "finite"]

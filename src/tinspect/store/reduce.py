@@ -1,0 +1,149 @@
+"""Reductions of one checkpoint array, streamed in blocks along the sample axis.
+
+Each function takes a dataset (lazy) plus an optional sorted selection of sample rows (a
+class selection) and an optional unit (the last axis: a neuron or a channel), reads the
+array block by block (``h5.iter_blocks``) and keeps only the running result, so memory is
+bounded by one block whatever the size of the array. The statistics themselves are those
+of ``tinspect.summary`` — one implementation for the recorder, the store and the viewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import h5py
+import numpy as np
+
+from tinspect.store import h5
+from tinspect.summary import (
+    IN_MEMORY_VALUES,
+    Moments,
+    Summary,
+    finite_values,
+    histogram,
+    summarize,
+    summarize_blocks,
+)
+
+Blocks = Callable[[], Iterator[np.ndarray]]
+
+
+def blocks(
+    dataset: h5py.Dataset, rows: np.ndarray | None = None, unit: int | None = None
+) -> Blocks:
+    """A re-iterable source of blocks (rows selected, the unit axis sliced)."""
+
+    def generate() -> Iterator[np.ndarray]:
+        for _index, block in h5.iter_blocks(dataset, rows):
+            yield block[..., unit] if unit is not None else block
+
+    return generate
+
+
+def n_values(dataset: h5py.Dataset, rows: np.ndarray | None, unit: int | None) -> int:
+    with h5.H5_LOCK:
+        shape = dataset.shape
+    n = len(rows) if rows is not None and shape else (shape[0] if shape else 1)
+    inner = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+    if unit is not None and len(shape) > 1:
+        inner //= max(1, shape[-1])
+    return int(n * inner)
+
+
+def summary(source: Blocks, size: int) -> Summary:
+    """Exact in memory when the selection is small enough, streamed otherwise."""
+    if size <= IN_MEMORY_VALUES:
+        parts = list(source())
+        if not parts:
+            return summarize(np.zeros(0, dtype=np.float32))
+        return summarize(np.concatenate([p.reshape(-1) for p in parts]))
+    return summarize_blocks(source)
+
+
+def hist(source: Blocks, lo: float, hi: float, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts over ``bins`` equal bins of ``[lo, hi]``, summed block by block."""
+    counts = np.zeros(bins, dtype=np.int64)
+    edges = np.linspace(lo, hi, bins + 1)
+    for block in source():
+        flat, _ = finite_values(block)
+        block_counts, edges = histogram(flat, lo, hi, bins)
+        counts += block_counts
+    return counts, edges
+
+
+def unit_moments(source: Blocks) -> list[Moments]:
+    """Per unit of the last axis: moments over samples and every other axis."""
+    out: list[Moments] | None = None
+    for block in source():
+        units = block.shape[-1] if block.ndim > 1 else 1
+        flat = block.reshape(-1, units)
+        if out is None:
+            out = [Moments() for _ in range(units)]
+        for j in range(units):
+            out[j].add(flat[:, j])
+    return out or []
+
+
+def unit_histograms(source: Blocks, lo: float, hi: float, bins: int) -> np.ndarray:
+    """(units, bins) counts: one distribution per unit (feature distribution)."""
+    counts: np.ndarray | None = None
+    for block in source():
+        units = block.shape[-1] if block.ndim > 1 else 1
+        flat = block.reshape(-1, units)
+        if counts is None:
+            counts = np.zeros((units, bins), dtype=np.int64)
+        for j in range(units):
+            values, _ = finite_values(flat[:, j])
+            counts[j] += histogram(values, lo, hi, bins)[0]
+    return counts if counts is not None else np.zeros((0, bins), dtype=np.int64)
+
+
+def class_unit_means(
+    dataset: h5py.Dataset, class_ids: np.ndarray, n_classes: int, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """(n_classes, units) mean activation per class and unit (spatial axes averaged too).
+
+    NaN for a class without samples in the selection.
+    """
+    sums: np.ndarray | None = None
+    counts = np.zeros(n_classes, dtype=np.int64)
+    for index, block in h5.iter_blocks(dataset, rows):
+        units = block.shape[-1] if block.ndim > 1 else 1
+        per_sample = block.reshape(block.shape[0], -1, units).astype(np.float64).mean(axis=1)
+        if sums is None:
+            sums = np.zeros((n_classes, units))
+        ids = class_ids[index]
+        valid = (ids >= 0) & (ids < n_classes)
+        np.add.at(sums, ids[valid], per_sample[valid])
+        counts += np.bincount(ids[valid], minlength=n_classes)[:n_classes]
+    if sums is None:
+        return np.zeros((n_classes, 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts[:, None]
+
+
+def top_k(dataset: h5py.Dataset, k: int, by_abs: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(flat indices, values) of the ``k`` largest entries (by magnitude), largest first.
+
+    Streams blocks, keeping at most ``k`` candidates per block and overall.
+    """
+    best_idx = np.zeros(0, dtype=np.int64)
+    best_val = np.zeros(0, dtype=np.float64)
+    with h5.H5_LOCK:
+        shape = dataset.shape
+    row_size = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+    for index, block in h5.iter_blocks(dataset):
+        flat = block.reshape(-1).astype(np.float64)
+        base = int(index[0]) * row_size if len(shape) > 0 else 0
+        idx = np.arange(flat.size, dtype=np.int64) + base
+        values = np.concatenate([best_val, flat])
+        indices = np.concatenate([best_idx, idx])
+        score = np.abs(values) if by_abs else values
+        score = np.where(np.isfinite(score), score, -np.inf)
+        if values.size > k:
+            keep = np.argpartition(-score, k - 1)[:k]
+            values, indices, score = values[keep], indices[keep], score[keep]
+        best_val, best_idx = values, indices
+    score = np.abs(best_val) if by_abs else best_val
+    order = np.lexsort((best_idx, -score))
+    return best_idx[order], best_val[order]
