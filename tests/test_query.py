@@ -304,3 +304,12 @@ def test_from_dict_accepts_or_refuses_cleanly(data: dict) -> None:
 def test_fixture_checkpoint_count(store: Store) -> None:
     assert sum(len(m.checkpoints) for m in store.models.values()) == 3 * 4 + 3 * 5
     assert fmt.FORMAT_MAJOR == 1
+
+
+def test_runtime_per_checkpoint(store: Store) -> None:
+    table = run(store, Query(("conv",), data="runtime", step="raw", epochs="all"))
+    assert table.columns == ["model", "epoch", "runtime_per_sample_s", "weights_bytes", "step"]
+    assert list(table.column("epoch")) == [0, 1, 2, 3]
+    assert all(v > 0 for v in table.column("runtime_per_sample_s"))
+    assert set(table.column("weights_bytes")) == {store.model("conv").total_params * 4}
+    assert list(table.column("step")) == [0, 41, 82, 123]

@@ -208,7 +208,7 @@ def show(
 
 
 # --- export -----------------------------------------------------------------------------------
-DATA_HELP = "metrics, weights, activations, mean_class_activations, samples, predictions"
+DATA_HELP = "metrics, weights, activations, mean_class_activations, samples, predictions, runtime"
 STAT_HELP = "raw, summary, histogram, quantiles, unit_stats, class_means, density, topk, confusion"
 
 
@@ -258,7 +258,7 @@ def export(
             classes=_int_list(classes, "--classes") if classes else None,
             step=stat
             if stat is not None
-            else ("raw" if data in ("metrics", "mean_class_activations") else "summary"),
+            else ("raw" if data in ("metrics", "mean_class_activations", "runtime") else "summary"),
             bins=bins,
             range=(lo, hi) if lo is not None and hi is not None else None,
             quantiles=tuple(_float_list(quantiles, "--quantiles"))

@@ -220,6 +220,8 @@ class Runner:
         }
         if query.data == "metrics":
             table = self.metrics(query)
+        elif query.data == "runtime":
+            table = self.runtime(query)
         elif query.step == "confusion":
             table = self.confusion(query)
         else:
@@ -261,6 +263,28 @@ class Runner:
                             )
                         )
         return Table.from_rows(["model", "epoch", "metric", "value"], rows)
+
+    def runtime(self, query: Query) -> Table:
+        """Per checkpoint: inference seconds per sample, bytes of the weights, optimizer step."""
+        rows = []
+        for text in query.uoas:
+            model = self.store.models[self.store.resolve(text).model]
+            name = self.store.display_name(model)
+            for epoch in self.epochs(query, model):
+                self.check()
+                attrs = self.store.attrs(model.id, epoch)
+                rows.append(
+                    (
+                        name,
+                        epoch,
+                        attrs.get(fmt.ATTR_RUNTIME_PER_SAMPLE),
+                        attrs.get(fmt.ATTR_WEIGHTS_BYTES),
+                        attrs.get(fmt.ATTR_STEP),
+                    )
+                )
+        return Table.from_rows(
+            ["model", "epoch", "runtime_per_sample_s", "weights_bytes", "step"], rows
+        )
 
     def step_summary(self, query: Query, pairs: list[tuple[Target, int]]) -> Table:
         rows = []

@@ -5,7 +5,8 @@ validated here with messages that name the offending field, and never evaluated 
 
 * ``uoas``: unit paths (``model/layer``, ``model/layer/kernel``, ``model/layer/#3``);
   several for a comparison across models (histograms then share one bin range).
-* ``data``: metrics, weights, activations, mean_class_activations, samples, predictions.
+* ``data``: metrics, weights, activations, mean_class_activations, samples, predictions,
+  runtime (per checkpoint: inference time per sample, weight bytes, optimizer step).
 * ``epochs``: ``last``, ``first``, ``all``, an epoch ``N`` or a range ``A:B`` (inclusive).
 * ``classes``: the class selection (sample rows whose class is listed), or None for all.
 * ``step``: the processing: raw, summary, histogram, quantiles, unit_stats, class_means,
@@ -26,6 +27,7 @@ DATA_KINDS = (
     "mean_class_activations",
     "samples",
     "predictions",
+    "runtime",
 )
 STEPS = (
     "raw",
@@ -54,6 +56,7 @@ STEPS_FOR: dict[str, tuple[str, ...]] = {
     "mean_class_activations": ("raw",),
     "samples": ("raw", "summary", "histogram"),
     "predictions": ("raw", "confusion", "summary", "histogram"),
+    "runtime": ("raw",),
 }
 DEFAULT_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
