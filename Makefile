@@ -34,6 +34,7 @@ fixtures: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.record
+	$(BIN)/python -m bench.read
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

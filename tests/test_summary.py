@@ -129,3 +129,32 @@ def test_streamed_summary_matches_in_memory(rng: np.random.Generator) -> None:
 COLUMNS_WITHOUT_QUANTILES = [
     c for c in fmt.SUMMARY_COLUMNS if c not in fmt.SUMMARY_QUANTILE_COLUMNS
 ]
+
+
+def test_float16_path_is_exact_and_equals_the_general_path(rng: np.random.Generator) -> None:
+    values = np.maximum(rng.normal(size=(64, 9, 7)), 0).astype(np.float16)
+    values.ravel()[:4] = [np.nan, np.inf, -0.0, 65504]
+    fast = summarize(values)
+    general = summarize(values.astype(np.float32))
+    np.testing.assert_allclose(fast.stats, general.stats, rtol=1e-12, equal_nan=True)
+    np.testing.assert_array_equal(fast.hist_counts, general.hist_counts)
+    np.testing.assert_allclose(fast.hist_edges, general.hist_edges, rtol=1e-12)
+    assert fast["min"] == 0.0 and str(fast["min"]) == "0.0"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(
+        dtype=np.float16,
+        shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=9),
+        elements=st.floats(allow_nan=True, allow_infinity=True, width=16),
+    ),
+    st.integers(min_value=1, max_value=4),
+)
+def test_float16_streamed_equals_in_memory_exactly(values: np.ndarray, n_blocks: int) -> None:
+    from tinspect.summary import summarize_blocks
+
+    general = summarize(values.astype(np.float32))
+    streamed = summarize_blocks(lambda: iter(np.array_split(values, n_blocks)))
+    np.testing.assert_allclose(streamed.stats, general.stats, rtol=1e-9, atol=1e-12, equal_nan=True)
+    np.testing.assert_array_equal(streamed.hist_counts, general.hist_counts)

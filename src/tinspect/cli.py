@@ -302,9 +302,21 @@ def _float_list(text: str, flag: str) -> list[float]:
 
 # --- view and demo ----------------------------------------------------------------------------
 @app.command("view")
-def view(logdir: LogdirArg) -> None:
-    """Open LOGDIR (prints the model list until the interactive viewer lands)."""
-    ls(logdir)
+def view(
+    logdir: LogdirArg,
+    refresh: Annotated[
+        float, typer.Option(help="Seconds between checks for new data (0: off).")
+    ] = 2.0,
+) -> None:
+    """Open LOGDIR in the interactive viewer (prints `ls` when stdout is not a terminal)."""
+    if not sys.stdout.isatty():
+        ls(logdir)
+        return
+    store = _open(logdir)
+    from tinspect.tui.app import TinspectApp
+
+    TinspectApp(store, refresh_seconds=refresh).run()
+    _print_problems(store)
 
 
 @app.command("demo")

@@ -68,19 +68,7 @@ class Moments:
     def add(self, array: np.ndarray) -> Moments:
         """Include the values of ``array`` (any shape); returns self."""
         flat, total = finite_values(array)
-        block = Moments(count=total)
-        if flat.size:
-            mean = float(np.mean(flat, dtype=np.float64))
-            centred = flat.astype(np.float64) - mean
-            sq = centred * centred
-            block.n = int(flat.size)
-            block.mean = mean
-            block.m2 = float(sq.sum())
-            block.m3 = float((sq * centred).sum())
-            block.m4 = float((sq * sq).sum())
-            block.lo, block.hi = float(flat.min()), float(flat.max())
-            block.zeros = int(flat.size - np.count_nonzero(flat))
-        return self.merge(block)
+        return self.merge(_block_moments(flat, total))
 
     def merge(self, other: Moments) -> Moments:
         """Combine with the moments of another block; returns self."""
@@ -138,6 +126,23 @@ class Moments:
         return float(self.n * self.m4 / (self.m2 * self.m2) - 3.0)
 
 
+def _block_moments(flat: np.ndarray, total: int) -> Moments:
+    """Moments of finite values ``flat`` (from ``finite_values``) of an array of ``total``."""
+    block = Moments(count=total)
+    if flat.size:
+        mean = float(np.mean(flat, dtype=np.float64))
+        centred = flat.astype(np.float64) - mean
+        sq = centred * centred
+        block.n = int(flat.size)
+        block.mean = mean
+        block.m2 = float(sq.sum())
+        block.m3 = float((sq * centred).sum())
+        block.m4 = float((sq * sq).sum())
+        block.lo, block.hi = float(flat.min()), float(flat.max())
+        block.zeros = int(flat.size - np.count_nonzero(flat))
+    return block
+
+
 @dataclass(frozen=True)
 class Summary:
     """Statistics of one array, in the column order of ``format.SUMMARY_COLUMNS``.
@@ -176,6 +181,77 @@ def _stats(moments: Moments, quantiles: Iterable[float]) -> np.ndarray:
     return stats
 
 
+class _Float16Table:
+    """Every float16 value once: a float16 array is summarized exactly from its value counts.
+
+    float16 has only 65,536 bit patterns, so ``np.bincount`` of the uint16 view gives the
+    exact distribution in one fast pass; moments, extremes, quantiles and the histogram then
+    cost a few operations on 65,536 entries, whatever the array size. Counts also add up
+    across blocks, so a streamed summary of float16 data is exact too.
+    """
+
+    def __init__(self) -> None:
+        values = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float64)
+        self.finite = np.isfinite(values)
+        self.values = np.where(self.finite, values, 0.0)
+        self.order = np.argsort(np.where(self.finite, values, np.inf), kind="stable")
+        self.sorted_values = self.values[self.order]
+
+
+_F16: _Float16Table | None = None
+
+
+def _f16() -> _Float16Table:
+    global _F16
+    if _F16 is None:
+        _F16 = _Float16Table()
+    return _F16
+
+
+def float16_counts(array: np.ndarray) -> np.ndarray:
+    """How often each of the 65,536 float16 bit patterns occurs in ``array``."""
+    bits = np.ascontiguousarray(array, dtype=np.float16).view(np.uint16).reshape(-1)
+    return np.bincount(bits, minlength=1 << 16).astype(np.int64)
+
+
+def summarize_float16_counts(counts: np.ndarray, bins: int = fmt.SUMMARY_BINS) -> Summary:
+    """The exact summary of float16 data given its ``float16_counts``."""
+    table = _f16()
+    finite_counts = np.where(table.finite, counts, 0)
+    n = int(finite_counts.sum())
+    moments = Moments(count=int(counts.sum()), n=n)
+    if n == 0:
+        empty = np.zeros(bins, dtype=np.int64)
+        return Summary(_stats(moments, []), empty, np.zeros(bins + 1, dtype=np.float64))
+    weights = finite_counts.astype(np.float64)
+    v = table.values
+    mean = float((weights * v).sum() / n)
+    d = v - mean
+    d2 = d * d
+    present = np.flatnonzero(finite_counts)
+    moments.mean = mean
+    moments.m2 = float((weights * d2).sum())
+    moments.m3 = float((weights * d2 * d).sum())
+    moments.m4 = float((weights * d2 * d2).sum())
+    moments.lo, moments.hi = float(v[present].min()) + 0.0, float(v[present].max()) + 0.0  # no -0.0
+    moments.zeros = int(counts[0x0000] + counts[0x8000])
+    cumulative = np.cumsum(finite_counts[table.order])
+
+    def order_statistic(rank: int) -> float:
+        return float(table.sorted_values[np.searchsorted(cumulative, rank, side="right")])
+
+    quantiles = []
+    for q in fmt.SUMMARY_QUANTILES:
+        h = (n - 1) * q  # numpy's default 'linear' method
+        below = int(np.floor(h))
+        low = order_statistic(below)
+        high = order_statistic(min(below + 1, n - 1))
+        quantiles.append(low + (h - below) * (high - low))
+    lo, hi = _range(moments.lo, moments.hi)
+    hist, edges = np.histogram(v[present], bins=bins, range=(lo, hi), weights=weights[present])
+    return Summary(_stats(moments, quantiles), np.rint(hist).astype(np.int64), edges)
+
+
 def summarize(array: np.ndarray, bins: int = fmt.SUMMARY_BINS) -> Summary:
     """Count, moments, extremes, zero fraction, exact quantiles and a histogram of ``array``.
 
@@ -183,12 +259,17 @@ def summarize(array: np.ndarray, bins: int = fmt.SUMMARY_BINS) -> Summary:
     of every other statistic, so a single NaN does not hide the shape of the rest. Skew and
     kurtosis are the biased moment estimators (scipy's defaults; kurtosis is the excess
     kurtosis, 0 for a normal distribution) and NaN when the values are constant.
+    float16 arrays (the recorded activations) take the exact value-count path.
     """
-    moments = Moments().add(array)
+    values = np.asarray(array)
+    if values.dtype == np.float16:
+        return summarize_float16_counts(float16_counts(values), bins)
+    flat, total = finite_values(values)
+    moments = Moments()
+    moments.merge(_block_moments(flat, total))
     if not moments.n:
         empty = np.zeros(bins, dtype=np.int64)
         return Summary(_stats(moments, []), empty, np.zeros(bins + 1, dtype=np.float64))
-    flat, _ = finite_values(array)
     quantiles = np.quantile(flat, fmt.SUMMARY_QUANTILES)
     counts, edges = histogram(flat, moments.lo, moments.hi, bins)
     return Summary(_stats(moments, quantiles), counts, edges)
@@ -203,9 +284,20 @@ def summarize_blocks(
     return a fresh iterable each time. Quantiles are read off a histogram of
     ``QUANTILE_BINS`` bins: exact to within (max - min) / QUANTILE_BINS.
     """
+    counts16: np.ndarray | None = None
     moments = Moments()
     for block in blocks():
+        if block.dtype == np.float16 and moments.count == 0:
+            counts16 = (
+                float16_counts(block) if counts16 is None else counts16 + float16_counts(block)
+            )
+            continue
+        if counts16 is not None:  # mixed dtypes: fall back to the general path
+            counts16 = None
+            return summarize_blocks(lambda: (b.astype(np.float32) for b in blocks()), bins)
         moments.add(block)
+    if counts16 is not None:
+        return summarize_float16_counts(counts16, bins)
     if not moments.n:
         empty = np.zeros(bins, dtype=np.int64)
         return Summary(_stats(moments, []), empty, np.zeros(bins + 1, dtype=np.float64))

@@ -129,8 +129,8 @@ def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compress
                         fmt.summary_row_name(layer.name, fmt.ACTIVATIONS), layer.activations
                     )
                 if layer.mean_class_activations is not None:
-                    group.create_dataset(
-                        fmt.MEAN_CLASS_ACTIVATIONS, data=layer.mean_class_activations
+                    _dataset(
+                        group, fmt.MEAN_CLASS_ACTIVATIONS, layer.mean_class_activations, compression
                     )
                 if layer.weights:
                     wgroup = group.create_group(fmt.WEIGHTS_GROUP)

@@ -1,0 +1,1 @@
+"""The Textual viewer. Imports Textual; never Keras. Start it with ``tinspect LOGDIR``."""

@@ -1,0 +1,82 @@
+"""The command palette (ctrl+p): every action, built from the current state.
+
+Tools for the selected unit, jumps to every model, class toggles, export, problems, help:
+so that nothing is reachable only by a key one has to remember.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from tinspect.store import UoA
+from tinspect.tui.selection import Selection
+from tinspect.tui.tools import applicable
+
+if TYPE_CHECKING:
+    from tinspect.tui.app import TinspectApp
+
+
+class TinspectCommands(Provider):
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        app: TinspectApp = self.app  # type: ignore[assignment]
+        store = app.store
+        out: list[tuple[str, Callable[[], object], str]] = []
+        unit = app.selection.label(store)
+        for tool in applicable(app.selection, store):
+            out.append(
+                (f"tool: {tool.name} on {unit}", partial(app.apply_tool, tool), tool.description)
+            )
+        for model in store.ordered_models():
+            name = store.display_name(model)
+            out.append(
+                (
+                    f"go to model {name}",
+                    partial(app.jump_to, Selection(uoa=UoA(model.id))),
+                    model.label,
+                )
+            )
+            out.append((f"open layers of {name}", partial(app.open_model, model.id), "level L2"))
+        for experiment in store.tree.experiments:
+            out.append(
+                (
+                    f"go to experiment {experiment.name}",
+                    partial(app.jump_to, Selection(experiment=experiment.name)),
+                    "level L3",
+                )
+            )
+        out += [
+            (
+                "choose classes",
+                app.action_classes,
+                "the class selection for L1 and class-dependent widgets",
+            ),
+            ("clear the class selection", partial(app.set_classes, None), "all classes"),
+            ("export the focused widget as CSV", app.action_export, "same CSV as tinspect export"),
+            ("search units", app.action_search, "models, layers, types, activations"),
+            ("show problems in the logs", app.action_problems, "what could not be read"),
+            (
+                "group view of grouped widgets",
+                app.action_group,
+                "g marks widgets, G shows them side by side",
+            ),
+            ("merge grouped widgets", app.action_merge, "one overlaid chart, shared range"),
+            ("toggle wide widget panel", app.action_toggle_widgets, "w"),
+            ("go up one level", app.action_up, "Backspace"),
+            ("help: keys", app.action_help, "?"),
+        ]
+        return out
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self._commands()[:12]:
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> AsyncIterator[Hit]:  # type: ignore[override]
+        matcher = self.matcher(query)
+        for name, callback, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

@@ -1,0 +1,190 @@
+"""The toolbox as data: each tool names the units it applies to, a query and a view.
+
+A tool never reads data itself: ``Tool.query`` builds a ``tinspect.query.Query`` for the
+selected unit (and the global class selection), the card runs it in a worker, and the view
+named by ``Tool.view`` draws the resulting table. Adding a tool is adding an entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tinspect.query import Query
+from tinspect.store import Store
+from tinspect.tui.selection import Selection
+
+#: Units a tool can apply to. ``experiment`` is a connected group of models (level L3).
+KINDS = ("experiment", "model", "layer", "variable", "neuron")
+
+
+@dataclass(frozen=True)
+class Tool:
+    id: str
+    name: str
+    key: str
+    description: str
+    kinds: frozenset[str]
+    view: str
+    #: Query fields; ``uoas`` and ``classes`` are filled in from the selection.
+    template: dict[str, Any] = field(default_factory=dict)
+    class_dependent: bool = False
+    #: Only for models whose outputs are class scores (confusion, class probabilities).
+    classifier_only: bool = False
+    #: Builds the query; the default fills ``template`` with the selection's unit paths.
+    build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
+
+    def query(
+        self, store: Store, selection: Selection, classes: tuple[int, ...] | None
+    ) -> Query | None:
+        if self.build is not None:
+            return self.build(self, store, selection, classes)
+        if not self.template:
+            return None
+        data = {"uoas": tuple(selection.paths(store)), **self.template}
+        if self.class_dependent and classes is not None:
+            data["classes"] = tuple(classes)
+        return Query(**data)
+
+    def applies_to(self, selection: Selection, store: Store | None = None) -> bool:
+        if selection.kind not in self.kinds:
+            return False
+        if self.classifier_only and store is not None:
+            return all(is_classifier(store, m) for m in selection.models(store))
+        return True
+
+
+def is_classifier(store: Store, model_id: str) -> bool:
+    model = store.models[model_id]
+    kind = model.dataset.get("output_kind")
+    return model.n_classes > 0 and kind in (None, "classification")
+
+
+def _data_for(selection: Selection) -> str:
+    return "weights" if selection.kind == "variable" else "activations"
+
+
+def _array_tool(
+    tool: Tool, store: Store, selection: Selection, classes: tuple[int, ...] | None
+) -> Query:
+    """Histogram/distribution/statistics of activations (layer, neuron) or weights (variable)."""
+    data = _data_for(selection)
+    fields = dict(tool.template)
+    if data == "activations" and classes is not None:
+        fields["classes"] = tuple(classes)
+    return Query(uoas=tuple(selection.paths(store)), data=data, **fields)
+
+
+def _experiment_models(
+    tool: Tool, store: Store, selection: Selection, classes: tuple[int, ...] | None
+) -> Query:
+    """The models of the selected experiment (or the selected model): metrics across models."""
+    return Query(uoas=tuple(selection.model_paths(store)), **tool.template)
+
+
+def _predictions(
+    tool: Tool, store: Store, selection: Selection, classes: tuple[int, ...] | None
+) -> Query:
+    fields = dict(tool.template)
+    if classes is not None:
+        fields["classes"] = tuple(classes)
+    return Query(uoas=tuple(selection.model_paths(store)[:1]), **fields)
+
+
+TOOLS: tuple[Tool, ...] = (
+    Tool(
+        "metrics", "Metrics over epochs", "m",
+        "Every logged metric by epoch: training vs validation, custom losses; one chart per model.",
+        frozenset({"experiment", "model"}), "line",
+        {"data": "metrics", "step": "raw", "epochs": "all"}, build=_experiment_models,
+    ),
+    Tool(
+        "compare", "Performance comparison", "p",
+        "The last value of each metric, one bar per model of the experiment.",
+        frozenset({"experiment", "model"}), "bars",
+        {"data": "metrics", "step": "raw", "epochs": "last"}, build=_experiment_models,
+    ),
+    Tool(
+        "runtime", "Runtime and model size", "r",
+        "Inference time per sample and bytes of the weights at each checkpoint.",
+        frozenset({"experiment", "model"}), "runtime",
+        {"data": "runtime", "step": "raw", "epochs": "all"}, build=_experiment_models,
+    ),
+    Tool(
+        "histogram", "Histogram", "h",
+        "Histogram at one epoch; [ and ] step through epochs on one shared range.",
+        frozenset({"layer", "variable", "neuron"}), "histogram",
+        {"step": "histogram", "bins": 30, "epochs": "all"}, class_dependent=True, build=_array_tool,
+    ),
+    Tool(
+        "distribution", "Distribution over epochs", "d",
+        "Quantile bands (1-99, 5-95, 25-75 %, median) per epoch, like TensorBoard's distributions.",
+        frozenset({"layer", "variable", "neuron"}), "bands",
+        {"step": "quantiles", "epochs": "all"}, class_dependent=True, build=_array_tool,
+    ),
+    Tool(
+        "density", "Feature distribution", "f",
+        "One density per unit (neuron, channel, latent dimension) at the last epoch.",
+        frozenset({"layer"}), "density",
+        {"step": "density", "bins": 24, "epochs": "last"}, class_dependent=True, build=_array_tool,
+    ),
+    Tool(
+        "statistics", "Statistics by epoch", "s",
+        "Mean, std, extremes, skew, kurtosis, zeros and quantiles at every checkpoint.",
+        frozenset({"layer", "variable", "neuron"}), "table",
+        {"step": "summary", "epochs": "all"}, class_dependent=True, build=_array_tool,
+    ),
+    Tool(
+        "class_means", "Neurons × classes", "n",
+        "Mean activation of every neuron (channel) for every class: which units code which class.",
+        frozenset({"layer", "neuron"}), "heatmap",
+        {"data": "activations", "step": "class_means", "epochs": "last"}, class_dependent=True,
+    ),
+    Tool(
+        "topk", "Top-k weights", "k",
+        "The largest weights by magnitude, with their indices.",
+        frozenset({"variable", "neuron"}), "table",
+        {"data": "weights", "step": "topk", "k": 20, "epochs": "last"},
+    ),
+    Tool(
+        "samples", "Sample viewer", "v",
+        "Input samples with label and prediction; input vs reconstruction for auto-encoders.",
+        frozenset({"model"}), "images",
+        {"data": "samples", "step": "raw", "epochs": "last", "limit": 64 * 24}, build=_predictions,
+        class_dependent=True,
+    ),
+    Tool(
+        "probabilities", "Class probability distribution", "b",
+        "How confident the predictions are: histogram of the predicted class scores.",
+        frozenset({"model"}), "histogram",
+        {"data": "predictions", "step": "histogram", "bins": 20, "epochs": "all"},
+        build=_predictions, class_dependent=True, classifier_only=True,
+    ),
+    Tool(
+        "confusion", "Confusion matrix", "c",
+        "True class × predicted class counts on the recorded samples.",
+        frozenset({"model"}), "confusion",
+        {"data": "predictions", "step": "confusion", "epochs": "last"}, build=_predictions,
+        class_dependent=True, classifier_only=True,
+    ),
+    Tool(
+        "note", "Note", "o",
+        "A markdown note on this unit, saved beside the logs (never inside a checkpoint).",
+        frozenset(KINDS), "note",
+    ),
+    Tool(
+        "branch", "Branch model", "B",
+        "The tinspect.make_header(...) call for a child of this model, ready to paste.",
+        frozenset({"model"}), "branch",
+    ),
+)  # fmt: skip
+
+BY_ID = {tool.id: tool for tool in TOOLS}
+
+
+def applicable(
+    selection: Selection, store: Store | None = None, tools: Sequence[Tool] = TOOLS
+) -> list[Tool]:
+    """Tools for the selected unit (and its model's kind of output), in registry order."""
+    return [tool for tool in tools if tool.applies_to(selection, store)]

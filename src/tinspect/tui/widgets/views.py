@@ -1,0 +1,533 @@
+"""Views: how a card draws the table its tool's query returned.
+
+Each view is a function ``(table, state) -> renderable or widget`` registered by name in
+``VIEWS``; ``tools.Tool.view`` names one. Charts use textual-plotext (one ``plt`` per widget,
+never plotext's global state); grids (heatmaps, confusion, images) are Rich renderables.
+``ViewState`` carries what a key can change on a card: the epoch or series shown, sorting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rich.console import Group, RenderableType
+from rich.table import Table as RichTable
+from rich.text import Text
+from textual.widget import Widget
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from tinspect.query import Table
+from tinspect.tui.palette import normalize, scale
+
+
+@dataclass
+class ViewState:
+    """What keys change on a card: which page (epoch, metric, unit group) and the sort column."""
+
+    page: int = -1  # -1: the last page (e.g. the last epoch)
+    sort_column: int | None = None
+    colours: dict[str, str] = field(default_factory=dict)  # unit path or model name → colour
+    title: str = ""  # what the view shows now, e.g. "epoch 3/10"
+    pages: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _page(state: ViewState, n: int) -> int:
+    state.pages = max(1, n)
+    if state.page < 0 or state.page >= n:
+        state.page = n - 1 if state.page < 0 else state.page % max(1, n)
+    return state.page
+
+
+def _colour(state: ViewState, key: str, default: str = "white") -> str:
+    for name, colour in state.colours.items():
+        if key == name or key.startswith(name + "/"):
+            return colour
+    return default
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int] | str:
+    if hex_colour.startswith("#") and len(hex_colour) == 7:
+        return (int(hex_colour[1:3], 16), int(hex_colour[3:5], 16), int(hex_colour[5:7], 16))
+    return hex_colour
+
+
+class Chart(PlotextPlot):
+    """A plotext chart drawn by a function of its ``plt``; redrawn on resize by plotext."""
+
+    DEFAULT_CSS = "Chart { height: 14; min-height: 8; }"
+
+    def __init__(self, draw: Callable[[Any], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._draw = draw
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.theme("textual-design-dark") if hasattr(plt, "theme") else None
+        self._draw(plt)
+        self.refresh()
+
+
+def ticks(plt: Any, lo: float, hi: float, n: int = 4) -> None:
+    """Round x tick labels (plotext prints every digit of a float otherwise)."""
+    values = list(np.linspace(lo, hi, n))
+    plt.xticks(values, [f"{v:.3g}" for v in values])
+
+
+def _by(table: Table, *keys: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in table.rows():
+        record = dict(zip(table.columns, row, strict=True))
+        groups[tuple(record[k] for k in keys)].append(record)
+    return groups
+
+
+# --- metrics -----------------------------------------------------------------------------------
+BOOKKEEPING = {"learning_rate", "epoch_time_s", "step"}
+
+
+def metric_bases(table: Table) -> list[str]:
+    """Metric names without the ``val_`` prefix, losses first."""
+    bases: list[str] = []
+    for metric in table.column("metric") if len(table) else []:
+        base = metric[4:] if metric.startswith("val_") else metric
+        if base not in bases and base not in BOOKKEEPING:
+            bases.append(base)
+    return sorted(
+        bases, key=lambda b: (0 if b == "loss" else 1 if "loss" in b else 2, bases.index(b))
+    )
+
+
+def view_line(table: Table, state: ViewState) -> Widget | RenderableType:
+    bases = metric_bases(table) + [
+        b for b in ("learning_rate", "epoch_time_s") if b in set(table.column("metric"))
+    ]
+    if not bases:
+        return Text("no metrics logged yet", style="dim")
+    base = bases[_page(state, len(bases))]
+    state.title = f"{base} ({state.page + 1}/{len(bases)})  [ ] other metrics"
+    series = _by(table, "model", "metric")
+
+    def draw(plt: Any) -> None:
+        for (model, metric), rows in series.items():
+            if metric not in (base, f"val_{base}"):
+                continue
+            xs = [r["epoch"] for r in rows if r["value"] is not None and math.isfinite(r["value"])]
+            ys = [r["value"] for r in rows if r["value"] is not None and math.isfinite(r["value"])]
+            if xs:
+                marker = "braille" if not metric.startswith("val_") else "dot"
+                plt.plot(
+                    xs,
+                    ys,
+                    label=f"{model} {metric}",
+                    color=_rgb(_colour(state, model)),
+                    marker=marker,
+                )
+        plt.xlabel("epoch")
+
+    return Chart(draw)
+
+
+def view_bars(table: Table, state: ViewState) -> RenderableType:
+    """One metric at a time, a bar per model in its colour."""
+    bases = (
+        [m for m in dict.fromkeys(table.column("metric")) if m not in BOOKKEEPING]
+        if len(table)
+        else []
+    )
+    if not bases:
+        return Text("no metrics logged yet", style="dim")
+    metric = bases[_page(state, len(bases))]
+    state.title = f"{metric} ({state.page + 1}/{len(bases)})"
+    rows = [
+        (r["model"], r["value"]) for r in _by(table, "metric")[(metric,)] if r["value"] is not None
+    ]
+    if not rows:
+        return Text(f"no values of {metric}", style="dim")
+    top = max(abs(v) for _m, v in rows) or 1.0
+    grid = RichTable.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    for model, value in rows:
+        width = max(1, round(24 * abs(value) / top))
+        grid.add_row(
+            Text(model, style=_colour(state, model)),
+            Text("█" * width, style=_colour(state, model)),
+            f"{value:.4g}",
+        )
+    return grid
+
+
+def view_runtime(table: Table, state: ViewState) -> RenderableType:
+    grid = RichTable(box=None, padding=(0, 0, 0, 2), pad_edge=False, header_style="bold underline")
+    for column in ("model", "ms/sample", "weights", "epochs"):
+        grid.add_column(column, justify="left" if column == "model" else "right")
+    for (model,), rows in _by(table, "model").items():
+        times = [r["runtime_per_sample_s"] for r in rows if r["runtime_per_sample_s"] is not None]
+        median = float(np.median(times)) * 1000 if times else float("nan")
+        size = rows[-1]["weights_bytes"] or 0
+        grid.add_row(
+            Text(model, style=_colour(state, model)), f"{median:.3f}", _bytes(size), str(len(rows))
+        )
+    state.title = "median over checkpoints"
+    return grid
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+# --- distributions -----------------------------------------------------------------------------
+def view_histogram(table: Table, state: ViewState) -> Widget | RenderableType:
+    """One epoch at a time on the shared range; several units are overlaid in their colours."""
+    if not len(table):
+        return Text("no data", style="dim")
+    epochs = sorted(set(table.column("epoch")))
+    epoch = epochs[_page(state, len(epochs))]
+    state.title = f"epoch {epoch} ({state.page + 1}/{len(epochs)})  [ ] step epochs"
+    groups = _by(table, "uoa", "epoch")
+    units = list(dict.fromkeys(table.column("uoa")))
+
+    def draw(plt: Any) -> None:
+        for uoa in units:
+            rows = groups.get((uoa, epoch), [])
+            centres = [(r["bin_left"] + r["bin_right"]) / 2 for r in rows]
+            counts = [r["count"] for r in rows]
+            if not rows:
+                continue
+            if len(units) == 1:
+                plt.bar(centres, counts, color=_rgb(_colour(state, uoa, "#56B4E9")), width=0.9)
+            else:
+                plt.plot(
+                    centres, counts, label=uoa, color=_rgb(_colour(state, uoa)), marker="braille"
+                )
+        lo, hi = table.meta.get("range", [None, None])
+        if lo is not None and hi is not None and hi > lo:
+            plt.xlim(lo, hi)
+            ticks(plt, lo, hi)
+
+    return Chart(draw)
+
+
+QUANTILE_STYLES = ((0.01, 0.99, "#555555"), (0.05, 0.95, "#888888"), (0.25, 0.75, "#bbbbbb"))
+
+
+def view_bands(table: Table, state: ViewState) -> Widget | RenderableType:
+    """Quantile lines per epoch: outer bands dim, the median bright (TensorBoard distributions)."""
+    if not len(table):
+        return Text("no data", style="dim")
+    units = list(dict.fromkeys(table.column("uoa")))
+    uoa = units[_page(state, len(units))]
+    state.title = f"{uoa}" + (f" ({state.page + 1}/{len(units)})" if len(units) > 1 else "")
+    values: dict[float, list[tuple[int, float]]] = defaultdict(list)
+    for row in _by(table, "uoa")[(uoa,)]:
+        values[row["quantile"]].append((row["epoch"], row["value"]))
+
+    def draw(plt: Any) -> None:
+        for lo, hi, colour in QUANTILE_STYLES:
+            for q in (lo, hi):
+                points = values.get(q)
+                if points:
+                    plt.plot(
+                        [p[0] for p in points],
+                        [p[1] for p in points],
+                        color=_rgb(colour),
+                        marker="dot",
+                    )
+        median = values.get(0.5)
+        if median:
+            plt.plot(
+                [p[0] for p in median],
+                [p[1] for p in median],
+                color=_rgb(_colour(state, uoa, "#E69F00")),
+                marker="braille",
+                label="median",
+            )
+        plt.xlabel("epoch")
+
+    return Chart(draw)
+
+
+def view_density(table: Table, state: ViewState) -> Widget | RenderableType:
+    """One density line per unit, eight units per page."""
+    if not len(table):
+        return Text("no data", style="dim")
+    units = sorted(set(table.column("unit")))
+    per_page = 8
+    pages = math.ceil(len(units) / per_page)
+    page = _page(state, pages)
+    shown = units[page * per_page : (page + 1) * per_page]
+    state.title = f"units {shown[0]}–{shown[-1]} of {len(units)}  [ ] more"
+    groups = _by(table, "unit")
+
+    def draw(plt: Any) -> None:
+        for i, unit in enumerate(shown):
+            rows = groups[(unit,)]
+            centres = [(r["bin_left"] + r["bin_right"]) / 2 for r in rows]
+            colour = _rgb(scale(i / max(1, len(shown) - 1)))
+            plt.plot(
+                centres,
+                [r["fraction"] for r in rows],
+                label=f"#{unit}",
+                color=colour,
+                marker="braille",
+            )
+        lo, hi = table.meta.get("range", [None, None])
+        if lo is not None and hi is not None and hi > lo:
+            ticks(plt, lo, hi)
+
+    return Chart(draw)
+
+
+# --- tables and grids --------------------------------------------------------------------------
+SHOWN_COLUMNS = (
+    "epoch",
+    "count",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "skew",
+    "kurtosis",
+    "zero_fraction",
+    "rank",
+    "index",
+    "value",
+)
+
+
+def view_table(table: Table, state: ViewState) -> RenderableType:
+    columns = [c for c in table.columns if c in SHOWN_COLUMNS]
+    grid = RichTable(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold underline")
+    units = (
+        list(dict.fromkeys(table.column("uoa"))) if "uoa" in table.columns and len(table) else []
+    )
+    if len(units) > 1:
+        grid.add_column("unit")
+    for column in columns:
+        grid.add_column(
+            "zeros" if column == "zero_fraction" else column, justify="right", no_wrap=True
+        )
+    for row in table.rows():
+        record = dict(zip(table.columns, row, strict=True))
+        cells = [Text(record["uoa"], style=_colour(state, record["uoa"]))] if len(units) > 1 else []
+        for column in columns:
+            value = record[column]
+            if column == "zero_fraction" and isinstance(value, float):
+                cells.append(f"{value:.0%}" if math.isfinite(value) else "")
+            elif isinstance(value, float):
+                cells.append(f"{value:.4g}")
+            else:
+                cells.append(str(value))
+        grid.add_row(*cells)
+    return grid
+
+
+def heat_cell(value: float, norm: float) -> Text:
+    colour = scale(norm)
+    return Text(f"{value:5.2f}" if math.isfinite(value) else "  -  ", style=f"black on {colour}")
+
+
+def view_heatmap(table: Table, state: ViewState) -> RenderableType:
+    """Neurons × classes: rows are units, columns classes, colour the mean activation."""
+    if not len(table):
+        return Text("no data", style="dim")
+    classes = sorted(set(table.column("class")))
+    names = {r["class"]: r["class_name"] for r in _by(table, "class").get((classes[0],), [])}
+    for (c,), rows in _by(table, "class").items():
+        names[c] = rows[0]["class_name"]
+    units = sorted(set(table.column("unit")))
+    matrix = np.full((len(units), len(classes)), np.nan)
+    ui = {u: i for i, u in enumerate(units)}
+    ci = {c: j for j, c in enumerate(classes)}
+    for unit, c, value in zip(
+        table.column("unit"), table.column("class"), table.column("mean"), strict=True
+    ):
+        matrix[ui[unit], ci[c]] = value
+    order = list(range(len(units)))
+    if state.sort_column is not None and len(classes):
+        col = state.sort_column % len(classes)
+        order = sorted(order, key=lambda i: -np.nan_to_num(matrix[i, col], nan=-np.inf))
+        state.title = f"sorted by class {names.get(classes[col], classes[col])}  s: next class"
+    else:
+        state.title = "s: sort by a class column"
+    flat = normalize(list(matrix.ravel()))
+    norm = np.array(flat).reshape(matrix.shape)
+    grid = RichTable(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold")
+    grid.add_column("unit", justify="right")
+    for c in classes:
+        grid.add_column(str(names.get(c, c))[:5], justify="right")
+    for i in order:
+        grid.add_row(
+            f"#{units[i]}", *(heat_cell(matrix[i, j], norm[i, j]) for j in range(len(classes)))
+        )
+    return grid
+
+
+def view_confusion(table: Table, state: ViewState) -> RenderableType:
+    if not len(table):
+        return Text("no data", style="dim")
+    n = max(max(table.column("true")), max(table.column("predicted"))) + 1
+    matrix = np.zeros((n, n), dtype=np.int64)
+    for t, p, c in zip(
+        table.column("true"), table.column("predicted"), table.column("count"), strict=True
+    ):
+        matrix[t, p] = c
+    total = matrix.sum()
+    state.title = (
+        f"accuracy {np.trace(matrix) / total:.1%} on {total} samples" if total else "no samples"
+    )
+    grid = RichTable(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold")
+    grid.add_column("t\\p", justify="right")
+    for p in range(n):
+        grid.add_column(str(p), justify="right")
+    top = matrix.max() or 1
+    for t in range(n):
+        cells = []
+        for p in range(n):
+            value = matrix[t, p]
+            colour = (
+                scale(0.5 + 0.5 * value / top)
+                if t == p
+                else (scale(0.5 - 0.5 * value / top) if value else "#333333")
+            )
+            cells.append(Text(f"{value:3d}", style=f"black on {colour}" if value else "dim"))
+        grid.add_row(str(t), *cells)
+    return grid
+
+
+# --- images ------------------------------------------------------------------------------------
+GREY_LEVELS = 24
+
+
+def _grey(v: float) -> str:
+    level = int(min(1.0, max(0.0, v)) * 255)
+    return f"#{level:02x}{level:02x}{level:02x}"
+
+
+def image_text(pixels: np.ndarray) -> Text:
+    """A 2-D array in [0, 1] drawn with upper half blocks: two pixel rows per text row."""
+    h, w = pixels.shape
+    if h % 2:
+        pixels = np.vstack([pixels, np.zeros((1, w))])
+    text = Text()
+    for r in range(0, pixels.shape[0], 2):
+        for c in range(w):
+            text.append("▀", style=f"{_grey(pixels[r, c])} on {_grey(pixels[r + 1, c])}")
+        if r + 2 < pixels.shape[0]:
+            text.append("\n")
+    return text
+
+
+def as_image(flat: np.ndarray) -> np.ndarray | None:
+    """A sample's values as a 2-D image if its size is a square or (h, w, 1); else None."""
+    side = round(math.sqrt(flat.size))
+    if side * side != flat.size or side < 4:
+        return None
+    img = flat.reshape(side, side).astype(np.float64)
+    lo, hi = np.nanmin(img), np.nanmax(img)
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
+def view_images(table: Table, state: ViewState) -> RenderableType:
+    """Samples with label and prediction (or input | reconstruction) in a grid."""
+    samples: dict[int, dict[str, Any]] = {}
+    for sample, c, _index, value in zip(
+        table.column("sample"),
+        table.column("class"),
+        table.column("index"),
+        table.column("value"),
+        strict=True,
+    ):
+        entry = samples.setdefault(sample, {"class": c, "values": []})
+        entry["values"].append(value)
+    predictions: dict[int, np.ndarray] = state.extra.get("predictions", {})
+    class_names: list[str] = state.extra.get("class_names", [])
+    per_page = 6
+    keys = sorted(samples)
+    pages = max(1, math.ceil(len(keys) / per_page))
+    page = _page(state, pages)
+    shown = keys[page * per_page : (page + 1) * per_page]
+    state.title = (
+        f"samples {page * per_page + 1}–{page * per_page + len(shown)} of {len(keys)}  [ ] more"
+    )
+    grid = RichTable.grid(padding=(0, 2))
+    cells = []
+    for sample in shown:
+        values = np.asarray(samples[sample]["values"], dtype=np.float64)
+        img = as_image(values)
+        parts: list[RenderableType] = []
+        pred = predictions.get(sample)
+        if img is not None:
+            pictures = Text()
+            pictures.append_text(image_text(img))
+            if pred is not None and pred.size == values.size:  # a reconstruction
+                recon = as_image(pred)
+                if recon is not None:
+                    parts.append(Group(image_text(img), Text("input", style="dim")))
+                    parts.append(Group(image_text(recon), Text("output", style="dim")))
+            if not parts:
+                parts.append(pictures)
+        label = samples[sample]["class"]
+        label_text = (
+            class_names[label]
+            if isinstance(label, int) and label < len(class_names)
+            else str(label)
+        )
+        caption = Text(f"#{sample} y={label_text}")
+        if pred is not None and pred.size != values.size and pred.size > 1:
+            guess = int(np.argmax(pred))
+            ok = isinstance(label, int) and guess == label
+            name = class_names[guess] if guess < len(class_names) else str(guess)
+            caption.append(f" p={name} {pred[guess]:.0%}", style="green" if ok else "red")
+        inner = RichTable.grid(padding=(0, 1))
+        for _ in parts:
+            inner.add_column()
+        inner.add_row(*parts)
+        cells.append(Group(inner, caption))
+    for i in range(0, len(cells), 3):
+        row = cells[i : i + 3]
+        grid.add_row(*row)
+    return grid
+
+
+def view_text(table: Table, state: ViewState) -> RenderableType:
+    return Text(state.extra.get("text", ""))
+
+
+VIEWS: dict[str, Callable[[Table, ViewState], Widget | RenderableType]] = {
+    "line": view_line,
+    "bars": view_bars,
+    "runtime": view_runtime,
+    "histogram": view_histogram,
+    "bands": view_bands,
+    "density": view_density,
+    "table": view_table,
+    "heatmap": view_heatmap,
+    "confusion": view_confusion,
+    "images": view_images,
+    "text": view_text,
+}
+
+
+def render(view: str, table: Table, state: ViewState) -> Widget:
+    """The widget that shows ``table`` with ``view``."""
+    result = VIEWS[view](table, state)
+    if isinstance(result, Widget):
+        return result
+    return Static(result, classes="view")
