@@ -336,7 +336,7 @@ class TinspectApp(App[None]):
         self.query_one("#widgets-hint").display = False
         container.mount(card)
         card.set_class(True, "linked")
-        self.call_after_refresh(card.scroll_visible)
+        self.call_after_refresh(card.scroll_visible, animate=False)
         return card
 
     def apply_tool_id(self, tool_id: str) -> WidgetCard | None:

@@ -62,7 +62,8 @@ class WidgetCard(Vertical, can_focus=True):
         self.selection = selection
         self.colour = colour
         self.unit_title = title
-        self.state = ViewState()
+        # Histograms open on the last epoch; paged views (metrics, samples) on their first page.
+        self.state = ViewState(page=-1 if tool.view == "histogram" else 0)
         self.table: Table | None = None
         self.current_query: Query | None = None
         self.grouped = False

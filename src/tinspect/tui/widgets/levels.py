@@ -260,6 +260,7 @@ class LayerGraph(OptionList):
             badges = app.badges_for(Selection(uoa=UoA(model_id, row.name)))
             if badges:
                 text.append(f"  {badges}")
+            text.no_wrap, text.overflow = True, "ellipsis"  # one row per layer keeps the lanes
             options.append(Option(text, id=row.name))
         self.set_options(options)
         if select is not None:

@@ -339,8 +339,10 @@ def view_table(table: Table, state: ViewState) -> RenderableType:
 
 
 def heat_cell(value: float, norm: float) -> Text:
-    colour = scale(norm)
-    return Text(f"{value:5.2f}" if math.isfinite(value) else "  -  ", style=f"black on {colour}")
+    """A two-character colour block: heatmaps are read by colour; numbers go to CSV (x)."""
+    if not math.isfinite(value):
+        return Text(" ·", style="dim")
+    return Text("██", style=scale(norm))
 
 
 def view_heatmap(table: Table, state: ViewState) -> RenderableType:
@@ -368,15 +370,24 @@ def view_heatmap(table: Table, state: ViewState) -> RenderableType:
         state.title = "s: sort by a class column"
     flat = normalize(list(matrix.ravel()))
     norm = np.array(flat).reshape(matrix.shape)
-    grid = RichTable(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold")
-    grid.add_column("unit", justify="right")
+    grid = RichTable(box=None, padding=0, pad_edge=False, header_style="bold")
+    grid.add_column("unit", justify="left", no_wrap=True, width=max(5, len(str(units[-1])) + 2))
     for c in classes:
-        grid.add_column(str(names.get(c, c))[:5], justify="right")
+        grid.add_column(str(names.get(c, c))[:2], justify="left", no_wrap=True, width=2)
     for i in order:
         grid.add_row(
             f"#{units[i]}", *(heat_cell(matrix[i, j], norm[i, j]) for j in range(len(classes)))
         )
-    return grid
+    return Group(grid, legend(float(np.nanmin(matrix)), float(np.nanmax(matrix))))
+
+
+def legend(lo: float, hi: float) -> Text:
+    """The blue → red scale with the values at its ends."""
+    text = Text(f"{lo:.3g} ", style="dim")
+    for k in range(12):
+        text.append("█", style=scale(k / 11))
+    text.append(f" {hi:.3g}", style="dim")
+    return text
 
 
 def view_confusion(table: Table, state: ViewState) -> RenderableType:
