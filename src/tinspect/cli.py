@@ -300,6 +300,76 @@ def _float_list(text: str, flag: str) -> list[float]:
         ) from None
 
 
+# --- check ------------------------------------------------------------------------------------
+SEVERITY_STYLE = {"warning": "yellow", "error": "red", "critical": "bold red reverse"}
+
+
+@app.command("check")
+def check(
+    logdir: LogdirArg,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="A JSON list of findings on stdout.")
+    ] = False,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            help="Exit 1 when a finding is at least this severe: warning, error, critical."
+        ),
+    ] = "critical",
+) -> None:
+    """Silent-bug checks on every model: what is wrong, why, and how to fix it."""
+    from tinspect.analysis.diagnose import SEVERITIES, diagnose
+
+    if fail_on not in SEVERITIES:
+        raise _fail(
+            f"--fail-on must be one of {', '.join(SEVERITIES)}. Received: {fail_on!r}",
+            ExitCode.USAGE,
+        )
+    store = _open(logdir)
+    findings = diagnose(store)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps([f.to_dict() for f in findings], indent=2))
+    else:
+        _print_findings(store, findings)
+    _print_problems(store)
+    threshold = SEVERITIES.index(fail_on)
+    if any(f.level >= threshold for f in findings):
+        raise typer.Exit(ExitCode.DATA)
+
+
+def _print_findings(store: Any, findings: list[Any]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console()
+    if not findings:
+        console.print(f"no findings in {len(store.models)} models (the checks are heuristics)")
+        return
+    by_model: dict[str, list[Any]] = {}
+    for finding in findings:
+        by_model.setdefault(finding.model, []).append(finding)
+    for model, items in by_model.items():
+        console.print(Text(f"{model}", style="bold underline"))
+        for f in items:
+            line = Text("  ")
+            line.append(f" {f.severity} ", style=SEVERITY_STYLE.get(f.severity, ""))
+            line.append(f" {f.id} ", style="bold")
+            line.append(f"{f.uoa}: {f.title}")
+            if f.epochs:
+                line.append(f"  (epochs {', '.join(map(str, f.epochs))})", style="dim")
+            console.print(line)
+            console.print(Text(f"      {f.explanation}", style="dim"))
+            console.print(Text(f"      fix: {f.fix}", style="green"))
+    counts = {
+        s: sum(1 for f in findings if f.severity == s) for s in ("critical", "error", "warning")
+    }
+    console.print(
+        ", ".join(f"{n} {s}" for s, n in counts.items() if n) + " (the checks are heuristics)"
+    )
+
+
 # --- view and demo ----------------------------------------------------------------------------
 @app.command("view")
 def view(
@@ -343,7 +413,7 @@ def demo(
     _err(f"tinspect: demo logs written to {logdir}")
 
 
-_COMMANDS = {"view", "demo", "ls", "show", "export"}
+_COMMANDS = {"view", "demo", "ls", "show", "export", "check", "rank"}
 
 
 def main(argv: list[str] | None = None) -> None:

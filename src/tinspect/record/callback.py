@@ -141,6 +141,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         class_names: names of the classes, in class-id order.
         input_kind: ``"image"``, ``"tabular"`` or ``"sequence"``: a hint for checks.
         output_kind: ``"classification"``, ``"regression"`` or ``"reconstruction"``.
+        checks: run the silent-bug checks after each checkpoint; new findings are appended
+            to ``findings.jsonl`` and printed as one line.
     """
 
     def __init__(
@@ -157,6 +159,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         class_names: Sequence[str] | None = None,
         input_kind: str | None = None,
         output_kind: str | None = None,
+        checks: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(logdir, (str, Path)) or not str(logdir):
@@ -203,6 +206,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
         _check_choice("input_kind", input_kind, fmt.INPUT_KINDS)
         _check_choice("output_kind", output_kind, fmt.OUTPUT_KINDS)
         self.input_kind, self.output_kind = input_kind, output_kind
+        if not isinstance(checks, bool):
+            raise TypeError(f"checks must be True or False. Received: checks={checks!r}")
+        self.checks = checks
+        self._reported: set[tuple[str, str]] = set()
         if class_names is not None:
             if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
                 raise TypeError(
@@ -537,6 +544,34 @@ class InspectCheckpoint(keras.callbacks.Callback):
         write_checkpoint(path, CheckpointRecord(attrs, samples, records), self.compression)
         # model.json follows each checkpoint, so a reader sees how far training got.
         write_json_atomic(self.model_dir / fmt.MODEL_JSON, info)
+        if self.checks:
+            self._run_checks(epoch)
+
+    def _run_checks(self, epoch: int) -> None:
+        """Silent-bug checks on what was just written (writer thread); new findings go to
+        findings.jsonl and one line each on stdout. A failing check never stops training."""
+        from tinspect.analysis.diagnose import diagnose_model
+        from tinspect.store import Store
+        from tinspect.store.cache import Cache
+
+        try:
+            with Store(self.model_dir, cache=Cache(None)) as store:
+                if self.header["id"] not in store.models:
+                    return
+                # Static checks need the architecture only: once, with the initialization.
+                kinds = ("static", "dynamic") if epoch == 0 else ("dynamic",)
+                findings = diagnose_model(store, self.header["id"], kinds=kinds, epochs=[epoch])
+        except Exception as error:  # noqa: BLE001 - diagnostics must not harm training
+            _warn(f"checks after epoch {epoch} failed: {type(error).__name__}: {error}")
+            return
+        for finding in findings:
+            key = (finding.id, finding.uoa)
+            if key in self._reported:
+                continue
+            self._reported.add(key)
+            record = {"epoch": epoch, "time": time.time(), **finding.to_dict()}
+            append_line(self.model_dir / fmt.FINDINGS_JSONL, json_line(record))
+            print(f"tinspect: {finding.line()}", flush=True)
 
     def _report_errors(self) -> None:
         if self._writer is None:

@@ -1,0 +1,4 @@
+"""Analysis of recorded experiments: interestingness, localization, silent-bug diagnostics.
+
+numpy, scipy and networkx over the store; never Keras, never Textual.
+"""

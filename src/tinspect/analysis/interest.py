@@ -1,0 +1,677 @@
+"""Interestingness: which units deserve a look first, by one measure at one checkpoint.
+
+A logdir of many models has hundreds of arrays; a person can look at a handful. Each
+*measure* gives one number per unit at the lowest level where data occurs (a layer's
+activations, or one variable of a layer) at a checkpoint, and a *score* in [0, 1] says how
+unusual that number is **among units of the same type** (all activations together, and each
+``<LayerClass>/<variable>`` such as ``Dense/kernel`` apart): a kernel's variance is only
+comparable with other kernels, not with biases or activations. Scores are percentile ranks
+of a deviation from what is typical, so they say "more unusual than most of its peers",
+not "wrong": every measure here is a heuristic, meant to order the browsing, not to decide.
+
+Cheap by design: apart from ``alpha`` (which reads kernels, a few KiB each) everything
+comes from the checkpoints' stored summary tables (statistics and a 64-bin histogram per
+array), so ranking a whole logdir reads four small datasets per checkpoint.
+
+Scores are relative to the units scored together (the models passed to ``score_units``):
+adding a model can move every other unit's score. ``aggregate`` lifts unit scores to
+layers, models and experiments (the maximum, so one striking unit makes its model striking).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+from scipy import stats as sps
+
+from tinspect import format as fmt
+from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, h5, reduce
+from tinspect.store.checkpoint import SummaryTable
+from tinspect.summary import Summary
+
+MEASURES: Final[tuple[str, ...]] = (
+    "skew",
+    "variance",
+    "min",
+    "max",
+    "kurtosis",
+    "zeros",
+    "saturation",
+    "normal_divergence",
+    "init_divergence",
+    "parent_divergence",
+    "alpha",
+)
+
+ACTIVATIONS: Final = "activations"
+WEIGHTS: Final = "weights"
+
+#: Output bounds of the bounded activation functions (saturation is defined for these only).
+BOUNDS: Final[dict[str, tuple[float, float]]] = {
+    "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0),
+    "softmax": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "hard_tanh": (-1.0, 1.0),
+    "softsign": (-1.0, 1.0),
+}
+#: A value is saturated within this fraction of the bounds' width from a bound.
+SATURATION_MARGIN: Final = 0.01
+
+#: Layer classes whose ``kernel`` is a linear map, so its spectrum means something (alpha).
+KERNEL_CLASSES: Final = frozenset(
+    {
+        "Dense",
+        "EinsumDense",
+        "Conv1D",
+        "Conv2D",
+        "Conv3D",
+        "Conv1DTranspose",
+        "Conv2DTranspose",
+        "Conv3DTranspose",
+    }
+)
+#: Fewer eigenvalues than this give no credible power-law fit (alpha is NaN then).
+ALPHA_MIN_EIGENVALUES: Final = 10
+#: The fitted tail keeps at least this many eigenvalues.
+ALPHA_MIN_TAIL: Final = 5
+#: WeightWatcher's "well-trained" range of alpha; deviation is 0 inside it.
+ALPHA_HEALTHY: Final = (2.0, 6.0)
+ALPHA_TYPICAL: Final = 4.0
+
+
+@dataclass(frozen=True)
+class Score:
+    """One unit's value of one measure at one checkpoint, and how unusual it is.
+
+    ``score`` is a percentile rank within ``type_key`` (0: the most typical of its peers or
+    not deviating at all, 1: the most unusual); NaN when ``raw`` is NaN.
+    """
+
+    uoa: UoA  # layer UoA for activations (variable=None), variable UoA for weights
+    path: str  # store.path(uoa); the array is told by ``kind``
+    kind: str  # "activations" or "weights"
+    type_key: str  # normalization group: "activations" or "<LayerClass>/<variable>"
+    measure: str
+    epoch: int
+    raw: float
+    score: float
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One array of one model at one checkpoint, before scoring."""
+
+    model: ModelLogs
+    layer: Layer
+    variable: str | None  # None: the layer's activations
+    epoch: int
+
+    @property
+    def kind(self) -> str:
+        return ACTIVATIONS if self.variable is None else WEIGHTS
+
+    @property
+    def row(self) -> str:
+        """Its row name in the checkpoint summary table."""
+        array = fmt.ACTIVATIONS if self.variable is None else f"{fmt.WEIGHTS_GROUP}/{self.variable}"
+        return fmt.summary_row_name(self.layer.name, array)
+
+    @property
+    def dataset(self) -> str:
+        """Its HDF5 path inside a checkpoint."""
+        base = f"{fmt.LAYERS_GROUP}/{fmt.h5_key(self.layer.name)}"
+        if self.variable is None:
+            return f"{base}/{fmt.ACTIVATIONS}"
+        return f"{base}/{fmt.WEIGHTS_GROUP}/{fmt.h5_key(self.variable)}"
+
+    @property
+    def type_key(self) -> str:
+        return ACTIVATIONS if self.variable is None else f"{self.layer.class_name}/{self.variable}"
+
+
+class _Reader:
+    """Summary rows of checkpoints, each checkpoint's table read once per scoring call.
+
+    A checkpoint without a stored summary (or lacking a row) gets the row computed from the
+    array with ``tinspect.summary`` and cached under the same key the query runner uses, so
+    the viewer and this module share the work.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._tables: dict[tuple[str, int], SummaryTable | None] = {}
+
+    def table(self, model_id: str, epoch: int) -> SummaryTable | None:
+        key = (model_id, epoch)
+        if key not in self._tables:
+            try:
+                self._tables[key] = self.store.summary_table(model_id, epoch)
+            except DataError:
+                self._tables[key] = None  # the store has recorded a Problem for the file
+        return self._tables[key]
+
+    def summary(self, unit: _Unit, epoch: int | None = None) -> Summary | None:
+        """The unit's summary at ``epoch`` (default: its own), or None when absent."""
+        epoch = unit.epoch if epoch is None else epoch
+        model_id = unit.model.id
+        table = self.table(model_id, epoch)
+        if table is None:
+            return None
+        row = table.row(unit.row)
+        if row is not None or table.names:
+            return row  # a written table lacking the row: the array was not written
+        return self._computed(model_id, epoch, unit.dataset)
+
+    def summary_of(self, model: ModelLogs, epoch: int, unit: _Unit) -> Summary | None:
+        """The summary of the same layer/variable in another ``model`` (a parent)."""
+        other = _Unit(model, unit.layer, unit.variable, epoch)
+        return self.summary(other)
+
+    def _computed(self, model_id: str, epoch: int, dataset: str) -> Summary | None:
+        store = self.store
+        if not store.has(model_id, epoch, dataset):
+            return None
+
+        def compute() -> dict[str, np.ndarray]:
+            ds = store.dataset(model_id, epoch, dataset)
+            result = reduce.summary(reduce.blocks(ds), reduce.n_values(ds, None, None))
+            return {
+                "stats": result.stats,
+                "counts": result.hist_counts,
+                "edges": result.hist_edges,
+                "exact": np.array(result.exact_quantiles),
+            }
+
+        try:
+            identity = store.identity(model_id, epoch)
+            value = store.cache.get_or_compute([identity], f"summary|{dataset}|None|None", compute)
+        except (DataError, TypeError):
+            return None
+        return Summary(value["stats"], value["counts"], value["edges"], bool(value["exact"]))
+
+
+# --- distributions -------------------------------------------------------------------------
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen–Shannon divergence (base 2, so in [0, 1]) of two histograms on the same bins.
+
+    Symmetric and finite even where one histogram has empty bins (unlike KL), which is why
+    it is the distance between histograms here. NaN when either histogram is empty.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape:
+        raise ValueError(f"histograms need the same bins. Received: {p.shape} and {q.shape}")
+    sp, sq = p.sum(), q.sum()
+    if not (sp > 0 and sq > 0 and np.isfinite(sp) and np.isfinite(sq)):
+        return float("nan")
+    p, q = p / sp, q / sq
+    m = 0.5 * (p + q)
+
+    def kl(a: np.ndarray) -> float:
+        mask = a > 0
+        return float(np.sum(a[mask] * np.log2(a[mask] / m[mask])))
+
+    return float(min(max(0.5 * kl(p) + 0.5 * kl(q), 0.0), 1.0))
+
+
+def _constant(s: Summary) -> bool:
+    return bool(s["min"] == s["max"])
+
+
+def _rebin(s: Summary, grid: np.ndarray) -> np.ndarray:
+    """The summary's histogram counts on ``grid`` (edges), via its interpolated cumulative.
+
+    Linear interpolation of the cumulative count assumes values spread evenly inside each
+    stored bin. A constant array's stored histogram is a unit-wide artefact, so it becomes
+    a point mass in the grid bin holding the value.
+    """
+    counts = np.asarray(s.hist_counts, dtype=np.float64)
+    if _constant(s):
+        out = np.zeros(len(grid) - 1)
+        i = int(np.clip(np.searchsorted(grid, s["min"], side="right") - 1, 0, len(out) - 1))
+        out[i] = counts.sum()
+        return out
+    edges = np.asarray(s.hist_edges, dtype=np.float64)
+    cumulative = np.concatenate([[0.0], np.cumsum(counts)])
+    return np.diff(np.interp(grid, edges, cumulative, left=0.0, right=cumulative[-1]))
+
+
+def histogram_divergence(a: Summary, b: Summary) -> float:
+    """JS divergence of two stored histograms with different ranges, on a common grid.
+
+    Both are re-binned onto ``SUMMARY_BINS`` equal bins over the union of their ranges.
+    The comparison is of distributions only, so arrays of different shapes (a parent's
+    narrower layer) can be compared. NaN when either has no finite values.
+    """
+    if not (a["finite"] > 0 and b["finite"] > 0):
+        return float("nan")
+    lo, hi = min(a["min"], b["min"]), max(a["max"], b["max"])
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return float("nan")
+    if hi <= lo:
+        return 0.0  # both constant, at the same value
+    grid = np.linspace(lo, hi, fmt.SUMMARY_BINS + 1)
+    return js_divergence(_rebin(a, grid), _rebin(b, grid))
+
+
+def normal_divergence(s: Summary) -> float:
+    """JS divergence between the stored histogram and a normal of the same mean and std.
+
+    The normal's mass is taken over the same bins and renormalized to the histogram's range,
+    so the measure compares shapes (dead-ReLU spikes at zero, skew, several modes). NaN for
+    constant arrays, where a normal has no width.
+    """
+    mean, std = s["mean"], s["std"]
+    if not (s["finite"] > 0 and np.isfinite(mean) and np.isfinite(std) and std > 0):
+        return float("nan")
+    if _constant(s):
+        return float("nan")
+    edges = np.asarray(s.hist_edges, dtype=np.float64)
+    normal = np.diff(sps.norm.cdf(edges, loc=mean, scale=std))
+    return js_divergence(np.asarray(s.hist_counts, dtype=np.float64), normal)
+
+
+def saturation(s: Summary, bounds: tuple[float, float]) -> float:
+    """Fraction of values within ``SATURATION_MARGIN`` of the bounds' width from a bound.
+
+    Estimated from the 64-bin histogram assuming values spread evenly inside a bin, so it
+    is exact only to a bin's width. For softmax outputs a high value is also what a
+    confident classifier gives: read it with the layer's role in mind.
+    """
+    if not s["finite"] > 0:
+        return float("nan")
+    lo, hi = bounds
+    margin = SATURATION_MARGIN * (hi - lo)
+    counts = np.asarray(s.hist_counts, dtype=np.float64)
+    if _constant(s):
+        v = s["min"]
+        return 1.0 if (v <= lo + margin or v >= hi - margin) else 0.0
+    edges = np.asarray(s.hist_edges, dtype=np.float64)
+    left, right = edges[:-1], edges[1:]
+    width = np.maximum(right - left, np.finfo(np.float64).tiny)
+
+    def overlap(a: float, b: float) -> np.ndarray:
+        return np.clip(np.minimum(right, b) - np.maximum(left, a), 0.0, None) / width
+
+    near = overlap(-np.inf, lo + margin) + overlap(hi - margin, np.inf)
+    total = counts.sum()
+    return float(np.sum(counts * np.clip(near, 0.0, 1.0)) / total) if total else float("nan")
+
+
+def activation_bounds(layer: Layer) -> tuple[float, float] | None:
+    """Output bounds of the layer's final activation, or None when it is unbounded.
+
+    Read from the last step of the recorded ``operations`` (Activation and Softmax layers,
+    recurrent cells) and else from ``Layer.activation``.
+    """
+    if layer.operations:
+        last = str(layer.operations[-1].get("op", ""))
+        if last in BOUNDS:
+            return BOUNDS[last]
+    if layer.activation in BOUNDS:
+        return BOUNDS[layer.activation]
+    return None
+
+
+# --- the power-law exponent of a kernel's spectrum ----------------------------------------------
+
+
+def kernel_matrix(kernel: np.ndarray) -> np.ndarray:
+    """A kernel as a 2-D linear map: every axis but the last (output units) flattened.
+
+    Dense (in, out) stays; Conv2D (kh, kw, in, out) becomes (kh*kw*in, out).
+    """
+    array = np.asarray(kernel, dtype=np.float64)
+    if array.ndim < 2:
+        raise ValueError(f"a kernel has at least 2 axes. Received: shape={array.shape}")
+    return array.reshape(-1, array.shape[-1])
+
+
+def eigenvalues(matrix: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the correlation matrix X = WᵀW / N (N the larger side), ascending."""
+    w = np.asarray(matrix, dtype=np.float64)
+    n = max(w.shape)
+    singular = np.linalg.svd(w, compute_uv=False)
+    return np.sort(singular * singular / n)
+
+
+def powerlaw_alpha(
+    values: np.ndarray,
+    min_values: int = ALPHA_MIN_EIGENVALUES,
+    min_tail: int = ALPHA_MIN_TAIL,
+) -> float:
+    """Power-law exponent of the upper tail of ``values`` (Clauset, Shalizi & Newman 2009).
+
+    For each candidate λ_min among the upper half of the sorted values (keeping at least
+    ``min_tail`` values in the tail) the MLE alpha = 1 + n / Σ ln(λ/λ_min) is fitted and the
+    one with the smallest Kolmogorov–Smirnov distance to the fitted power law is kept. This
+    is WeightWatcher's heuristic for weight matrices: alpha in about 2–6 for well-trained
+    layers, larger for random-like ones (Marchenko–Pastur bulk, no tail), below 2 for
+    over-fitted or badly conditioned ones. NaN with fewer than ``min_values`` positive
+    values, where no fit is credible.
+    """
+    v = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    v = v[np.isfinite(v)]
+    if v.size:
+        v = v[v > v[-1] * 1e-12]  # numerically zero eigenvalues (rank-deficient kernels)
+    n = v.size
+    if n < max(min_values, min_tail):
+        return float("nan")
+    best_alpha, best_d = float("nan"), math.inf
+    for i in range(n // 2, n - min_tail + 1):
+        tail = v[i:]
+        x_min = tail[0]
+        logs = np.log(tail / x_min)
+        total = float(logs.sum())
+        if total <= 0:
+            continue
+        m = tail.size
+        alpha = 1.0 + m / total
+        model = 1.0 - (tail / x_min) ** (1.0 - alpha)
+        above = np.arange(1, m + 1) / m
+        below = np.arange(0, m) / m
+        d = float(max(np.max(np.abs(above - model)), np.max(np.abs(below - model))))
+        if d < best_d:
+            best_alpha, best_d = alpha, d
+    return best_alpha
+
+
+# --- measures ------------------------------------------------------------------------------------
+
+_STAT: Final[dict[str, Callable[[Summary], float]]] = {
+    "skew": lambda s: s["skew"],
+    "variance": lambda s: s["std"] ** 2,
+    "min": lambda s: s["min"],
+    "max": lambda s: s["max"],
+    "kurtosis": lambda s: s["kurtosis"],
+    "zeros": lambda s: s["zero_fraction"],
+    "normal_divergence": normal_divergence,
+}
+
+
+def _nearest_epoch(epochs: list[int], epoch: int) -> int | None:
+    """The epoch in ``epochs`` closest to ``epoch`` (ties go to the earlier one)."""
+    return min(epochs, key=lambda e: (abs(e - epoch), e)) if epochs else None
+
+
+def _parents(store: Store, model: ModelLogs) -> list[ModelLogs]:
+    return [store.models[p] for p in model.parents if p in store.models]
+
+
+def _alpha(store: Store, unit: _Unit) -> float:
+    if unit.variable != "kernel" or unit.layer.class_name not in KERNEL_CLASSES:
+        return float("nan")
+    model_id, epoch = unit.model.id, unit.epoch
+
+    def compute() -> dict[str, np.ndarray]:
+        kernel = h5.read(store.dataset(model_id, epoch, unit.dataset))
+        if kernel.ndim < 2 or kernel.dtype.kind != "f" or not np.all(np.isfinite(kernel)):
+            return {"alpha": np.array(np.nan)}
+        return {"alpha": np.array(powerlaw_alpha(eigenvalues(kernel_matrix(kernel))))}
+
+    try:
+        identity = store.identity(model_id, epoch)
+        value = store.cache.get_or_compute([identity], f"interest|alpha|{unit.dataset}", compute)
+    except (DataError, np.linalg.LinAlgError):
+        return float("nan")
+    return float(value["alpha"])
+
+
+def _raw(store: Store, reader: _Reader, unit: _Unit, measure: str) -> float:
+    """The measure's value for one unit (NaN when undefined or its data is missing)."""
+    if measure == "alpha":
+        return _alpha(store, unit)
+    s = reader.summary(unit)
+    if s is None or not s["finite"] > 0:
+        return float("nan")
+    if measure in _STAT:
+        return float(_STAT[measure](s))
+    if measure == "saturation":
+        bounds = activation_bounds(unit.layer) if unit.variable is None else None
+        return saturation(s, bounds) if bounds is not None else float("nan")
+    if measure == "init_divergence":
+        if 0 not in unit.model.checkpoints:
+            return float("nan")
+        first = reader.summary(unit, 0)
+        return histogram_divergence(s, first) if first is not None else float("nan")
+    if measure == "parent_divergence":
+        for parent in _parents(store, unit.model):
+            if not any(layer.name == unit.layer.name for layer in parent.layers):
+                continue
+            epoch = _nearest_epoch(parent.epochs, unit.epoch)
+            other = reader.summary_of(parent, epoch, unit) if epoch is not None else None
+            if other is not None:
+                return histogram_divergence(s, other)
+        return float("nan")
+    raise AssertionError(measure)  # pragma: no cover - checked by _check_measure
+
+
+def deviation(measure: str, raw: np.ndarray) -> np.ndarray:
+    """How far each raw value is from typical, for a group of one type (NaN stays NaN).
+
+    Heuristic notions of "typical": 0 for skew and kurtosis (a normal distribution); 0 for
+    fractions and divergences (higher is stranger); the group's median for variance, min
+    and max; WeightWatcher's healthy range 2–6 for alpha (deviation |alpha - 4| outside it,
+    0 inside).
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if measure in ("skew", "kurtosis"):
+        return np.abs(raw)
+    if measure in ("zeros", "saturation", "normal_divergence", "init_divergence"):
+        return raw.copy()
+    if measure == "parent_divergence":
+        return raw.copy()
+    if measure in ("variance", "min", "max"):
+        finite = raw[np.isfinite(raw)]
+        median = float(np.median(finite)) if finite.size else 0.0
+        return np.abs(raw - median)
+    if measure == "alpha":
+        lo, hi = ALPHA_HEALTHY
+        inside = (raw >= lo) & (raw <= hi)
+        return np.where(inside, 0.0, np.abs(raw - ALPHA_TYPICAL))
+    raise AssertionError(measure)  # pragma: no cover
+
+
+def percentile_scores(dev: np.ndarray) -> np.ndarray:
+    """Percentile ranks in [0, 1] of deviations within one group (NaN stays NaN).
+
+    (rank - 1) / (n - 1) with ties taking their highest rank, so the most deviating unit
+    scores 1 and the least 0. A deviation of exactly 0 (nothing unusual: no zeros, alpha in
+    the healthy range) scores 0 whatever its rank. A group of one has no peers to be
+    unusual among: it scores 0.5 when it deviates at all.
+    """
+    dev = np.asarray(dev, dtype=np.float64)
+    out = np.full(dev.shape, np.nan)
+    ok = np.isfinite(dev)
+    n = int(ok.sum())
+    if n == 0:
+        return out
+    if n == 1:
+        out[ok] = np.where(dev[ok] > 0, 0.5, 0.0)
+        return out
+    ranks = sps.rankdata(dev[ok], method="max")
+    scores = (ranks - 1.0) / (n - 1.0)
+    out[ok] = np.where(dev[ok] > 0, scores, 0.0)
+    return out
+
+
+def _check_measure(measure: str) -> None:
+    if measure not in MEASURES:
+        raise ValueError(
+            f"unknown measure {measure!r}; measures: {', '.join(MEASURES)}. "
+            f"Received: measure={measure!r}"
+        )
+
+
+def _epoch_of(model: ModelLogs, epoch: str | int) -> int | None:
+    """The model's checkpoint for ``epoch`` ("last", "first" or N), None when it has none."""
+    epochs = model.epochs
+    if not epochs:
+        return None
+    text = str(epoch).strip().lower()
+    if text == "last":
+        return epochs[-1]
+    if text == "first":
+        return epochs[0]
+    try:
+        wanted = int(text)
+    except ValueError:
+        raise ValueError(
+            f"epoch must be 'last', 'first' or a checkpoint epoch N. Received: epoch={epoch!r}"
+        ) from None
+    return wanted if wanted in model.checkpoints else None
+
+
+def _units(model: ModelLogs, epoch: int) -> list[_Unit]:
+    """Every array of the model at a checkpoint: recorded activations, then each variable."""
+    recorded = model.recording.get("layers")
+    out: list[_Unit] = []
+    for layer in model.layers:
+        if layer.class_name == "InputLayer":
+            continue
+        if not isinstance(recorded, list) or layer.name in recorded:
+            out.append(_Unit(model, layer, None, epoch))
+        out += [_Unit(model, layer, var, epoch) for var in layer.variable_names]
+    return out
+
+
+def score_units(
+    store: Store,
+    measure: str,
+    epoch: str | int = "last",
+    model_ids: list[str] | None = None,
+) -> list[Score]:
+    """One Score per array (activations, variables) of each model at its checkpoint.
+
+    ``epoch`` is "last" (each model's newest checkpoint), "first" or an epoch N (models
+    without that checkpoint are left out). Arrays absent from a checkpoint (not recorded,
+    skipped) are left out; arrays where the measure is undefined (saturation of a ReLU,
+    alpha of a bias) get NaN. Scores are percentile ranks within each ``type_key`` over the
+    units returned, so they depend on which models are scored together. A model whose
+    checkpoint cannot be read is left out (the store reports the Problem).
+    """
+    _check_measure(measure)
+    ids = list(store.models) if model_ids is None else list(model_ids)
+    unknown = [i for i in ids if i not in store.models]
+    if unknown:
+        raise ValueError(f"unknown model ids: {', '.join(unknown)}")
+    reader = _Reader(store)
+    units: list[_Unit] = []
+    for model in (store.models[i] for i in ids):
+        chosen = _epoch_of(model, epoch)
+        table = reader.table(model.id, chosen) if chosen is not None else None
+        if chosen is None or table is None:
+            continue
+        for unit in _units(model, chosen):
+            # Only arrays the checkpoint holds: its summary rows, or (no stored summary)
+            # its datasets.
+            present = (
+                unit.row in table.names
+                if table.names
+                else store.has(model.id, chosen, unit.dataset)
+            )
+            if present:
+                units.append(unit)
+    raws = np.array([_raw(store, reader, u, measure) for u in units], dtype=np.float64)
+    scores = np.full(len(units), np.nan)
+    groups: dict[str, list[int]] = {}
+    for i, unit in enumerate(units):
+        groups.setdefault(unit.type_key, []).append(i)
+    for members in groups.values():
+        index = np.array(members)
+        scores[index] = percentile_scores(deviation(measure, raws[index]))
+    out = []
+    for unit, raw, score in zip(units, raws, scores, strict=True):
+        uoa = UoA(unit.model.id, unit.layer.name, unit.variable)
+        out.append(
+            Score(
+                uoa=uoa,
+                path=store.path(uoa),
+                kind=unit.kind,
+                type_key=unit.type_key,
+                measure=measure,
+                epoch=unit.epoch,
+                raw=float(raw),
+                score=float(score),
+            )
+        )
+    return out
+
+
+def _nanmax(current: float | None, value: float) -> float:
+    if current is None or math.isnan(current):
+        return value
+    if math.isnan(value):
+        return current
+    return max(current, value)
+
+
+def aggregate(scores: list[Score], store: Store) -> dict[str, dict]:
+    """Unit scores lifted to layers, models and experiments: each the max of its children.
+
+    The maximum (NaN ignored; NaN only when every child is NaN) because one striking array
+    is reason enough to open its layer, and its model. Keys: ``"layers"`` by
+    ``(model_id, layer)``, ``"models"`` by model id, ``"experiments"`` by experiment name
+    (models outside the store's tree are left out of experiments).
+    """
+    layers: dict[tuple[str, str], float] = {}
+    for s in scores:
+        if s.uoa.layer is None:
+            continue
+        key = (s.uoa.model, s.uoa.layer)
+        layers[key] = _nanmax(layers.get(key), s.score)
+    models: dict[str, float] = {}
+    for (model_id, _layer), value in layers.items():
+        models[model_id] = _nanmax(models.get(model_id), value)
+    experiments: dict[str, float] = {}
+    tree = store.tree
+    for model_id, value in models.items():
+        try:
+            name = tree.experiment_of(model_id).name
+        except KeyError:
+            continue
+        experiments[name] = _nanmax(experiments.get(name), value)
+    return {"layers": layers, "models": models, "experiments": experiments}
+
+
+def _order(s: Score) -> tuple[int, float, float, str]:
+    score_missing = math.isnan(s.score)
+    raw_key = -s.raw if not math.isnan(s.raw) else math.inf
+    return (score_missing, -s.score if not score_missing else 0.0, raw_key, s.path + s.kind)
+
+
+def rank(
+    store: Store, measure: str, epoch: str | int = "last", top: int | None = None
+) -> list[Score]:
+    """Every unit of every model by ``measure``, most interesting first (NaN scores last).
+
+    Sorted by score (descending), then by raw value (descending), then by path. ``top``
+    keeps the first ``top`` scores. Scores are heuristics; see the module docstring.
+    """
+    ordered = sorted(score_units(store, measure, epoch), key=_order)
+    return ordered if top is None else ordered[: max(0, top)]
+
+
+__all__ = [
+    "MEASURES",
+    "Score",
+    "aggregate",
+    "deviation",
+    "eigenvalues",
+    "histogram_divergence",
+    "js_divergence",
+    "kernel_matrix",
+    "normal_divergence",
+    "percentile_scores",
+    "powerlaw_alpha",
+    "rank",
+    "saturation",
+    "score_units",
+]
