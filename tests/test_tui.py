@@ -319,3 +319,48 @@ def test_layer_lanes_draw_the_skip_connection() -> None:
 
 def test_layer_detail_is_a_widget() -> None:
     assert LayerDetail().id == "layer"
+
+
+async def test_findings_badges_and_jump() -> None:
+    from tinspect.tui.screens.guide import FindingsScreen
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        ids = {(f.id, f.uoa) for f in app.findings}
+        assert ("one-sided-latent", "vae_25_75/z_mean") in ids
+        assert not any(f.uoa.startswith("vae_25_75_fixed") for f in app.findings)
+        vae = app.store.model("vae_25_75").id
+        assert "⚠" in app.badges[(vae, "z_mean")] and "⚠" in app.badges[(vae, None)]
+        assert "skip" in app.badges[(app.store.model("dense_skip").id, None)]
+        await pilot.press("F")
+        assert isinstance(app.screen, FindingsScreen)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.level == 2 and app.selection.uoa.model == vae
+        assert app.selection.uoa.layer in ("z_mean", "z_log_var")
+
+
+async def test_interestingness_colours_levels_and_ranks() -> None:
+    from tinspect.tui.screens.guide import RankScreen
+
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        assert app.interest_measure == "skew"
+        vae, fixed = app.store.model("vae_25_75").id, app.store.model("vae_25_75_fixed").id
+        assert app.interest_of("models", vae) >= app.interest_of("models", fixed)
+        assert app.interest_of("layers", (vae, "z_mean")) is not None
+        await pilot.press("I")
+        assert isinstance(app.screen, RankScreen)
+        top = app.screen.scores[0]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.selection.uoa is not None and app.store.path(app.selection.uoa).startswith(
+            top.path.split("/")[0]
+        )
+        app.action_interest()  # next measure
+        await settle(pilot)
+        assert app.interest_measure == "variance"

@@ -370,6 +370,74 @@ def _print_findings(store: Any, findings: list[Any]) -> None:
     )
 
 
+# --- rank -------------------------------------------------------------------------------------
+MEASURE_HELP = (
+    "skew, variance, min, max, kurtosis, zeros, saturation, normal_divergence, "
+    "init_divergence, parent_divergence or alpha."
+)
+
+
+@app.command("rank")
+def rank(
+    logdir: LogdirArg,
+    measure: Annotated[
+        str,
+        typer.Option(help=MEASURE_HELP),
+    ] = "skew",
+    epoch: Annotated[str, typer.Option(help="N, first or last.")] = "last",
+    top: Annotated[int, typer.Option(min=1, help="How many units.")] = 20,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
+    no_header: Annotated[
+        bool, typer.Option("--no-header", help="CSV without the header row.")
+    ] = False,
+) -> None:
+    """The most abnormal units by an interestingness measure (normalized per variable type)."""
+    from tinspect.analysis.interest import MEASURES
+    from tinspect.analysis.interest import rank as rank_units
+    from tinspect.query.table import Table, write_table
+
+    if measure not in MEASURES:
+        raise _fail(
+            f"--measure must be one of {', '.join(MEASURES)}. Received: {measure!r}", ExitCode.USAGE
+        )
+    store = _open(logdir)
+    scores = rank_units(store, measure, epoch=epoch, top=top)
+    columns = ["rank", "uoa", "kind", "type", "epoch", "measure", "raw", "score"]
+    rows = [
+        [i, s.path, s.kind, s.type_key, s.epoch, s.measure, s.raw, s.score]
+        for i, s in enumerate(scores, start=1)
+    ]
+    table = Table.from_rows(columns, rows, {"measure": measure})
+    if csv_out:
+        write_table(table, sys.stdout, "csv", header=not no_header)
+    else:
+        from rich.console import Console
+        from rich.table import Table as RichTable
+        from rich.text import Text
+
+        from tinspect.tui.palette import scale
+
+        view = RichTable(
+            title=f"most abnormal units by {measure} (heuristic, normalized per type)",
+            title_justify="left",
+            box=None,
+            padding=(0, 0, 0, 2),
+            pad_edge=False,
+            header_style="bold underline",
+        )
+        for column in ("", "score", "unit", "kind", "type", measure):
+            view.add_column(
+                column, justify="right" if column in ("score", measure) else "left", no_wrap=True
+            )
+        for s in scores:
+            raw = f"{s.raw:.4g}" if s.raw == s.raw else ""
+            view.add_row(
+                Text("██", style=scale(s.score)), f"{s.score:.2f}", s.path, s.kind, s.type_key, raw
+            )
+        Console().print(view)
+    _print_problems(store)
+
+
 # --- view and demo ----------------------------------------------------------------------------
 @app.command("view")
 def view(

@@ -190,7 +190,7 @@ class _Reader:
         try:
             identity = store.identity(model_id, epoch)
             value = store.cache.get_or_compute([identity], f"summary|{dataset}|None|None", compute)
-        except (DataError, TypeError):
+        except (DataError, OSError, TypeError):
             return None
         return Summary(value["stats"], value["counts"], value["edges"], bool(value["exact"]))
 
@@ -278,31 +278,51 @@ def normal_divergence(s: Summary) -> float:
     return js_divergence(np.asarray(s.hist_counts, dtype=np.float64), normal)
 
 
+def _cdf_points(s: Summary) -> tuple[np.ndarray, np.ndarray]:
+    """Known points (x, fraction of values <= x) of a summary's distribution.
+
+    The histogram gives the cumulative fraction at its 65 edges; the stored quantiles add
+    points inside the bins (q01 ... q99), which matters where values pile up in one bin,
+    such as against a sigmoid's bound. Merged in order of x and made monotone.
+    """
+    counts = np.asarray(s.hist_counts, dtype=np.float64)
+    edges = np.asarray(s.hist_edges, dtype=np.float64)
+    total = counts.sum()
+    xs = [edges]
+    fs = [np.concatenate([[0.0], np.cumsum(counts)]) / total]
+    quantiles = np.array([s[c] for c in fmt.SUMMARY_QUANTILE_COLUMNS])
+    ok = np.isfinite(quantiles)
+    xs.append(quantiles[ok])
+    fs.append(np.asarray(fmt.SUMMARY_QUANTILES, dtype=np.float64)[ok])
+    x, f = np.concatenate(xs), np.concatenate(fs)
+    order = np.lexsort((f, x))
+    x, f = x[order], np.maximum.accumulate(f[order])
+    return x, f
+
+
 def saturation(s: Summary, bounds: tuple[float, float]) -> float:
     """Fraction of values within ``SATURATION_MARGIN`` of the bounds' width from a bound.
 
-    Estimated from the 64-bin histogram assuming values spread evenly inside a bin, so it
-    is exact only to a bin's width. For softmax outputs a high value is also what a
-    confident classifier gives: read it with the layer's role in mind.
+    Estimated without reading the array: the cumulative distribution is interpolated
+    linearly between the histogram's edges and the stored quantiles (``_cdf_points``), so
+    it is approximate inside a bin but tight where a quantile falls near the margin. For
+    softmax outputs a high value is also what a confident classifier gives: read it with
+    the layer's role in mind.
     """
     if not s["finite"] > 0:
         return float("nan")
     lo, hi = bounds
     margin = SATURATION_MARGIN * (hi - lo)
-    counts = np.asarray(s.hist_counts, dtype=np.float64)
     if _constant(s):
         v = s["min"]
         return 1.0 if (v <= lo + margin or v >= hi - margin) else 0.0
-    edges = np.asarray(s.hist_edges, dtype=np.float64)
-    left, right = edges[:-1], edges[1:]
-    width = np.maximum(right - left, np.finfo(np.float64).tiny)
-
-    def overlap(a: float, b: float) -> np.ndarray:
-        return np.clip(np.minimum(right, b) - np.maximum(left, a), 0.0, None) / width
-
-    near = overlap(-np.inf, lo + margin) + overlap(hi - margin, np.inf)
-    total = counts.sum()
-    return float(np.sum(counts * np.clip(near, 0.0, 1.0)) / total) if total else float("nan")
+    if not np.asarray(s.hist_counts).sum() > 0:
+        return float("nan")
+    x, f = _cdf_points(s)
+    below = float(np.interp(lo + margin, x, f, left=0.0, right=1.0))
+    # Fraction >= hi - margin: 1 - F just below that point.
+    above = 1.0 - float(np.interp(hi - margin, x, f, left=0.0, right=1.0))
+    return float(min(max(below + above, 0.0), 1.0))
 
 
 def activation_bounds(layer: Layer) -> tuple[float, float] | None:
@@ -335,11 +355,17 @@ def kernel_matrix(kernel: np.ndarray) -> np.ndarray:
 
 
 def eigenvalues(matrix: np.ndarray) -> np.ndarray:
-    """Eigenvalues of the correlation matrix X = WᵀW / N (N the larger side), ascending."""
+    """Eigenvalues of the correlation matrix X = WᵀW / N (N the larger side), ascending.
+
+    These are the squared singular values of W over N. They are computed as the spectrum of
+    the smaller Gram matrix (``eigvalsh``), which is several times faster than LAPACK's SVD
+    for tall kernels and exact enough for a tail fit (round-off near zero is dropped by
+    ``powerlaw_alpha``).
+    """
     w = np.asarray(matrix, dtype=np.float64)
     n = max(w.shape)
-    singular = np.linalg.svd(w, compute_uv=False)
-    return np.sort(singular * singular / n)
+    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+    return np.clip(np.linalg.eigvalsh(gram) / n, 0.0, None)
 
 
 def powerlaw_alpha(
@@ -360,7 +386,7 @@ def powerlaw_alpha(
     v = np.sort(np.asarray(values, dtype=np.float64).ravel())
     v = v[np.isfinite(v)]
     if v.size:
-        v = v[v > v[-1] * 1e-12]  # numerically zero eigenvalues (rank-deficient kernels)
+        v = v[v > v[-1] * 1e-10]  # numerically zero eigenvalues (rank-deficient kernels)
     n = v.size
     if n < max(min_values, min_tail):
         return float("nan")
@@ -408,6 +434,13 @@ def _parents(store: Store, model: ModelLogs) -> list[ModelLogs]:
 def _alpha(store: Store, unit: _Unit) -> float:
     if unit.variable != "kernel" or unit.layer.class_name not in KERNEL_CLASSES:
         return float("nan")
+    shape = next(
+        (v.get("shape") for v in unit.layer.variables if v.get("name") == unit.variable), None
+    )
+    if isinstance(shape, list) and len(shape) >= 2 and all(isinstance(d, int) for d in shape):
+        rows = math.prod(shape[:-1])
+        if min(rows, shape[-1]) < ALPHA_MIN_EIGENVALUES:
+            return float("nan")  # too few eigenvalues: no need to read the kernel
     model_id, epoch = unit.model.id, unit.epoch
 
     def compute() -> dict[str, np.ndarray]:
@@ -419,7 +452,7 @@ def _alpha(store: Store, unit: _Unit) -> float:
     try:
         identity = store.identity(model_id, epoch)
         value = store.cache.get_or_compute([identity], f"interest|alpha|{unit.dataset}", compute)
-    except (DataError, np.linalg.LinAlgError):
+    except (DataError, OSError, np.linalg.LinAlgError):
         return float("nan")
     return float(value["alpha"])
 
@@ -464,9 +497,13 @@ def deviation(measure: str, raw: np.ndarray) -> np.ndarray:
     raw = np.asarray(raw, dtype=np.float64)
     if measure in ("skew", "kurtosis"):
         return np.abs(raw)
-    if measure in ("zeros", "saturation", "normal_divergence", "init_divergence"):
-        return raw.copy()
-    if measure == "parent_divergence":
+    if measure in (
+        "zeros",
+        "saturation",
+        "normal_divergence",
+        "init_divergence",
+        "parent_divergence",
+    ):
         return raw.copy()
     if measure in ("variance", "min", "max"):
         finite = raw[np.isfinite(raw)]
@@ -482,10 +519,11 @@ def deviation(measure: str, raw: np.ndarray) -> np.ndarray:
 def percentile_scores(dev: np.ndarray) -> np.ndarray:
     """Percentile ranks in [0, 1] of deviations within one group (NaN stays NaN).
 
-    (rank - 1) / (n - 1) with ties taking their highest rank, so the most deviating unit
-    scores 1 and the least 0. A deviation of exactly 0 (nothing unusual: no zeros, alpha in
-    the healthy range) scores 0 whatever its rank. A group of one has no peers to be
-    unusual among: it scores 0.5 when it deviates at all.
+    The textbook percentile rank (values below + half the values equal) / n: the most
+    deviating of n units scores 1 - 1/(2n). Small groups therefore stay near 0.5 (two
+    Conv2D kernels score 0.25 and 0.75, not 0 and 1), since being the odd one out of two
+    says little. A deviation of exactly 0 (nothing unusual: no zeros, alpha in the healthy
+    range) scores 0 whatever its rank.
     """
     dev = np.asarray(dev, dtype=np.float64)
     out = np.full(dev.shape, np.nan)
@@ -493,12 +531,8 @@ def percentile_scores(dev: np.ndarray) -> np.ndarray:
     n = int(ok.sum())
     if n == 0:
         return out
-    if n == 1:
-        out[ok] = np.where(dev[ok] > 0, 0.5, 0.0)
-        return out
-    ranks = sps.rankdata(dev[ok], method="max")
-    scores = (ranks - 1.0) / (n - 1.0)
-    out[ok] = np.where(dev[ok] > 0, scores, 0.0)
+    ranks = sps.rankdata(dev[ok], method="average")
+    out[ok] = np.where(dev[ok] > 0, (ranks - 0.5) / n, 0.0)
     return out
 
 
@@ -510,23 +544,32 @@ def _check_measure(measure: str) -> None:
         )
 
 
-def _epoch_of(model: ModelLogs, epoch: str | int) -> int | None:
-    """The model's checkpoint for ``epoch`` ("last", "first" or N), None when it has none."""
-    epochs = model.epochs
-    if not epochs:
-        return None
+def _parse_epoch(epoch: str | int) -> str | int:
+    """``"last"``, ``"first"`` or a checkpoint epoch N >= 0; ValueError otherwise."""
     text = str(epoch).strip().lower()
-    if text == "last":
-        return epochs[-1]
-    if text == "first":
-        return epochs[0]
+    if text in ("last", "first"):
+        return text
     try:
         wanted = int(text)
     except ValueError:
+        wanted = -1
+    if wanted < 0:
         raise ValueError(
-            f"epoch must be 'last', 'first' or a checkpoint epoch N. Received: epoch={epoch!r}"
-        ) from None
-    return wanted if wanted in model.checkpoints else None
+            f"epoch must be 'last', 'first' or a checkpoint epoch N >= 0. Received: epoch={epoch!r}"
+        )
+    return wanted
+
+
+def _epoch_of(model: ModelLogs, epoch: str | int) -> int | None:
+    """The model's checkpoint for a parsed ``epoch``, None when it has none."""
+    epochs = model.epochs
+    if not epochs:
+        return None
+    if epoch == "last":
+        return epochs[-1]
+    if epoch == "first":
+        return epochs[0]
+    return epoch if isinstance(epoch, int) and epoch in model.checkpoints else None
 
 
 def _units(model: ModelLogs, epoch: int) -> list[_Unit]:
@@ -558,6 +601,7 @@ def score_units(
     checkpoint cannot be read is left out (the store reports the Problem).
     """
     _check_measure(measure)
+    wanted = _parse_epoch(epoch)
     ids = list(store.models) if model_ids is None else list(model_ids)
     unknown = [i for i in ids if i not in store.models]
     if unknown:
@@ -565,7 +609,7 @@ def score_units(
     reader = _Reader(store)
     units: list[_Unit] = []
     for model in (store.models[i] for i in ids):
-        chosen = _epoch_of(model, epoch)
+        chosen = _epoch_of(model, wanted)
         table = reader.table(model.id, chosen) if chosen is not None else None
         if chosen is None or table is None:
             continue
@@ -641,21 +685,36 @@ def aggregate(scores: list[Score], store: Store) -> dict[str, dict]:
     return {"layers": layers, "models": models, "experiments": experiments}
 
 
-def _order(s: Score) -> tuple[int, float, float, str]:
-    score_missing = math.isnan(s.score)
-    raw_key = -s.raw if not math.isnan(s.raw) else math.inf
-    return (score_missing, -s.score if not score_missing else 0.0, raw_key, s.path + s.kind)
-
-
 def rank(
     store: Store, measure: str, epoch: str | int = "last", top: int | None = None
 ) -> list[Score]:
     """Every unit of every model by ``measure``, most interesting first (NaN scores last).
 
-    Sorted by score (descending), then by raw value (descending), then by path. ``top``
-    keeps the first ``top`` scores. Scores are heuristics; see the module docstring.
+    Sorted by score (descending); equal scores (the top units of different groups often
+    tie) by their deviation from typical (descending; for fractions and divergences that is
+    the raw value itself), then by path. ``top`` keeps the first ``top``. Scores are
+    heuristics; see the module docstring.
     """
-    ordered = sorted(score_units(store, measure, epoch), key=_order)
+    scores = score_units(store, measure, epoch)
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(scores):
+        groups.setdefault(s.type_key, []).append(i)
+    dev = np.full(len(scores), np.nan)
+    for members in groups.values():
+        dev[members] = deviation(measure, np.array([scores[i].raw for i in members]))
+
+    def key(i: int) -> tuple[bool, float, float, str, str]:
+        s, d = scores[i], float(dev[i])
+        missing = math.isnan(s.score)
+        return (
+            missing,
+            0.0 if missing else -s.score,
+            math.inf if math.isnan(d) else -d,
+            s.path,
+            s.kind,
+        )
+
+    ordered = [scores[i] for i in sorted(range(len(scores)), key=key)]
     return ordered if top is None else ordered[: max(0, top)]
 
 

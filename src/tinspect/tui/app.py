@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -48,6 +49,9 @@ class TinspectApp(App[None]):
         Binding("G", "group", "group", show=False, id="group"),
         Binding("M", "merge", "merge", show=False, id="merge"),
         Binding("P", "problems", "problems", show=False, id="problems"),
+        Binding("F", "findings", "findings", id="findings"),
+        Binding("i", "interest", "interest", id="interest"),
+        Binding("I", "ranking", "ranking", show=False, id="ranking"),
         Binding("plus", "k(1)", "k+", show=False, id="k.more"),
         Binding("minus", "k(-1)", "k-", show=False, id="k.less"),
         Binding("j", "cursor('down')", "down", show=False, id="nav.down"),
@@ -70,6 +74,9 @@ class TinspectApp(App[None]):
         self.layer: str | None = None
         self.refresh_seconds = refresh_seconds
         self.badges: dict[tuple[str, str | None], str] = {}
+        self.findings: list[Any] = []
+        self.interest_measure: str | None = None
+        self.interest: dict[str, dict[Any, float]] = {}
 
     # --- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -100,6 +107,114 @@ class TinspectApp(App[None]):
         self.update_status()
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.live_refresh)
+        self.compute_guides()
+
+    # --- guides: findings, structure badges, interestingness --------------------------------------
+    @work(thread=True, exclusive=True, group="guides")
+    def compute_guides(self) -> None:
+        """Checks and localization over every model, off the UI thread."""
+        from tinspect.analysis.diagnose import diagnose
+        from tinspect.analysis.localize import badges
+
+        try:
+            findings = diagnose(self.store)
+            structure = badges(self.store)
+        except Exception as error:  # noqa: BLE001 - a guide must never take the viewer down
+            self.call_from_thread(self.update_status, f"checks failed: {error}")
+            return
+        self.call_from_thread(self.apply_guides, findings, structure)
+
+    def apply_guides(
+        self, findings: list[Any], structure: dict[tuple[str, str | None], str]
+    ) -> None:
+        self.findings = findings
+        badges: dict[tuple[str, str | None], str] = dict(structure)
+        worst: dict[tuple[str, str | None], int] = {}
+        for finding in findings:
+            try:
+                uoa = self.store.resolve(finding.uoa)
+            except ValueError:
+                continue
+            for key in ((uoa.model, uoa.layer), (uoa.model, None)):
+                worst[key] = max(worst.get(key, -1), finding.level)
+        marks = {0: "[yellow]⚠[/]", 1: "[red]⚠[/]", 2: "[bold red]⚠[/]"}
+        for key, level in worst.items():
+            badges[key] = (badges.get(key, "") + " " + marks[level]).strip()
+        self.badges = badges
+        self.refresh_level()
+        if findings:
+            self.update_status(f"{len(findings)} findings (F: list)")
+
+    def refresh_level(self) -> None:
+        """Redraw the visible level (badges or interestingness colours changed)."""
+        if self.level == 3:
+            self.query_one(ExperimentTree).rebuild(select=self.selection)
+        elif self.level == 2 and self.model_id is not None:
+            self.query_one(LayerGraph).show_model(self.model_id, select=self.layer)
+
+    def action_findings(self) -> None:
+        from tinspect.tui.screens.guide import FindingsScreen
+
+        epochs = {m.id: m.epochs for m in self.store.models.values()}
+        self.push_screen(FindingsScreen(self.findings, epochs), self._jump_path)
+
+    def _jump_path(self, path: str | None) -> None:
+        if path:
+            self.jump_to(Selection(uoa=self.store.resolve(path)))
+
+    def action_interest(self) -> None:
+        """Cycle the interestingness measure that colours every level (off → skew → ...)."""
+        from tinspect.analysis.interest import MEASURES
+
+        order = [None, *MEASURES]
+        self.interest_measure = order[(order.index(self.interest_measure) + 1) % len(order)]
+        if self.interest_measure is None:
+            self.interest = {}
+            self.refresh_level()
+            self.update_status("interestingness off")
+            return
+        self.update_status(f"interestingness: {self.interest_measure} (computing…)")
+        self.compute_interest(self.interest_measure)
+
+    @work(thread=True, exclusive=True, group="interest")
+    def compute_interest(self, measure: str) -> None:
+        from tinspect.analysis.interest import aggregate, score_units
+
+        try:
+            scores = score_units(self.store, measure)
+            levels = aggregate(scores, self.store)
+        except Exception as error:  # noqa: BLE001
+            self.call_from_thread(self.update_status, f"interestingness failed: {error}")
+            return
+        self.call_from_thread(self._apply_interest, measure, scores, levels)
+
+    def _apply_interest(
+        self, measure: str, scores: list[Any], levels: dict[str, dict[Any, float]]
+    ) -> None:
+        if measure != self.interest_measure:
+            return
+        self.interest = levels
+        self.interest_scores = scores
+        self.refresh_level()
+        self.update_status(
+            f"interestingness: {measure}  blue low → red high  (i: next, I: ranking)"
+        )
+
+    def interest_of(self, kind: str, key: Any) -> float | None:
+        value = self.interest.get(kind, {}).get(key) if self.interest else None
+        return None if value is None or value != value else float(value)
+
+    def action_ranking(self) -> None:
+        from tinspect.tui.screens.guide import RankScreen
+
+        if self.interest_measure is None:
+            self.update_status("i chooses an interestingness measure first")
+            return
+        scores = sorted(
+            (s for s in getattr(self, "interest_scores", []) if s.score == s.score),
+            key=lambda s: -s.score,
+        )[:100]
+        self.push_screen(RankScreen(self.interest_measure, scores), self._jump_path)
 
     # --- colours, badges, linking ------------------------------------------------------------
     def unit_colours(self, table: Table) -> dict[str, str]:

@@ -48,6 +48,12 @@ GLYPHS = (
 )
 
 
+def _interest(text: Text, score: float | None) -> None:
+    """A block coloured blue (normal) → red (abnormal) when a measure is active."""
+    if score is not None:
+        text.append(" ▮", style=scale(score))
+
+
 def glyph(class_name: str) -> str:
     for names, mark in GLYPHS:
         if any(name in class_name for name in names):
@@ -104,6 +110,7 @@ class ExperimentTree(Tree[Selection]):
             label.append("▣ ", style="bold")
             label.append(experiment.name, style="bold")
             label.append(f"  {len(experiment.models)} models", style="dim")
+            _interest(label, app.interest_of("experiments", experiment.name))
             node = self.root.add(label, data=Selection(experiment=experiment.name), expand=True)
             if select == node.data:
                 cursor_line = node
@@ -126,6 +133,7 @@ class ExperimentTree(Tree[Selection]):
         label.append("● ", style=colour)
         label.append(store.display_name(model), style=f"bold {colour}")
         label.append(f" {model.short_id}", style="dim")
+        _interest(label, app.interest_of("models", model_id))
         delta = None
         parents = [p for p in model.parents if p in store.models]
         if parents:
@@ -137,12 +145,12 @@ class ExperimentTree(Tree[Selection]):
                 style="green" if delta > 0 else "red",
             )
         label.append(f"  {strip(model)}", style="cyan")
+        badges = app.badges_for(Selection(uoa=UoA(model_id)))
+        if badges:
+            label.append_text(Text.from_markup(f"  {badges}"))
         metrics = main_metrics(model)
         if metrics:
             label.append(f"  {metrics}", style="dim")
-        badges = app.badges_for(Selection(uoa=UoA(model_id)))
-        if badges:
-            label.append(f"  {badges}")
         node = parent.add(label, data=Selection(uoa=UoA(model_id)), expand=True, allow_expand=False)
         found = node if select is not None and select.uoa == UoA(model_id) else None
         placed.add(model_id)
@@ -245,6 +253,10 @@ class LayerGraph(OptionList):
             text = Text()
             text.append(row.lanes.ljust(width) + " ", style=app.colours(model_id))
             text.append(row.name, style="bold")
+            _interest(text, app.interest_of("layers", (model_id, row.name)))
+            badges = app.badges_for(Selection(uoa=UoA(model_id, row.name)))
+            if badges:  # before the details, so a narrow terminal still shows them
+                text.append_text(Text.from_markup(f" {badges}"))
             text.append(f"  {layer.class_name}", style="cyan")
             shape = (
                 "("
@@ -257,9 +269,6 @@ class LayerGraph(OptionList):
             ops = fmt.operations_text(list(layer.operations))
             if ops and layer.class_name != "InputLayer":
                 text.append(f"  {ops}", style="dim italic")
-            badges = app.badges_for(Selection(uoa=UoA(model_id, row.name)))
-            if badges:
-                text.append(f"  {badges}")
             text.no_wrap, text.overflow = True, "ellipsis"  # one row per layer keeps the lanes
             options.append(Option(text, id=row.name))
         self.set_options(options)

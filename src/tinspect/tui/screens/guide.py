@@ -1,0 +1,109 @@
+"""Guide screens: the findings of the silent-bug checks and the interestingness ranking.
+
+Both list units; Enter jumps to the selected one (the caller receives its unit path).
+Findings show, per finding, the epochs at which it was observed on a timeline of the
+model's checkpoints, so a bug that appears at epoch 7 reads differently from one present
+since initialization.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from tinspect.tui.palette import scale
+
+SEVERITY_STYLE = {"warning": "yellow", "error": "red", "critical": "bold red reverse"}
+
+
+def timeline(epochs: list[int], hits: tuple[int, ...]) -> Text:
+    """One glyph per checkpoint: ● where the finding was observed, · elsewhere."""
+    text = Text()
+    marks = set(hits)
+    for epoch in epochs[-24:]:
+        text.append("●" if epoch in marks else "·", style="red" if epoch in marks else "dim")
+    return text
+
+
+class FindingsScreen(ModalScreen[str]):
+    """Every finding, most severe first; Enter jumps to the unit it points at."""
+
+    BINDINGS = [Binding("escape,F", "close", "close", id="findings.close")]
+
+    def __init__(self, findings: list[Any], epochs_of: dict[str, list[int]]) -> None:
+        super().__init__()
+        self.findings = findings
+        self.epochs_of = epochs_of
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal wide"):
+            yield Static(
+                f"[b]findings[/b]: {len(self.findings)} (heuristics; Enter jumps to the unit)",
+                classes="modal-title",
+            )
+            options = []
+            for i, finding in enumerate(self.findings):
+                text = Text()
+                text.append(f" {finding.severity} ", style=SEVERITY_STYLE.get(finding.severity, ""))
+                text.append(f" {finding.id} ", style="bold")
+                text.append(finding.uoa)
+                text.append("  ")
+                text.append_text(timeline(self.epochs_of.get(finding.model_id, []), finding.epochs))
+                text.append(f"\n   {finding.title}")
+                text.append(f"\n   {finding.explanation}", style="dim")
+                text.append(f"\n   fix: {finding.fix}", style="green")
+                options.append(Option(text, id=str(i)))
+            yield OptionList(*options, id="findings-list")
+            yield Static("Enter: go to the unit   Esc: close", classes="modal-help")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.findings[int(event.option.id or 0)].uoa)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class RankScreen(ModalScreen[str]):
+    """The most abnormal units for one interestingness measure."""
+
+    BINDINGS = [Binding("escape,I", "close", "close", id="rank.close")]
+
+    def __init__(self, measure: str, scores: list[Any]) -> None:
+        super().__init__()
+        self.measure = measure
+        self.scores = scores
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal wide"):
+            yield Static(
+                f"[b]most abnormal units[/b] by {self.measure} (i: next measure in the main view)",
+                classes="modal-title",
+            )
+            options = []
+            for i, score in enumerate(self.scores):
+                text = Text()
+                text.append("██ ", style=scale(score.score))
+                text.append(f"{score.score:4.2f} ", style="bold")
+                raw = (
+                    f"{score.raw:.3g}"
+                    if isinstance(score.raw, float) and math.isfinite(score.raw)
+                    else "-"
+                )
+                text.append(f"{score.path} {score.kind}  {self.measure}={raw}  [{score.type_key}]")
+                options.append(Option(text, id=str(i)))
+            yield OptionList(*options, id="rank-list")
+            yield Static("Enter: go to the unit   Esc: close", classes="modal-help")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.scores[int(event.option.id or 0)].path)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
