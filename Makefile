@@ -35,6 +35,7 @@ fixtures: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.record
 	$(BIN)/python -m bench.read
+	$(BIN)/python -m bench.view
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import networkx as nx
 from rich.table import Table
 from rich.text import Text
 
@@ -31,6 +30,8 @@ def _count(n: int) -> str:
 
 def layer_order(model: ModelLogs) -> list[str]:
     """Layers in topological order, ties broken by the order recorded in model.json."""
+    import networkx as nx
+
     position = {layer.name: i for i, layer in enumerate(model.layers)}
     try:
         return list(

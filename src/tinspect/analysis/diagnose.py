@@ -56,6 +56,8 @@ class Thresholds:
     #: measured at its end is legitimately higher early on.
     val_better_epochs: float = 0.5
     val_skip_epochs: int = 3
+    #: ...and at least this many epochs are compared.
+    val_min_epochs: int = 4
     #: Validation loss rising this many epochs in a row while training loss falls.
     overfit_epochs: int = 3
     #: Activation std differing by this factor between hidden layers.
@@ -514,9 +516,16 @@ def check_val_accuracy(ctx: Context) -> list[Finding]:
     ):
         train, val = _series(ctx.model, train_key), _series(ctx.model, val_key)
         common = sorted(set(train) & set(val))[th.val_skip_epochs :]
-        if len(common) < 2:
+        if len(common) < th.val_min_epochs:
             continue
-        better = [e for e in common if val[e] > train[e] + th.val_better_margin]
+        # Dropout lowers training accuracy only: allow for half its largest rate.
+        rates = [
+            float(layer.config.get("rate", 0))
+            for layer in ctx.model.layers
+            if "Dropout" in layer.class_name and isinstance(layer.config.get("rate"), (int, float))
+        ]
+        margin = th.val_better_margin + 0.5 * max(rates, default=0.0)
+        better = [e for e in common if val[e] > train[e] + margin]
         if len(better) >= th.val_better_epochs * len(common):
             gap = float(np.median([val[e] - train[e] for e in better]))
             return [

@@ -19,10 +19,12 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
+
+if TYPE_CHECKING:  # h5py is imported when the first file is opened (start-up time)
+    import h5py
 
 #: The one lock around h5py for the whole process.
 H5_LOCK = threading.RLock()
@@ -67,6 +69,8 @@ class H5Files:
                     self._open.move_to_end(key)
                     return cached[1]
                 self._close(key)
+            import h5py
+
             handle = h5py.File(path, "r", locking=False)
             self._open[key] = (identity, handle)
             while len(self._open) > self.max_open:
@@ -89,6 +93,8 @@ class H5Files:
 
 def safe_get(root: h5py.Group, name: str) -> Any:
     """The object at ``name`` under ``root``, following hard links only."""
+    import h5py
+
     node: Any = root
     for part in [p for p in name.split("/") if p]:
         with H5_LOCK:

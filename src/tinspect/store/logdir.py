@@ -12,9 +12,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import h5py
+from typing import TYPE_CHECKING, Any
 
 from tinspect import format as fmt
 from tinspect.store import h5
@@ -30,6 +28,9 @@ from tinspect.store.model import ModelLogs, ModelUnreadable
 from tinspect.store.problems import ProblemLog, Severity, problem
 from tinspect.store.tree import ModelTree, build_tree
 from tinspect.store.uoa import UoA, UoAError, format_path, parse_path
+
+if TYPE_CHECKING:
+    import h5py
 
 
 @dataclass
@@ -310,7 +311,7 @@ class Store:
             raise DataError(f"{self.models[model_id].name} epoch {epoch} has no {name!r}") from None
         except h5.UnsafeObject as error:
             self._fail(self.checkpoint_path(model_id, epoch), str(error))
-        if not isinstance(node, h5py.Dataset):
+        if not hasattr(node, "dtype"):  # a group, not a dataset
             raise DataError(f"{name!r} is a group, not a dataset")
         return node
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from tinspect import format as fmt
 from tinspect.store.h5 import FileIdentity
 from tinspect.store.problems import Problem, ProblemLog, Severity, problem
@@ -118,7 +116,7 @@ class ModelLogs:
     _json_identity: FileIdentity | None = None
     _metrics_offset: int = 0
     _metrics_lines: int = 0
-    _graph: nx.DiGraph | None = None
+    _graph: Any = None
 
     # --- derived views ---------------------------------------------------------------------
     @property
@@ -184,9 +182,11 @@ class ModelLogs:
         raise KeyError(name)
 
     @property
-    def graph(self) -> nx.DiGraph:
+    def graph(self) -> Any:
         """The layer graph: nodes are layer names with a ``layer`` attribute; edges flow forward."""
         if self._graph is None:
+            import networkx as nx  # lazily: ~0.1 s, needed only for layer graphs
+
             graph = nx.DiGraph()
             for layer in self.layers:
                 graph.add_node(layer.name, layer=layer)

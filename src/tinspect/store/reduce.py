@@ -10,8 +10,8 @@ of ``tinspect.summary`` — one implementation for the recorder, the store and t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 
 from tinspect.store import h5
@@ -24,6 +24,9 @@ from tinspect.summary import (
     summarize,
     summarize_blocks,
 )
+
+if TYPE_CHECKING:
+    import h5py
 
 Blocks = Callable[[], Iterator[np.ndarray]]
 

@@ -19,6 +19,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Collapsible, ContentSwitcher, Footer, OptionList, Static, Tree
+from textual.worker import get_current_worker
 
 from tinspect.query import Table, write_table
 from tinspect.store import Severity, Store, UoA
@@ -107,22 +108,30 @@ class TinspectApp(App[None]):
         self.update_status()
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.live_refresh)
-        self.compute_guides()
+        self.call_after_refresh(self.compute_guides)  # after the first screen is drawn
 
     # --- guides: findings, structure badges, interestingness --------------------------------------
     @work(thread=True, exclusive=True, group="guides")
     def compute_guides(self) -> None:
-        """Checks and localization over every model, off the UI thread."""
-        from tinspect.analysis.diagnose import diagnose
+        """Structure badges (headers only), then the checks model by model, off the UI
+        thread; stops between models when cancelled (quitting does not wait for it)."""
+        from tinspect.analysis.diagnose import diagnose_model
         from tinspect.analysis.localize import badges
 
+        worker = get_current_worker()
         try:
-            findings = diagnose(self.store)
             structure = badges(self.store)
+            self.call_from_thread(self.apply_guides, [], structure)
+            findings: list[Any] = []
+            for model in self.store.ordered_models():
+                if worker.is_cancelled:
+                    return
+                findings += diagnose_model(self.store, model.id)
         except Exception as error:  # noqa: BLE001 - a guide must never take the viewer down
             self.call_from_thread(self.update_status, f"checks failed: {error}")
             return
-        self.call_from_thread(self.apply_guides, findings, structure)
+        if not worker.is_cancelled:
+            self.call_from_thread(self.apply_guides, findings, structure)
 
     def apply_guides(
         self, findings: list[Any], structure: dict[tuple[str, str | None], str]
@@ -151,6 +160,10 @@ class TinspectApp(App[None]):
             self.query_one(ExperimentTree).rebuild(select=self.selection)
         elif self.level == 2 and self.model_id is not None:
             self.query_one(LayerGraph).show_model(self.model_id, select=self.layer)
+
+    async def action_quit(self) -> None:
+        self.workers.cancel_all()  # guide and card workers stop at their next check
+        self.exit()
 
     def action_findings(self) -> None:
         from tinspect.tui.screens.guide import FindingsScreen

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from rich.text import Text
 from textual import work
 from textual.containers import Vertical, VerticalScroll
@@ -175,6 +174,8 @@ def layer_lanes(model: ModelLogs) -> list[LaneRow]:
     an edge from an earlier layer merges into it, ``┐`` where an edge leaves it for a lane
     of its own (a branch or a skip connection).
     """
+    import networkx as nx
+
     graph = model.graph
     position = {layer.name: i for i, layer in enumerate(model.layers)}
     try:

@@ -20,7 +20,6 @@ from rich.table import Table as RichTable
 from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from tinspect.query import Table
 from tinspect.tui.palette import normalize, scale
@@ -58,24 +57,11 @@ def _rgb(hex_colour: str) -> tuple[int, int, int] | str:
     return hex_colour
 
 
-class Chart(PlotextPlot):
-    """A plotext chart drawn by a function of its ``plt``; redrawn on resize by plotext."""
+def Chart(draw: Callable[[Any], None]) -> Widget:
+    """A plotext chart; textual-plotext (and plotext) load with the first chart, not at start."""
+    from tinspect.tui.widgets.chart import PlotChart
 
-    DEFAULT_CSS = "Chart { height: 14; min-height: 8; }"
-
-    def __init__(self, draw: Callable[[Any], None], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._draw = draw
-
-    def on_mount(self) -> None:
-        self.redraw()
-
-    def redraw(self) -> None:
-        plt = self.plt
-        plt.clear_figure()
-        plt.theme("textual-design-dark") if hasattr(plt, "theme") else None
-        self._draw(plt)
-        self.refresh()
+    return PlotChart(draw)
 
 
 def ticks(plt: Any, lo: float, hi: float, n: int = 4) -> None:
