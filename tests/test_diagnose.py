@@ -414,26 +414,8 @@ def test_check_fires_on_the_bug_and_not_on_the_fix(check_id: str, tmp_path: Path
         ("missing-softmax", "loss-object", True),
         ("missing-softmax", "softmax-output", False),
         ("stacked-activations", "separate-activation", False),
-        pytest.param(
-            "learning-rate-range",
-            "sgd-momentum",
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="check bug: lr_max=1e-2 for every optimizer flags SGD(0.1, momentum=0.9), "
-                "a standard setting that trains this model fine",
-            ),
-        ),
-        pytest.param(
-            "overfitting",
-            "early-stopping",
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="check bug: its own fix, EarlyStopping(patience=3, restore_best_weights=True), "
-                "stops after exactly 3 worse epochs, which is overfit_epochs=3: still reported",
-            ),
-        ),
+        ("learning-rate-range", "sgd-momentum", False),
+        ("overfitting", "early-stopping", False),
     ],
 )
 def test_other_ways_to_write_the_bug_or_the_fix(
@@ -444,13 +426,6 @@ def test_other_ways_to_write_the_bug_or_the_fix(
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.xfail(
-    strict=True,
-    reason="recorder bug: tinspect.summary.summarize raises on finite float32 values whose "
-    "range overflows (kernel near ±1e38: IndexError in np.histogram) or is too narrow for 64 "
-    "bins at their magnitude (a bias of -4.5e11; any constant >= 1e6: ValueError), so the "
-    "checkpoint of epoch 1 is not written",
-)
 def test_a_diverging_model_keeps_every_checkpoint(tmp_path: Path) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -158,3 +158,21 @@ def test_float16_streamed_equals_in_memory_exactly(values: np.ndarray, n_blocks:
     streamed = summarize_blocks(lambda: iter(np.array_split(values, n_blocks)))
     np.testing.assert_allclose(streamed.stats, general.stats, rtol=1e-9, atol=1e-12, equal_nan=True)
     np.testing.assert_array_equal(streamed.hist_counts, general.hist_counts)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.full(3, 1e6, np.float32),
+        np.array([1e7, 1e7 + 1], np.float32),
+        np.array([-4.5e11], np.float32),
+        np.array([np.inf, -np.inf, 1e38, -1e38, 0.5], np.float32),
+    ],
+    ids=["constant-1e6", "narrow-at-1e7", "huge-constant", "near-float32-max"],
+)
+def test_extreme_float32_values_are_summarized(values: np.ndarray) -> None:
+    """Diverging models write such weights; a summary must not lose their checkpoint."""
+    s = summarize(values)
+    finite = values[np.isfinite(values)].astype(np.float64)
+    assert s.hist_counts.sum() == finite.size
+    assert s["min"] == finite.min() and s["max"] == finite.max()

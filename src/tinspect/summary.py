@@ -201,6 +201,11 @@ class _Float16Table:
 _F16: _Float16Table | None = None
 
 
+def float16_table() -> _Float16Table:
+    """The shared table of every float16 value (built once, on first use)."""
+    return _f16()
+
+
 def _f16() -> _Float16Table:
     global _F16
     if _F16 is None:
@@ -247,7 +252,7 @@ def summarize_float16_counts(counts: np.ndarray, bins: int = fmt.SUMMARY_BINS) -
         low = order_statistic(below)
         high = order_statistic(min(below + 1, n - 1))
         quantiles.append(low + (h - below) * (high - low))
-    lo, hi = _range(moments.lo, moments.hi)
+    lo, hi = histogram_range(moments.lo, moments.hi)
     hist, edges = np.histogram(v[present], bins=bins, range=(lo, hi), weights=weights[present])
     return Summary(_stats(moments, quantiles), np.rint(hist).astype(np.int64), edges)
 
@@ -315,15 +320,16 @@ def summarize_blocks(
 
 def histogram_edges(lo: float, hi: float, bins: int) -> np.ndarray:
     """``bins + 1`` equal-width edges over ``[lo, hi]``; a unit-wide range around a constant."""
-    lo, hi = _range(lo, hi)
+    lo, hi = histogram_range(lo, hi)
     return np.linspace(lo, hi, bins + 1)
 
 
-def _range(lo: float, hi: float) -> tuple[float, float]:
+def histogram_range(lo: float, hi: float) -> tuple[float, float]:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise ValueError(f"histogram range must be finite. Received: lo={lo}, hi={hi}")
-    if hi <= lo:
-        return lo - 0.5, lo + 0.5
+    if hi <= lo:  # a constant: a unit-wide range, or wider at magnitudes float cannot split
+        pad = max(0.5, abs(lo) * 1e-6)
+        return lo - pad, lo + pad
     return lo, hi
 
 
@@ -333,9 +339,18 @@ def histogram(values: np.ndarray, lo: float, hi: float, bins: int) -> tuple[np.n
     Uses numpy's uniform-bins fast path (``bins=int, range=...``), several times faster
     than passing explicit edges.
     """
-    lo, hi = _range(lo, hi)
+    lo, hi = histogram_range(lo, hi)
+    if values.dtype != np.float64 and _needs_float64(lo, hi, bins):
+        # numpy bins in the data's precision: float32 cannot resolve bins narrower than its
+        # spacing at large magnitudes, and overflows scaling ranges near 1e38.
+        values = values.astype(np.float64)
     counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
     return counts.astype(np.int64), edges
+
+
+def _needs_float64(lo: float, hi: float, bins: int) -> bool:
+    magnitude = max(abs(lo), abs(hi))
+    return magnitude > 1e30 or (hi - lo) / bins < magnitude * 1e-5
 
 
 def quantiles_from_histogram(

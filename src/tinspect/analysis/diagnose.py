@@ -38,6 +38,8 @@ class Thresholds:
     #: Learning rates outside this range are unusual for the optimizers Keras ships.
     lr_min: float = 1e-7
     lr_max: float = 1e-2
+    #: Plain SGD (with or without momentum) is commonly run at 0.01–0.1, up to about 1.
+    lr_max_sgd: float = 1.0
     #: Dropout rates at or above this drop more than they keep.
     dropout_max: float = 0.5
     #: A ReLU layer is reported when at least this fraction of its units is never active on
@@ -58,8 +60,11 @@ class Thresholds:
     val_skip_epochs: int = 3
     #: ...and at least this many epochs are compared.
     val_min_epochs: int = 4
-    #: Validation loss rising this many epochs in a row while training loss falls.
-    overfit_epochs: int = 3
+    #: Validation loss rising this many epochs in a row while training loss falls (one more
+    #: than EarlyStopping's usual patience of 3, so its suggested fix silences it)...
+    overfit_epochs: int = 4
+    #: ...by at least this fraction of its value at the start of the rise.
+    overfit_min_rise: float = 0.05
     #: Activation std differing by this factor between hidden layers.
     scale_ratio: float = 100.0
     #: A kernel's std growing or shrinking by this factor from initialization.
@@ -347,7 +352,8 @@ def check_learning_rate(ctx: Context) -> list[Finding]:
         value = row.get(fmt.METRIC_LEARNING_RATE)
         if isinstance(value, (int, float)):
             rates[int(row[fmt.METRIC_EPOCH])] = float(value)
-    bad = {e: r for e, r in rates.items() if not (th.lr_min <= r <= th.lr_max)}
+    high = th.lr_max_sgd if optimizer.get("class_name") == "SGD" else th.lr_max
+    bad = {e: r for e, r in rates.items() if not (th.lr_min <= r <= high)}
     if bad:
         negative = any(r <= 0 for r in bad.values())
         check = replace(LEARNING_RATE, severity="error") if negative else LEARNING_RATE
@@ -356,7 +362,7 @@ def check_learning_rate(ctx: Context) -> list[Finding]:
             ctx.finding(
                 check,
                 ctx.path(),
-                f"learning rate {_short(values[0])} outside {th.lr_min:g}…{th.lr_max:g}",
+                f"learning rate {_short(values[0])} outside {th.lr_min:g}…{high:g}",
                 epochs=[e for e in bad if e],
                 learning_rate=values[0],
             )
@@ -544,15 +550,17 @@ def check_overfitting(ctx: Context) -> list[Finding]:
     train, val = _series(ctx.model, "loss"), _series(ctx.model, "val_loss")
     epochs = sorted(set(train) & set(val))
     run_start, best = None, []
+    th = ctx.thresholds
     for prev, cur in itertools.pairwise(epochs):
         if val[cur] > val[prev] and train[cur] < train[prev]:
             run_start = prev if run_start is None else run_start
             span = [e for e in epochs if run_start < e <= cur]
-            if len(span) > len(best):
+            rise = (val[cur] - val[run_start]) / max(abs(val[run_start]), 1e-12)
+            if len(span) > len(best) and rise >= th.overfit_min_rise:
                 best = span
         else:
             run_start = None
-    if len(best) >= ctx.thresholds.overfit_epochs:
+    if len(best) >= th.overfit_epochs:
         return [
             ctx.finding(
                 OVERFITTING,

@@ -104,7 +104,10 @@ def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compress
     def add_summary(row: str, array: np.ndarray) -> None:
         if array.dtype.kind not in "fiub" or array.size == 0:
             return
-        summary = summarize(array)
+        try:
+            summary = summarize(array)
+        except (ValueError, IndexError, FloatingPointError):
+            return  # no stored row: the store computes it when asked; the arrays are kept
         names.append(row)
         stats.append(summary.stats)
         counts.append(summary.hist_counts)

@@ -20,7 +20,10 @@ from tinspect.summary import (
     Moments,
     Summary,
     finite_values,
+    float16_counts,
+    float16_table,
     histogram,
+    histogram_range,
     summarize,
     summarize_blocks,
 )
@@ -67,10 +70,25 @@ def hist(source: Blocks, lo: float, hi: float, bins: int) -> tuple[np.ndarray, n
     """Counts over ``bins`` equal bins of ``[lo, hi]``, summed block by block."""
     counts = np.zeros(bins, dtype=np.int64)
     edges = np.linspace(lo, hi, bins + 1)
+    counts16: np.ndarray | None = None
     for block in source():
+        if block.dtype == np.float16:  # exact and ~10x faster: count the 65,536 values once
+            block_counts16 = float16_counts(block)
+            counts16 = block_counts16 if counts16 is None else counts16 + block_counts16
+            continue
         flat, _ = finite_values(block)
         block_counts, edges = histogram(flat, lo, hi, bins)
         counts += block_counts
+    if counts16 is not None:
+        table = float16_table()
+        present = np.flatnonzero(np.where(table.finite, counts16, 0))
+        weighted, edges = np.histogram(
+            table.values[present],
+            bins=bins,
+            range=histogram_range(lo, hi),
+            weights=counts16[present],
+        )
+        counts += np.rint(weighted).astype(np.int64)
     return counts, edges
 
 
