@@ -406,6 +406,18 @@ class LayerDetail(Vertical):
                 LayerData(self, units, previous, previous_name, weights, heatmap, error)
             )
 
+    def _flagged_units(self) -> dict[int, list[str]]:
+        """Units of this layer named by findings (dead, saturated): the L1 badges."""
+        app = self.tinspect
+        assert self.model_id is not None and self.layer_name is not None
+        path = app.store.path(UoA(self.model_id, self.layer_name))
+        flagged: dict[int, list[str]] = {}
+        for finding in app.findings:
+            if finding.uoa == path:
+                for unit in finding.context.get("units", []) or []:
+                    flagged.setdefault(int(unit), []).append(finding.id)
+        return flagged
+
     def on_layer_data(self, message: LayerData) -> None:
         if message.view is not self:
             return
@@ -418,6 +430,7 @@ class LayerDetail(Vertical):
             for v in info.variable_names
         ]
         units = message.units
+        flagged = self._flagged_units()
         if units:
             means = [u["mean"] for u in units]
             norm = normalize(means)
@@ -426,7 +439,10 @@ class LayerDetail(Vertical):
                 range(len(units)), key=lambda i: -means[i] if math.isfinite(means[i]) else math.inf
             )
             touched = {j for _i, j, _w in message.weights}
-            keep = ranked[:10] + ranked[-10:] + [i for i in ranked if units[i]["unit"] in touched]
+            keep = ranked[:10] + ranked[-10:]
+            keep += [
+                i for i in ranked if units[i]["unit"] in touched or units[i]["unit"] in flagged
+            ]
             seen: set[int] = set()
             top = max((abs(m) for m in means if math.isfinite(m)), default=1.0) or 1.0
             for i in keep:
@@ -451,6 +467,8 @@ class LayerDetail(Vertical):
                     text.append("  top", style="red")
                 elif i in ranked[-10:]:
                     text.append("  bottom", style="blue")
+                for check_id in flagged.get(int(u["unit"]), []):
+                    text.append(f"  ⚠ {check_id}", style="yellow")
                 options.append(Option(text, id=f"unit:{u['unit']}"))
         unit_list = self.query_one("#units", OptionList)
         unit_list.set_options(options)
@@ -478,7 +496,7 @@ class LayerDetail(Vertical):
                 weights_text.append(f"{'■':>8}", style=scale(norm_prev.get(i, float("nan"))))
                 weights_text.append(f"{i:<4}")
                 line = "─" * max(1, round(8 * abs(w) / top_w))
-                weights_text.append(f" {line:─<8}{w:+.2f}──▶ ", style="red" if w > 0 else "blue")
+                weights_text.append(f" {line:<8} {w:+.2f} ▶ ", style="red" if w > 0 else "blue")
                 weights_text.append("■", style=scale(norm_this.get(j, float("nan"))))
                 weights_text.append(f"{j}\n")
         self.query_one("#weights", Static).update(weights_text)
