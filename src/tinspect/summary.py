@@ -114,16 +114,18 @@ class Moments:
     @property
     def skew(self) -> float:
         """Biased sample skewness (scipy's default); NaN for constant values."""
-        if not self.n or self.m2 <= 0 or self.hi <= self.lo:
+        denominator = self.m2**1.5
+        if not self.n or denominator <= 0 or self.hi <= self.lo:  # constant, or m2 underflows
             return float("nan")
-        return float(np.sqrt(self.n) * self.m3 / self.m2**1.5)
+        return float(np.sqrt(self.n) * self.m3 / denominator)
 
     @property
     def kurtosis(self) -> float:
         """Excess kurtosis, biased (scipy's default: 0 for a normal); NaN for constants."""
-        if not self.n or self.m2 <= 0 or self.hi <= self.lo:
+        denominator = self.m2 * self.m2
+        if not self.n or denominator <= 0 or self.hi <= self.lo:  # constant, or m2 underflows
             return float("nan")
-        return float(self.n * self.m4 / (self.m2 * self.m2) - 3.0)
+        return float(self.n * self.m4 / denominator - 3.0)
 
 
 def _block_moments(flat: np.ndarray, total: int) -> Moments:
