@@ -313,3 +313,20 @@ def test_runtime_per_checkpoint(store: Store) -> None:
     assert all(v > 0 for v in table.column("runtime_per_sample_s"))
     assert set(table.column("weights_bytes")) == {store.model("conv").total_params * 4}
     assert list(table.column("step")) == [0, 41, 82, 123]
+
+
+def test_unit_stats_stream_across_blocks_like_numpy(tmp_path) -> None:
+    from tinspect.store import reduce
+
+    rng = np.random.default_rng(1)
+    values = np.maximum(rng.normal(size=(300, 5, 7)), 0).astype(np.float32)
+    values[3, 2, 1] = np.nan
+    blocks = lambda: (values[i : i + 37] for i in range(0, 300, 37))  # noqa: E731
+    stats = reduce.unit_stats(blocks)
+    flat = values.reshape(-1, 7).astype(np.float64)
+    np.testing.assert_allclose(stats["mean"], np.nanmean(flat, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats["std"], np.nanstd(flat, axis=0), rtol=1e-9)
+    np.testing.assert_array_equal(stats["max"], np.nanmax(flat, axis=0))
+    np.testing.assert_allclose(
+        stats["zero_fraction"], (flat == 0).sum(0) / np.isfinite(flat).sum(0)
+    )

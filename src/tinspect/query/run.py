@@ -380,14 +380,7 @@ class Runner:
             ) -> dict[str, np.ndarray]:
                 dataset = self.store.dataset(target.uoa.model, epoch, target.dataset)
                 rows_ = self.rows(target.uoa.model, epoch, classes)
-                moments = reduce.unit_moments(reduce.blocks(dataset, rows_, None))
-                return {
-                    "mean": np.array([m.mean if m.n else np.nan for m in moments]),
-                    "std": np.array([np.sqrt(m.variance) for m in moments]),
-                    "min": np.array([m.lo if m.n else np.nan for m in moments]),
-                    "max": np.array([m.hi if m.n else np.nan for m in moments]),
-                    "zero_fraction": np.array([m.zeros / m.n if m.n else np.nan for m in moments]),
-                }
+                return reduce.unit_stats(reduce.blocks(dataset, rows_, None))
 
             value = self._cached(model_id, epoch, f"unit_stats|{target.dataset}|{classes}", compute)
             units = range(len(value["mean"])) if target.unit is None else [target.unit]
