@@ -14,6 +14,7 @@ when complete, so a reader (or a kill -9) never sees half a checkpoint.
 from __future__ import annotations
 
 import functools
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,8 @@ from tinspect.record.writer import (
 )
 
 ACTIVATION_DTYPES = ("float16", "float32")
+#: The share of an epoch's time the in-training checks may take (they run less often if not).
+CHECK_BUDGET = 0.05
 
 
 def _warn(message: str) -> None:
@@ -141,8 +144,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         class_names: names of the classes, in class-id order.
         input_kind: ``"image"``, ``"tabular"`` or ``"sequence"``: a hint for checks.
         output_kind: ``"classification"``, ``"regression"`` or ``"reconstruction"``.
-        checks: run the silent-bug checks after each checkpoint; new findings are appended
-            to ``findings.jsonl`` and printed as one line.
+        checks: run the silent-bug checks while training (with the initialization, the
+            last checkpoint and, in between, as often as costs under 5 % of an epoch); new
+            findings are appended to ``findings.jsonl`` and printed as one line.
     """
 
     def __init__(
@@ -210,6 +214,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
             raise TypeError(f"checks must be True or False. Received: checks={checks!r}")
         self.checks = checks
         self._reported: set[tuple[str, str]] = set()
+        self._check_store: Any = None
+        self._checks_every = 1
+        self._checks_skipped = 0
+        self._epoch_seconds = 0.0
         if class_names is not None:
             if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
                 raise TypeError(
@@ -317,17 +325,23 @@ class InspectCheckpoint(keras.callbacks.Callback):
         }
         append_line(self.model_dir / fmt.METRICS_JSONL, json_line(line))
         last = (self.params or {}).get("epochs")
-        if completed % self.every == 0 or (last is not None and epoch + 1 == last):
-            self._checkpoint(completed, metrics)
+        self._epoch_seconds = line[fmt.METRIC_WALL_TIME]
+        final = last is not None and epoch + 1 == last
+        if completed % self.every == 0 or final:
+            self._checkpoint(completed, metrics, final=final)
         self._report_errors()
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         try:
             if self._completed and self._completed not in self._written:
-                self._checkpoint(self._completed, {k: to_float(v) for k, v in (logs or {}).items()})
+                metrics = {k: to_float(v) for k, v in (logs or {}).items()}
+                self._checkpoint(self._completed, metrics, final=True)
         finally:
             if self._writer is not None:
                 self._writer.close()
+            if self._check_store is not None:
+                self._check_store.close()
+                self._check_store = None
             self._report_errors()
             self._write_model_json(state="finished")
 
@@ -456,7 +470,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             },
         }
 
-    def _checkpoint(self, epoch: int, metrics: Mapping[str, Any]) -> None:
+    def _checkpoint(self, epoch: int, metrics: Mapping[str, Any], final: bool = False) -> None:
         """Copy what the checkpoint needs on this thread; compute and write it in the writer."""
         assert self._capture is not None and self._writer is not None
         capture = self._capture
@@ -491,7 +505,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             )
         info = self._model_json("training", epochs_completed=epoch)
         job = functools.partial(
-            self._build_and_write, epoch, attrs, weights, model_layers, outputs, info
+            self._build_and_write, epoch, attrs, weights, model_layers, outputs, info, final
         )
         self._written.add(epoch)
         self._writer.submit(f"epoch {epoch}", job)
@@ -504,6 +518,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         model_layers: list[Any],
         outputs: tuple[list[Any], float] | None,
         info: dict[str, Any],
+        final: bool = False,
     ) -> None:
         """Runs in the writer thread: activations, class means, summaries, HDF5 file."""
         capture = self._capture
@@ -545,25 +560,43 @@ class InspectCheckpoint(keras.callbacks.Callback):
         # model.json follows each checkpoint, so a reader sees how far training got.
         write_json_atomic(self.model_dir / fmt.MODEL_JSON, info)
         if self.checks:
-            self._run_checks(epoch)
+            self._run_checks(epoch, final)
 
-    def _run_checks(self, epoch: int) -> None:
+    def _run_checks(self, epoch: int, final: bool) -> None:
         """Silent-bug checks on what was just written (writer thread); new findings go to
-        findings.jsonl and one line each on stdout. A failing check never stops training."""
+        findings.jsonl and one line each on stdout. A failing check never stops training.
+
+        They run with the initialization and the last checkpoint, and in between at most as
+        often as keeps their cost under ``CHECK_BUDGET`` of an epoch's time: on tiny, fast
+        epochs that means every few checkpoints, on real ones every checkpoint.
+        """
+        due = epoch == 0 or final or self._checks_skipped + 1 >= self._checks_every
+        if not due:
+            self._checks_skipped += 1
+            return
+        self._checks_skipped = 0
         from tinspect.analysis.diagnose import diagnose_model
         from tinspect.store import Store
         from tinspect.store.cache import Cache
 
+        start = time.perf_counter()
         try:
-            with Store(self.model_dir, cache=Cache(None)) as store:
-                if self.header["id"] not in store.models:
-                    return
-                # Static checks need the architecture only: once, with the initialization.
-                kinds = ("static", "dynamic") if epoch == 0 else ("dynamic",)
-                findings = diagnose_model(store, self.header["id"], kinds=kinds, epochs=[epoch])
+            if self._check_store is None:  # one store for the run: its cache spans checkpoints
+                self._check_store = Store(self.model_dir, cache=Cache(None))
+            else:
+                self._check_store.refresh()
+            store = self._check_store
+            if self.header["id"] not in store.models:
+                return
+            # Static checks need the architecture only: once, with the initialization.
+            kinds = ("static", "dynamic") if epoch == 0 else ("dynamic",)
+            findings = diagnose_model(store, self.header["id"], kinds=kinds, epochs=[epoch])
         except Exception as error:  # noqa: BLE001 - diagnostics must not harm training
             _warn(f"checks after epoch {epoch} failed: {type(error).__name__}: {error}")
             return
+        spent = time.perf_counter() - start
+        if self._epoch_seconds > 0:
+            self._checks_every = max(1, math.ceil(spent / (CHECK_BUDGET * self._epoch_seconds)))
         for finding in findings:
             key = (finding.id, finding.uoa)
             if key in self._reported:

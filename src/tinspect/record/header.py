@@ -9,7 +9,6 @@ not later in the viewer.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +69,8 @@ def make_header(
         if pid not in parent_ids:
             parent_ids.append(pid)
     if id is None:
+        import uuid  # here, not at import: ~10 ms of every tinspect start-up
+
         model_id = uuid.uuid4().hex
     elif isinstance(id, str) and id.strip() and "/" not in id:
         model_id = id.strip()
