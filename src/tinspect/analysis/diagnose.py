@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from tinspect import format as fmt
-from tinspect.query import Query, run
-from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, UoAError
+from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, UoAError, reduce
 from tinspect.store import h5 as store_h5
 
 SEVERITIES = ("warning", "error", "critical")
@@ -178,16 +177,21 @@ class Context:
         return self._cache[key]
 
     def unit_stats(self, layer: str, epoch: int) -> dict[str, np.ndarray] | None:
+        """Per-unit min and max of a layer's recorded activations (cached per identity)."""
         key = f"units/{layer}/{epoch}"
         if key not in self._cache:
             try:
-                table = run(
-                    self.store, Query((self.path(layer),), step="unit_stats", epochs=str(epoch))
+                identity = self.store.identity(self.model.id, epoch)
+                name = f"{fmt.LAYERS_GROUP}/{fmt.h5_key(layer)}/{fmt.ACTIVATIONS}"
+
+                def compute() -> dict[str, np.ndarray]:
+                    dataset = self.store.dataset(self.model.id, epoch, name)
+                    lo, hi = reduce.unit_extremes(reduce.blocks(dataset))
+                    return {"min": lo, "max": hi}
+
+                self._cache[key] = self.store.cache.get_or_compute(
+                    [identity], f"unit_extremes|{name}", compute
                 )
-                self._cache[key] = {
-                    c: np.asarray(table.column(c), dtype=float)
-                    for c in ("mean", "min", "max", "std")
-                }
             except (DataError, UoAError, ValueError):
                 self._cache[key] = None
         return self._cache[key]

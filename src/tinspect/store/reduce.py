@@ -91,6 +91,28 @@ def hist(source: Blocks, lo: float, hi: float, bins: int) -> tuple[np.ndarray, n
     return counts, edges
 
 
+def unit_extremes(source: Blocks) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit of the last axis: (min, max) of the finite values, in the data's own dtype.
+
+    What dead- and saturated-unit checks need, at a fraction of ``unit_stats``' cost (no
+    float64 copy); NaN where a unit has no finite value.
+    """
+    lo = hi = None
+    for block in source():
+        units = block.shape[-1] if block.ndim > 1 else 1
+        rows = block.reshape(-1, units)
+        if rows.dtype.kind == "f":
+            rows = np.where(np.isinf(rows), np.nan, rows)
+            block_lo, block_hi = np.fmin.reduce(rows, axis=0), np.fmax.reduce(rows, axis=0)
+        else:
+            block_lo, block_hi = rows.min(axis=0), rows.max(axis=0)
+        lo = block_lo if lo is None else np.fmin(lo, block_lo)
+        hi = block_hi if hi is None else np.fmax(hi, block_hi)
+    if lo is None or hi is None:
+        return np.zeros(0), np.zeros(0)
+    return lo.astype(np.float64), hi.astype(np.float64)
+
+
 #: Values per vectorized step of ``unit_stats`` (bounds its float64 temporaries to ~32 MiB).
 UNIT_STEP_VALUES = 1 << 22
 
