@@ -217,6 +217,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._check_store: Any = None
         self._checks_every = 1
         self._checks_skipped = 0
+        self._last_check_seconds = 0.0
         self._epoch_seconds = 0.0
         if class_names is not None:
             if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
@@ -570,6 +571,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         often as keeps their cost under ``CHECK_BUDGET`` of an epoch's time: on tiny, fast
         epochs that means every few checkpoints, on real ones every checkpoint.
         """
+        if self._last_check_seconds and self._epoch_seconds > 0:
+            budget = CHECK_BUDGET * self._epoch_seconds
+            self._checks_every = max(1, math.ceil(self._last_check_seconds / budget))
         due = epoch == 0 or final or self._checks_skipped + 1 >= self._checks_every
         if not due:
             self._checks_skipped += 1
@@ -594,9 +598,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         except Exception as error:  # noqa: BLE001 - diagnostics must not harm training
             _warn(f"checks after epoch {epoch} failed: {type(error).__name__}: {error}")
             return
-        spent = time.perf_counter() - start
-        if self._epoch_seconds > 0:
-            self._checks_every = max(1, math.ceil(spent / (CHECK_BUDGET * self._epoch_seconds)))
+        self._last_check_seconds = time.perf_counter() - start
         for finding in findings:
             key = (finding.id, finding.uoa)
             if key in self._reported:
