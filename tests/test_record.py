@@ -449,3 +449,22 @@ def test_nested_model_variables_have_unique_names(tmp_path: Path, tabular: XY) -
     last = checkpoint(d, 1)
     assert last["layers/inner/weights/d1.kernel"].shape == (8, 5)
     assert last["layers/inner/activations"].shape == (96, 4)
+
+
+def test_checks_run_on_the_last_epoch_after_early_stopping(
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, bool]] = []
+    real = InspectCheckpoint._run_checks
+
+    def spy(self: InspectCheckpoint, epoch: int, final: bool) -> None:
+        calls.append((epoch, final))
+        real(self, epoch, final)
+
+    monkeypatch.setattr(InspectCheckpoint, "_run_checks", spy)
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=1.0)
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("stop"), tabular, every=1)
+    model.fit(*tabular, epochs=20, verbose=0, callbacks=[stop, cb])
+    assert calls[0] == (0, False) and calls[-1] == (2, True)

@@ -218,6 +218,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._checks_every = 1
         self._checks_skipped = 0
         self._last_check_seconds = 0.0
+        self._final_checked: int | None = None
         self._epoch_seconds = 0.0
         if class_names is not None:
             if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
@@ -340,6 +341,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         finally:
             if self._writer is not None:
                 self._writer.close()
+            if self.checks and self._completed and self._final_checked != self._completed:
+                # Training stopped early on an epoch written as an ordinary checkpoint.
+                self._run_checks(self._completed, final=True)
             if self._check_store is not None:
                 self._check_store.close()
                 self._check_store = None
@@ -575,6 +579,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
             budget = CHECK_BUDGET * self._epoch_seconds
             self._checks_every = max(1, math.ceil(self._last_check_seconds / budget))
         due = epoch == 0 or final or self._checks_skipped + 1 >= self._checks_every
+        if final:
+            self._final_checked = epoch
         if not due:
             self._checks_skipped += 1
             return
