@@ -196,8 +196,6 @@ class _Float16Table:
         values = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float64)
         self.finite = np.isfinite(values)
         self.values = np.where(self.finite, values, 0.0)
-        self.order = np.argsort(np.where(self.finite, values, np.inf), kind="stable")
-        self.sorted_values = self.values[self.order]
 
 
 _F16: _Float16Table | None = None
@@ -230,22 +228,25 @@ def summarize_float16_counts(counts: np.ndarray, bins: int = fmt.SUMMARY_BINS) -
     if n == 0:
         empty = np.zeros(bins, dtype=np.int64)
         return Summary(_stats(moments, []), empty, np.zeros(bins + 1, dtype=np.float64))
-    weights = finite_counts.astype(np.float64)
-    v = table.values
+    # Only the values that occur (typically a few thousand of the 65,536) take part.
+    present = np.flatnonzero(finite_counts)
+    v = table.values[present]
+    order = np.argsort(v, kind="stable")
+    v, present = v[order], present[order]
+    weights = finite_counts[present].astype(np.float64)
     mean = float((weights * v).sum() / n)
     d = v - mean
     d2 = d * d
-    present = np.flatnonzero(finite_counts)
     moments.mean = mean
     moments.m2 = float((weights * d2).sum())
     moments.m3 = float((weights * d2 * d).sum())
     moments.m4 = float((weights * d2 * d2).sum())
-    moments.lo, moments.hi = float(v[present].min()) + 0.0, float(v[present].max()) + 0.0  # no -0.0
+    moments.lo, moments.hi = float(v[0]) + 0.0, float(v[-1]) + 0.0  # + 0.0: no -0.0
     moments.zeros = int(counts[0x0000] + counts[0x8000])
-    cumulative = np.cumsum(finite_counts[table.order])
+    cumulative = np.cumsum(finite_counts[present])
 
     def order_statistic(rank: int) -> float:
-        return float(table.sorted_values[np.searchsorted(cumulative, rank, side="right")])
+        return float(v[np.searchsorted(cumulative, rank, side="right")])
 
     quantiles = []
     for q in fmt.SUMMARY_QUANTILES:
@@ -255,7 +256,7 @@ def summarize_float16_counts(counts: np.ndarray, bins: int = fmt.SUMMARY_BINS) -
         high = order_statistic(min(below + 1, n - 1))
         quantiles.append(low + (h - below) * (high - low))
     lo, hi = histogram_range(moments.lo, moments.hi)
-    hist, edges = np.histogram(v[present], bins=bins, range=(lo, hi), weights=weights[present])
+    hist, edges = np.histogram(v, bins=bins, range=(lo, hi), weights=weights)
     return Summary(_stats(moments, quantiles), np.rint(hist).astype(np.int64), edges)
 
 
