@@ -51,22 +51,6 @@ class Table:
         data = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
         return Table(columns, data, meta or {})
 
-    @staticmethod
-    def concat(tables: Sequence[Table], meta: dict[str, Any] | None = None) -> Table:
-        if not tables:
-            return Table([], [], meta or {})
-        columns = tables[0].columns
-        for t in tables[1:]:
-            if t.columns != columns:
-                raise ValueError(
-                    f"cannot concatenate tables with columns {columns} and {t.columns}"
-                )
-        data: list[list[Any]] = [[] for _ in columns]
-        for t in tables:
-            for i, col in enumerate(t.data):
-                data[i].extend(col.tolist() if isinstance(col, np.ndarray) else col)
-        return Table(columns, data, meta or dict(tables[0].meta))
-
 
 def _cell(value: Any) -> str:
     """One CSV field: shortest round-trip floats, NaN/inf as empty/``inf``, ints as ints."""
@@ -81,8 +65,6 @@ def _cell(value: Any) -> str:
             return ""
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
-        if value.is_integer() and abs(value) < 1e16:
-            return repr(value)
         return repr(value)
     return str(value)
 

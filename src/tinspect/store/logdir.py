@@ -9,7 +9,7 @@ that did not change. Whatever is wrong with a file becomes a ``Problem``; the re
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -329,7 +329,3 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def open_store(paths: Iterable[str | Path], cache: Cache | None = None) -> Store:
-    return Store(*paths, cache=cache)

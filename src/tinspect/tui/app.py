@@ -27,7 +27,7 @@ from tinspect.tui.commands import TinspectCommands
 from tinspect.tui.palette import ModelColours
 from tinspect.tui.screens.modals import AskPath, ClassSelector, Search, TextModal, Toolbox
 from tinspect.tui.selection import Selection
-from tinspect.tui.tools import BY_ID, Tool, applicable
+from tinspect.tui.tools import Tool, applicable
 from tinspect.tui.widgets.card import WidgetCard
 from tinspect.tui.widgets.levels import ExperimentTree, LayerDetail, LayerGraph, compact, strip
 from tinspect.tui.widgets.notes import BranchCard, NoteCard
@@ -466,9 +466,6 @@ class TinspectApp(App[None]):
         card.set_class(True, "linked")
         self.call_after_refresh(card.scroll_visible, animate=False)
         return card
-
-    def apply_tool_id(self, tool_id: str) -> WidgetCard | None:
-        return self.apply_tool(BY_ID[tool_id])
 
     def action_classes(self) -> None:
         names = self._class_names()

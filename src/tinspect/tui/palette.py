@@ -44,10 +44,6 @@ class ModelColours:
             self._colours[model_id] = MODEL_COLOURS[len(self._colours) % len(MODEL_COLOURS)]
         return self._colours[model_id]
 
-    def rgb(self, model_id: str) -> tuple[int, int, int]:
-        value = self(model_id).lstrip("#")
-        return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
-
 
 def scale(value: float) -> str:
     """A hex colour for ``value`` in [0, 1] on the blue → red scale (NaN: dim grey)."""
