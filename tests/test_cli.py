@@ -201,3 +201,32 @@ def test_the_installed_command_pipes(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0 and result.stderr == ""
     assert len(result.stdout.splitlines()) == 64
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["logs"], ("logs", 2.0)),
+        (["view", "logs"], ("logs", 2.0)),
+        (["logs", "--refresh", "0"], ("logs", 0.0)),
+        (["logs", "--refresh=0.5"], ("logs", 0.5)),
+        (["ls", "logs"], None),
+        (["logs", "--refresh", "x"], None),
+        (["logs", "--other"], None),
+        (["--help"], None),
+        ([], None),
+    ],
+)
+def test_the_bare_viewer_command_is_recognized_without_typer(
+    args: list[str], expected: object
+) -> None:
+    from tinspect.launch import bare_view
+
+    found = bare_view(args)
+    assert (None if found is None else (str(found[0]), found[1])) == expected
+
+
+def test_launch_does_not_import_typer_for_the_viewer_path() -> None:
+    code = "import sys, tinspect.launch, tinspect.tui.app; print('typer' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from tinspect import format as fmt
+from tinspect.launch import COMMANDS as _COMMANDS
 
 app = typer.Typer(
     name="tinspect",
@@ -450,11 +451,9 @@ def view(
     if not sys.stdout.isatty():
         ls(logdir)
         return
-    store = _open(logdir)
-    from tinspect.tui.app import TinspectApp
+    from tinspect.launch import run_viewer
 
-    TinspectApp(store, refresh_seconds=refresh).run()
-    _print_problems(store)
+    raise typer.Exit(run_viewer(logdir, refresh))
 
 
 @app.command("demo")
@@ -479,9 +478,6 @@ def demo(
     config = DemoConfig(epochs=epochs, vae_epochs=vae_epochs, max_samples=samples)
     run_demo(logdir, config, progress=_err)
     _err(f"tinspect: demo logs written to {logdir}")
-
-
-_COMMANDS = {"view", "demo", "ls", "show", "export", "check", "rank"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
 from textual.widgets import Collapsible, ContentSwitcher, Footer, OptionList, Static, Tree
 from textual.worker import get_current_worker
 
@@ -25,12 +26,10 @@ from tinspect.query import Table, write_table
 from tinspect.store import Severity, Store, UoA
 from tinspect.tui.commands import TinspectCommands
 from tinspect.tui.palette import ModelColours
-from tinspect.tui.screens.modals import AskPath, ClassSelector, Search, TextModal, Toolbox
 from tinspect.tui.selection import Selection
 from tinspect.tui.tools import Tool, applicable
 from tinspect.tui.widgets.card import WidgetCard
 from tinspect.tui.widgets.levels import ExperimentTree, LayerDetail, LayerGraph, compact, strip
-from tinspect.tui.widgets.notes import BranchCard, NoteCard
 
 LEVEL_IDS = {3: "experiments", 2: "model-view", 1: "layer"}
 
@@ -289,7 +288,7 @@ class TinspectApp(App[None]):
             card.set_class(_linked(card.selection, selection), "linked")
 
     def action_up(self) -> None:
-        if isinstance(self.screen, (Toolbox, ClassSelector)):
+        if isinstance(self.screen, ModalScreen):
             return
         if self.level == 1 and self.model_id is not None:
             self.open_model(self.model_id, self.layer)
@@ -447,6 +446,8 @@ class TinspectApp(App[None]):
         if not tools:
             self.update_status("select a unit first")
             return
+        from tinspect.tui.screens.modals import Toolbox  # modals load on first use
+
         self.push_screen(Toolbox(tools, self.selection.label(self.store)), self.apply_tool)
 
     def apply_tool(
@@ -457,7 +458,11 @@ class TinspectApp(App[None]):
         selection = selection or self.selection
         model_ids = selection.models(self.store)
         colour = self.colours(model_ids[0]) if model_ids else "white"
-        card_class = {"note": NoteCard, "branch": BranchCard}.get(tool.view, WidgetCard)
+        card_class: type[WidgetCard] = WidgetCard
+        if tool.view in ("note", "branch"):
+            from tinspect.tui.widgets.notes import BranchCard, NoteCard
+
+            card_class = NoteCard if tool.view == "note" else BranchCard
         card = card_class(tool, selection, colour, selection.label(self.store))
         container = self.query_one(f"#cards-{selection.level}")
         self.query_one(f"#section-{selection.level}").display = True
@@ -472,6 +477,8 @@ class TinspectApp(App[None]):
         if not names:
             self.update_status("these models have no classes")
             return
+        from tinspect.tui.screens.modals import ClassSelector
+
         self.push_screen(ClassSelector(names, self.class_selection), self.set_classes)
 
     def _class_names(self) -> list[str]:
@@ -528,6 +535,8 @@ class TinspectApp(App[None]):
             self.update_status(f"wrote {len(card.table)} rows to {path}")
             self.notify(f"wrote {len(card.table)} rows to {path}", title="export")
 
+        from tinspect.tui.screens.modals import AskPath
+
         self.push_screen(AskPath("export widget data (.csv or .json)", default), write)
 
     def action_toggle_widgets(self) -> None:
@@ -583,13 +592,19 @@ class TinspectApp(App[None]):
             if path:
                 self.jump_to(Selection(uoa=self.store.resolve(path)))
 
+        from tinspect.tui.screens.modals import Search
+
         self.push_screen(Search(entries), go)
 
     def action_help(self) -> None:
+        from tinspect.tui.screens.modals import TextModal
+
         self.push_screen(TextModal("keys", help_text(self)))
 
     def action_problems(self) -> None:
         problems = [str(p) for p in self.store.problems]
+        from tinspect.tui.screens.modals import TextModal
+
         self.push_screen(TextModal("problems in the logs", "\n".join(problems) or "none"))
 
 
