@@ -300,8 +300,9 @@ async def test_live_refresh_shows_new_models(tmp_path: Path) -> None:
         assert len(app.store.models) == 1
         shutil.copytree(next((FIXTURES / "digits").glob("conv-*")), logs / "b")
         app.live_refresh()
-        await pilot.pause()
+        await settle(pilot)
         assert len(app.store.models) == 2
+        assert "conv" in app.badges[(app.store.model("conv").id, None)]  # guides recomputed
         tree = app.query_one(ExperimentTree)
         labels = [str(node.label) for node in tree.root.children]
         assert len(labels) == 2  # conv's parent is missing: its own experiment

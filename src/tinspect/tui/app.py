@@ -432,6 +432,8 @@ class TinspectApp(App[None]):
         elif self.level == 2 and self.model_id in changes.changed_models:
             self.open_model(self.model_id, self.layer)
         touched = set(changes.new_checkpoints) | set(changes.new_metric_rows)
+        if changes.new_models or changes.changed_models or changes.new_checkpoints:
+            self.compute_guides()  # badges and findings of the new data (exclusive worker)
         for card in self.query(WidgetCard):
             if touched & set(card.selection.models(self.store)):
                 card.load()
