@@ -1016,13 +1016,19 @@ def _value(value: float | None) -> str:
     return f"{value:.3f}"
 
 
-def report(figures: Sequence[Figure], total: float) -> str:
-    """The plain-text table printed at the end of the run."""
+def report(
+    figures: Sequence[Figure],
+    total: float,
+    title: str = "tinspect read bench: ratios measured in this run (targets next to each figure)",
+    target_width: int = 18,
+    value: Callable[[float | None], str] = _value,
+) -> str:
+    """The plain-text table printed at the end of a bench run (bench.view uses it too)."""
     width = max(len(f.label) for f in figures) + 2
     lines = [
-        "tinspect read bench: ratios measured in this run (targets next to each figure)",
+        title,
         "",
-        f"  {'figure':<{width}}{'value':>9}  {'target':<18}{'verdict':<8} detail",
+        f"  {'figure':<{width}}{'value':>9}  {'target':<{target_width}}{'verdict':<8} detail",
     ]
     section = None
     for f in figures:
@@ -1030,7 +1036,8 @@ def report(figures: Sequence[Figure], total: float) -> str:
             section = f.section
             lines += ["", section]
         lines.append(
-            f"  {f.label:<{width}}{_value(f.value):>9}  {f.target.text:<18}{f.verdict:<8} "
+            f"  {f.label:<{width}}{value(f.value):>9}  {f.target.text:<{target_width}}"
+            f"{f.verdict:<8} "
             f"{f.detail}"
         )
     lines += ["", f"Total bench duration: {total:.0f} s"]

@@ -83,6 +83,7 @@ from bench.read import (
     tinspect_command,
     write_templates,
 )
+from bench.read import report as read_report
 
 RESULTS = Path(__file__).resolve().parent / "results" / "view.json"
 ROUNDS = 7  # measured rounds; round 0 (warm-up) comes on top
@@ -693,23 +694,13 @@ def _value(value: float | None) -> str:
 
 def report(figures: Sequence[Figure], total: float) -> str:
     """The plain-text table printed at the end of the run."""
-    width = max(len(f.label) for f in figures) + 2
-    lines = [
-        "tinspect view bench: launch of the viewer against `import textual.app`, same run",
-        "",
-        f"  {'figure':<{width}}{'value':>9}  {'target':<10}{'verdict':<8} detail",
-    ]
-    section = None
-    for f in figures:
-        if f.section != section:
-            section = f.section
-            lines += ["", section]
-        lines.append(
-            f"  {f.label:<{width}}{_value(f.value):>9}  {f.target.text:<10}{f.verdict:<8} "
-            f"{f.detail}"
-        )
-    lines += ["", f"Total bench duration: {total:.0f} s"]
-    return "\n".join(lines)
+    return read_report(
+        figures,
+        total,
+        title="tinspect view bench: launch of the viewer against `import textual.app`, same run",
+        target_width=10,
+        value=_value,
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -170,6 +171,19 @@ class Runner:
         identity = self.store.identity(model_id, epoch)
         return self.store.cache.get_or_compute([identity], key, compute)
 
+    @staticmethod
+    def classes_for(target: Target, classes: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """The class selection that applies to ``target``: weights have no samples."""
+        return None if target.weights else classes
+
+    def read(
+        self, target: Target, epoch: int, classes: tuple[int, ...] | None
+    ) -> tuple[Any, np.ndarray | None]:
+        """The target's dataset at ``epoch`` and the sample rows of the class selection."""
+        dataset = self.store.dataset(target.uoa.model, epoch, target.dataset)
+        rows = self.rows(target.uoa.model, epoch, self.classes_for(target, classes))
+        return dataset, rows
+
     def summary(self, target: Target, epoch: int, classes: tuple[int, ...] | None) -> Summary:
         """The summary of a target at an epoch: stored when it answers exactly, else computed."""
         model_id = target.uoa.model
@@ -177,12 +191,10 @@ class Runner:
             stored = self.store.summary_table(model_id, epoch).row(target.summary_row)
             if stored is not None:
                 return stored
-        if target.weights:
-            classes = None  # weights do not depend on samples
+        classes = self.classes_for(target, classes)
 
         def compute() -> dict[str, np.ndarray]:
-            dataset = self.store.dataset(model_id, epoch, target.dataset)
-            rows = None if target.weights else self.rows(model_id, epoch, classes)
+            dataset, rows = self.read(target, epoch, classes)
             unit = target.unit
             result = reduce.summary(
                 reduce.blocks(dataset, rows, unit), reduce.n_values(dataset, rows, unit)
@@ -310,12 +322,11 @@ class Runner:
     def _histogram(
         self, target: Target, epoch: int, query: Query, lo: float, hi: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        classes = None if target.weights else query.classes
+        classes = self.classes_for(target, query.classes)
         model_id = target.uoa.model
 
         def compute() -> dict[str, np.ndarray]:
-            dataset = self.store.dataset(model_id, epoch, target.dataset)
-            rows = self.rows(model_id, epoch, classes)
+            dataset, rows = self.read(target, epoch, classes)
             counts, edges = reduce.hist(
                 reduce.blocks(dataset, rows, target.unit), lo, hi, query.bins
             )
@@ -329,7 +340,7 @@ class Runner:
         rows = []
         for target, epoch in pairs:
             self.check()
-            classes = None if target.weights else query.classes
+            classes = self.classes_for(target, query.classes)
             s = self.summary(target, epoch, classes)
             if s["finite"] == 0:
                 values = [float("nan")] * len(query.quantiles)
@@ -352,8 +363,7 @@ class Runner:
         model_id = target.uoa.model
 
         def compute() -> dict[str, np.ndarray]:
-            dataset = self.store.dataset(model_id, epoch, target.dataset)
-            rows = self.rows(model_id, epoch, classes)
+            dataset, rows = self.read(target, epoch, classes)
             source = reduce.blocks(dataset, rows, target.unit)
             if reduce.n_values(dataset, rows, target.unit) <= reduce.IN_MEMORY_VALUES:
                 from tinspect.summary import finite_values
@@ -370,19 +380,17 @@ class Runner:
         rows = []
         for target, epoch in pairs:
             self.check()
-            classes = None if target.weights else query.classes
-            model_id = target.uoa.model
+            classes = self.classes_for(target, query.classes)
 
             def compute(
                 target: Target = target,
                 epoch: int = epoch,
                 classes: tuple[int, ...] | None = classes,
             ) -> dict[str, np.ndarray]:
-                dataset = self.store.dataset(target.uoa.model, epoch, target.dataset)
-                rows_ = self.rows(target.uoa.model, epoch, classes)
-                return reduce.unit_stats(reduce.blocks(dataset, rows_, None))
+                return reduce.unit_stats(reduce.blocks(*self.read(target, epoch, classes)))
 
-            value = self._cached(model_id, epoch, f"unit_stats|{target.dataset}|{classes}", compute)
+            key = f"unit_stats|{target.dataset}|{classes}"
+            value = self._cached(target.uoa.model, epoch, key, compute)
             units = range(len(value["mean"])) if target.unit is None else [target.unit]
             for j in units:
                 rows.append(
@@ -449,24 +457,18 @@ class Runner:
         rows = []
         for target, epoch in pairs:
             self.check()
-            classes = None if target.weights else query.classes
-            model_id = target.uoa.model
+            classes = self.classes_for(target, query.classes)
 
             def compute(
                 target: Target = target,
                 epoch: int = epoch,
                 classes: tuple[int, ...] | None = classes,
             ) -> dict[str, np.ndarray]:
-                dataset = self.store.dataset(target.uoa.model, epoch, target.dataset)
-                rows_ = self.rows(target.uoa.model, epoch, classes)
-                return {
-                    "counts": reduce.unit_histograms(
-                        reduce.blocks(dataset, rows_, None), lo, hi, query.bins
-                    )
-                }
+                source = reduce.blocks(*self.read(target, epoch, classes))
+                return {"counts": reduce.unit_histograms(source, lo, hi, query.bins)}
 
             key = f"density|{target.dataset}|{classes}|{lo!r}|{hi!r}|{query.bins}"
-            counts = self._cached(model_id, epoch, key, compute)["counts"]
+            counts = self._cached(target.uoa.model, epoch, key, compute)["counts"]
             edges = np.linspace(lo, hi, query.bins + 1)
             units = range(counts.shape[0]) if target.unit is None else [target.unit]
             for j in units:

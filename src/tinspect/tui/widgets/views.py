@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from tinspect.query import Table
+from tinspect.store.model import BOOKKEEPING  # the recorder's own keys, not model metrics
 from tinspect.tui.palette import normalize, scale
 
 
@@ -79,7 +80,6 @@ def _by(table: Table, *keys: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]
 
 
 # --- metrics -----------------------------------------------------------------------------------
-BOOKKEEPING = {"learning_rate", "epoch_time_s", "step"}
 
 
 def metric_bases(table: Table) -> list[str]:
