@@ -155,29 +155,27 @@ class FitResult:
     errors: list[str] = field(default_factory=list)
 
 
-def _is_counted(name: str) -> bool:
-    """Whether an HDF5 dataset path is one of the arrays the size target is defined on."""
-    parts = name.split("/")
-    if parts[0] == fmt.SAMPLES_GROUP:
-        return True
-    if parts[0] != fmt.LAYERS_GROUP:
-        return False
-    if len(parts) == 3:
-        return parts[2] in (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS)
-    return len(parts) == 4 and parts[2] == fmt.WEIGHTS_GROUP
-
-
 def raw_float32_bytes(path: Path) -> int:
-    """4 × the number of values in samples, activations, class means and weights of a file."""
+    """4 × the number of values in samples, activations, class means and weights of a file.
+
+    Counted per layer, not per stored dataset: a layer whose activations repeat another
+    layer's (stored once, see ``format.ATTR_ACTIVATIONS_OF``) still counts its own values,
+    so storing them once shows up as the saving it is instead of shrinking the reference.
+    """
     values = 0
-
-    def visit(name: str, obj: Any) -> None:
-        nonlocal values
-        if isinstance(obj, h5py.Dataset) and _is_counted(name):
-            values += int(obj.size)
-
     with h5py.File(path, "r") as f:
-        f.visititems(visit)
+        for dataset in f[fmt.SAMPLES_GROUP].values():
+            values += int(dataset.size)
+        sources = f[fmt.LAYERS_GROUP]
+        for group in sources.values():
+            for name in (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS):
+                if name in group:  # a dataset, or a hard link to another layer's
+                    values += int(group[name].size)
+                elif fmt.ATTR_ACTIVATIONS_SHAPE in group.attrs:
+                    source = sources[fmt.h5_key(str(group.attrs[fmt.ATTR_ACTIVATIONS_OF]))]
+                    values += int(source[name].size) if name in source else 0
+            if fmt.WEIGHTS_GROUP in group:
+                values += sum(int(d.size) for d in group[fmt.WEIGHTS_GROUP].values())
     return 4 * values
 
 

@@ -28,12 +28,26 @@ def read(path: Path) -> dict[str, Any]:
     with h5py.File(path, "r") as f:
         out["attrs"] = {k: f.attrs[k] for k in f.attrs}
 
-        def visit(name: str, obj: Any) -> None:
+        def visit(name: str, link: Any) -> None:  # every link: hard links share a dataset
+            obj = f[name]
             if isinstance(obj, h5py.Dataset):
                 out[name] = obj.asstr()[()] if obj.dtype.kind == "O" else obj[()]
 
-        f.visititems(visit)
+        f.visititems_links(visit)
         out["layer_attrs"] = {k: dict(g.attrs) for k, g in f[fmt.LAYERS_GROUP].items()}
+    # Activations stored once for two layers of other shapes: reshaped, as docs/format.md says.
+    for layer, attrs in out["layer_attrs"].items():
+        if fmt.ATTR_ACTIVATIONS_SHAPE in attrs:
+            shape = tuple(json.loads(attrs[fmt.ATTR_ACTIVATIONS_SHAPE]))
+            source = f"{fmt.LAYERS_GROUP}/{fmt.h5_key(attrs[fmt.ATTR_ACTIVATIONS_OF])}"
+            out[f"{fmt.LAYERS_GROUP}/{layer}/{fmt.ACTIVATIONS}"] = out[
+                f"{source}/{fmt.ACTIVATIONS}"
+            ].reshape(shape)
+            means = f"{source}/{fmt.MEAN_CLASS_ACTIVATIONS}"
+            if means in out:
+                out[f"{fmt.LAYERS_GROUP}/{layer}/{fmt.MEAN_CLASS_ACTIVATIONS}"] = out[
+                    means
+                ].reshape((-1, *shape[1:]))
     return out
 
 

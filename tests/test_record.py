@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -454,12 +455,12 @@ def test_nested_model_variables_have_unique_names(tmp_path: Path, tabular: XY) -
 def test_checks_run_on_the_last_epoch_after_early_stopping(
     tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[int, bool]] = []
+    calls: list[int] = []
     real = InspectCheckpoint._run_checks
 
-    def spy(self: InspectCheckpoint, epoch: int, final: bool) -> None:
-        calls.append((epoch, final))
-        real(self, epoch, final)
+    def spy(self: InspectCheckpoint, epoch: int, extremes: Any = None) -> None:
+        calls.append(epoch)
+        real(self, epoch, extremes)
 
     monkeypatch.setattr(InspectCheckpoint, "_run_checks", spy)
     model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
@@ -467,4 +468,4 @@ def test_checks_run_on_the_last_epoch_after_early_stopping(
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=1.0)
     cb = InspectCheckpoint(tmp_path, tinspect.make_header("stop"), tabular, every=1)
     model.fit(*tabular, epochs=20, verbose=0, callbacks=[stop, cb])
-    assert calls[0] == (0, False) and calls[-1] == (2, True)
+    assert calls[0] == 0 and calls[-1] == 2

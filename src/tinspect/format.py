@@ -16,7 +16,7 @@ import unicodedata
 from typing import Any, Final
 
 #: Major.minor. Readers accept every minor version of their major version.
-FORMAT_VERSION: Final = "1.0"
+FORMAT_VERSION: Final = "1.1"  # 1.1: activations stored once (ATTR_ACTIVATIONS_OF)
 FORMAT_MAJOR: Final = 1
 
 # --- files of one model directory -------------------------------------------------------
@@ -63,6 +63,11 @@ ATTR_ACTIVATIONS_DTYPE: Final = "activations_dtype"
 # Attributes of a layer group.
 ATTR_LAYER_CLASS: Final = "class_name"
 ATTR_SKIPPED: Final = "skipped"  # why activations of this layer are absent
+#: The layer whose stored activations (and class means) this layer's equal byte for byte,
+#: e.g. Flatten or Dropout after it. Same shape: the datasets are hard links to that layer's.
+#: Other shape: there are no datasets, and ``ATTR_ACTIVATIONS_SHAPE`` gives this layer's.
+ATTR_ACTIVATIONS_OF: Final = "activations_of"
+ATTR_ACTIVATIONS_SHAPE: Final = "activations_shape"  # JSON list, the sample axis first
 # Attributes of the summary stats dataset.
 ATTR_COLUMNS: Final = "columns"
 

@@ -132,6 +132,27 @@ class Check:
     run: Callable[[Context], list[Finding]]
 
 
+def _activations(layer: str) -> str:
+    return f"{fmt.LAYERS_GROUP}/{fmt.h5_key(layer)}/{fmt.ACTIVATIONS}"
+
+
+def _extremes_query(dataset: str) -> str:
+    return f"unit_extremes|{dataset}"
+
+
+def seed_unit_extremes(
+    store: Store, model_id: str, epoch: int, layer: str, lo: np.ndarray, hi: np.ndarray
+) -> None:
+    """Give the checks a layer's per-unit (min, max) at ``epoch``, computed elsewhere.
+
+    The recorder computes them while the activations are still in memory (a cheap float32
+    reduction), so its in-training checks need not read every layer back from the file.
+    Keyed by the checkpoint's identity like any cached result: a changed file misses.
+    """
+    identity = store.identity(model_id, epoch)
+    store.cache.put([identity], _extremes_query(_activations(layer)), {"min": lo, "max": hi})
+
+
 @dataclass
 class Context:
     """What a check may look at: one model of a store, the thresholds, the epochs to check."""
@@ -182,7 +203,7 @@ class Context:
         if key not in self._cache:
             try:
                 identity = self.store.identity(self.model.id, epoch)
-                name = f"{fmt.LAYERS_GROUP}/{fmt.h5_key(layer)}/{fmt.ACTIVATIONS}"
+                name = _activations(layer)
 
                 def compute() -> dict[str, np.ndarray]:
                     dataset = self.store.dataset(self.model.id, epoch, name)
@@ -190,7 +211,7 @@ class Context:
                     return {"min": lo, "max": hi}
 
                 self._cache[key] = self.store.cache.get_or_compute(
-                    [identity], f"unit_extremes|{name}", compute
+                    [identity], _extremes_query(name), compute
                 )
             except (DataError, UoAError, ValueError):
                 self._cache[key] = None

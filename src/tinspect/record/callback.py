@@ -28,7 +28,7 @@ import numpy as np
 import tinspect
 from tinspect import format as fmt
 from tinspect.record import architecture as arch
-from tinspect.record.capture import Capture, class_weights, layer_arrays
+from tinspect.record.capture import Activations, Capture, UnitExtremes, class_weights
 from tinspect.record.files import append_line, json_line, to_float, write_json_atomic
 from tinspect.record.writer import (
     BackgroundWriter,
@@ -278,7 +278,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._check_inputs()
         if not self._started:
             (self.model_dir / fmt.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
-            self._capture = Capture(self.model, self.layers)
+            self._class_matrix = class_weights(self.class_ids, self._n_classes())
+            self._capture = Capture(
+                self.model, self.layers, self._class_matrix, self.activations_dtype
+            )
             if self.layers is not None:
                 names = {layer.name for layer in self.model.layers}
                 unknown = [n for n in self.layers if n not in names]
@@ -294,7 +297,6 @@ class InspectCheckpoint(keras.callbacks.Callback):
             elif self._capture.plan.skipped:
                 detail = "; ".join(f"{k}: {v}" for k, v in self._capture.plan.skipped.items())
                 _warn(f"activations of some layers are not recorded ({detail})")
-            self._class_matrix = class_weights(self.class_ids, self._n_classes())
             self._started = True
         self._first_epoch_of_fit = None
         self._architecture = None  # described anew: trainable flags may change between fits
@@ -343,7 +345,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
                 self._writer.close()
             if self.checks and self._completed and self._final_checked != self._completed:
                 # Training stopped early on an epoch written as an ordinary checkpoint.
-                self._run_checks(self._completed, final=True)
+                self._run_checks(self._completed)
             if self._check_store is not None:
                 self._check_store.close()
                 self._check_store = None
@@ -504,8 +506,11 @@ class InspectCheckpoint(keras.callbacks.Callback):
         elif capture.extractor is None:
             start = time.perf_counter()
             prediction = self.model(self._feed(), training=False)
-            outputs = (
-                [prediction] if not isinstance(prediction, (list, tuple)) else list(prediction),
+            predictions = prediction if isinstance(prediction, (list, tuple)) else [prediction]
+            outputs = Activations(
+                [],
+                [],
+                [keras.ops.convert_to_numpy(keras.ops.cast(p, "float32")) for p in predictions],
                 time.perf_counter() - start,
             )
         info = self._model_json("training", epochs_completed=epoch)
@@ -521,29 +526,32 @@ class InspectCheckpoint(keras.callbacks.Callback):
         attrs: dict[str, Any],
         weights: dict[str, list[np.ndarray]],
         model_layers: list[Any],
-        outputs: tuple[list[Any], float] | None,
+        outputs: Activations | None,
         info: dict[str, Any],
         final: bool = False,
     ) -> None:
         """Runs in the writer thread: activations, class means, summaries, HDF5 file."""
         capture = self._capture
         assert capture is not None
+        checks = self._checks_due(epoch, final)
         if outputs is None:
-            outputs = capture.run(self.inputs, weights)
-        tensors, seconds = outputs
-        attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = seconds / self.n_samples
+            outputs = capture.run(self.inputs, weights, extremes=checks)
+        attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = outputs.seconds / self.n_samples
         plan = capture.plan
         index = {name: i for i, name in enumerate(plan.captured)}
+        aliases = outputs.aliases(plan)
         wanted = set(self.layers) if self.layers is not None else None
         records = []
         for layer in model_layers:
             if wanted is not None and layer.name not in wanted:
                 continue
             record = LayerRecord(layer.name, type(layer).__name__)
-            if layer.name in index:
-                record.activations, record.mean_class_activations = layer_arrays(
-                    tensors[index[layer.name]], self._class_matrix, self.activations_dtype
-                )
+            if layer.name in aliases:
+                record.same_as = aliases[layer.name]
+                record.shape = outputs.stored[index[layer.name]].shape
+            elif layer.name in index:
+                record.activations = outputs.stored[index[layer.name]]
+                record.mean_class_activations = outputs.class_means[index[layer.name]]
             else:
                 record.skipped = plan.skipped.get(layer.name) or capture.reason or "not captured"
             names = arch.variable_names(layer)
@@ -556,36 +564,44 @@ class InspectCheckpoint(keras.callbacks.Callback):
             samples[fmt.SAMPLES_Y_LABEL] = self.labels
         if self.class_ids is not None:
             samples[fmt.SAMPLES_Y_CLASS] = self.class_ids
-        pred_index = plan.prediction_index or list(range(len(tensors)))
-        for i, k in enumerate(pred_index):
+        for i, prediction in enumerate(outputs.predictions):
             key = fmt.SAMPLES_Y_PREDICTION if i == 0 else f"{fmt.SAMPLES_Y_PREDICTION}_{i}"
-            samples[key] = keras.ops.convert_to_numpy(keras.ops.cast(tensors[k], "float32"))
+            samples[key] = prediction
         path = self.model_dir / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(epoch)
         write_checkpoint(path, CheckpointRecord(attrs, samples, records), self.compression)
         # model.json follows each checkpoint, so a reader sees how far training got.
         write_json_atomic(self.model_dir / fmt.MODEL_JSON, info)
-        if self.checks:
-            self._run_checks(epoch, final)
+        if checks:
+            self._run_checks(epoch, outputs.extremes_by_layer(plan))
 
-    def _run_checks(self, epoch: int, final: bool) -> None:
-        """Silent-bug checks on what was just written (writer thread); new findings go to
-        findings.jsonl and one line each on stdout. A failing check never stops training.
+    def _checks_due(self, epoch: int, final: bool) -> bool:
+        """Whether the silent-bug checks run after this checkpoint (writer thread).
 
         They run with the initialization and the last checkpoint, and in between at most as
         often as keeps their cost under ``CHECK_BUDGET`` of an epoch's time: on tiny, fast
         epochs that means every few checkpoints, on real ones every checkpoint.
         """
+        if not self.checks:
+            return False
         if self._last_check_seconds and self._epoch_seconds > 0:
             budget = CHECK_BUDGET * self._epoch_seconds
             self._checks_every = max(1, math.ceil(self._last_check_seconds / budget))
-        due = epoch == 0 or final or self._checks_skipped + 1 >= self._checks_every
         if final:
             self._final_checked = epoch
-        if not due:
-            self._checks_skipped += 1
-            return
-        self._checks_skipped = 0
-        from tinspect.analysis.diagnose import diagnose_model
+        if epoch == 0 or final or self._checks_skipped + 1 >= self._checks_every:
+            self._checks_skipped = 0
+            return True
+        self._checks_skipped += 1
+        return False
+
+    def _run_checks(self, epoch: int, extremes: Mapping[str, UnitExtremes] | None = None) -> None:
+        """Silent-bug checks on what was just written; new findings go to findings.jsonl
+        and one line each on stdout. A failing check never stops training.
+
+        ``extremes`` are per-unit extremes of layers computed while their activations were
+        in memory: the checks use them instead of reading the activations back.
+        """
+        from tinspect.analysis.diagnose import diagnose_model, seed_unit_extremes
         from tinspect.store import Store
         from tinspect.store.cache import Cache
 
@@ -598,6 +614,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
             store = self._check_store
             if self.header["id"] not in store.models:
                 return
+            for layer, (lo, hi) in (extremes or {}).items():
+                seed_unit_extremes(store, self.header["id"], epoch, layer, lo, hi)
             # Static checks need the architecture only: once, with the initialization.
             kinds = ("static", "dynamic") if epoch == 0 else ("dynamic",)
             findings = diagnose_model(store, self.header["id"], kinds=kinds, epochs=[epoch])

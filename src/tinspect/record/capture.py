@@ -1,19 +1,22 @@
 """Activations of every recorded layer on the fixed samples, with one model call.
 
 An *extractor* is a functional model from the model's inputs to the outputs of the recorded
-layers and of the model itself; one call gives every activation and the predictions.
-To let training go on while a checkpoint is computed, the extractor is cloned once into a
-*shadow* with its own variables: at a checkpoint the main thread only copies the weights
-(``get_weights``) and the writer thread loads them into the shadow and runs it. If cloning
-fails (e.g. a custom layer without a usable ``get_config``), the activations are computed on
-the main thread instead, which is correct, only slower.
+layers and of the model itself. To let training go on while a checkpoint is computed, the
+extractor is cloned once into a *shadow* with its own variables: at a checkpoint the main
+thread only copies the weights (``get_weights``) and the writer thread loads them into the
+shadow and runs it. If cloning fails (e.g. a custom layer without a usable ``get_config``),
+the activations are computed on the main thread instead, which is correct, only slower.
+
+A compiled (``tf.function``) extractor was measured too: 6 ms less per call, but
+100-150 ms of tracing once, which only pays off after ~15-20 checkpoints, so it is not used.
 """
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -29,13 +32,90 @@ class Plan:
     captured: list[str]  # layer names, in graph order
     prediction_index: list[int]  # extractor output index of each model output
     skipped: dict[str, str]
+    #: layer → its only inbound layer, when both are captured and have as many values per
+    #: sample (Flatten, Reshape, Dropout at inference): candidates for storing once.
+    same_size_inbound: dict[str, str] = field(default_factory=dict)
+
+
+#: Per unit of a layer's last axis: (min, max) over samples and other axes, float64.
+UnitExtremes = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class Activations:
+    """One run of the extractor on the samples, as numpy arrays."""
+
+    stored: list[np.ndarray]  # per captured layer, cast to the activations dtype
+    class_means: list[np.ndarray | None]  # per captured layer, float32 (n_classes × …)
+    predictions: list[np.ndarray]  # per model output, float32
+    seconds: float  # of one model call on all samples
+    #: Per captured layer, when asked for; None for a layer with non-finite values.
+    extremes: list[UnitExtremes | None] | None = None
+
+    def extremes_by_layer(self, plan: Plan) -> dict[str, UnitExtremes]:
+        if self.extremes is None:
+            return {}
+        return {n: e for n, e in zip(plan.captured, self.extremes, strict=True) if e is not None}
+
+    def aliases(self, plan: Plan) -> dict[str, str]:
+        """Layer → the earlier layer whose stored bytes (activations and class means) it repeats.
+
+        Chains resolve to the first layer (pool → flatten → dropout: both alias ``pool``).
+        Bytes, not values, are compared, so -0.0 and NaN payloads are never conflated.
+        """
+        index = {name: i for i, name in enumerate(plan.captured)}
+        out: dict[str, str] = {}
+        for layer, source in plan.same_size_inbound.items():
+            i, j = index[layer], index[source]
+            if _same_bytes(self.stored[i], self.stored[j]) and _same_bytes(
+                self.class_means[i], self.class_means[j]
+            ):
+                out[layer] = out.get(source, source)
+        return out
+
+
+def _same_bytes(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if a.dtype != b.dtype or a.size != b.size or a.shape[:1] != b.shape[:1]:
+        return False
+    return bool(
+        np.array_equal(
+            np.ascontiguousarray(a).reshape(-1).view(np.uint8),
+            np.ascontiguousarray(b).reshape(-1).view(np.uint8),
+        )
+    )
+
+
+def _values_per_sample(shape: tuple[int | None, ...]) -> int | None:
+    dims = shape[1:]
+    return math.prod(dims) if all(d is not None for d in dims) else None  # type: ignore[misc]
 
 
 class Capture:
-    """Builds the extractor (and its shadow) for a model and runs it on the samples."""
+    """Builds the extractor (and its shadow) for a model and runs it on the samples.
 
-    def __init__(self, model: Any, wanted: list[str] | None) -> None:
+    Args:
+        model: the model being trained.
+        wanted: names of the layers to record, or None for all.
+        class_matrix: (n_classes × n_samples) weights whose product with the flattened
+            activations gives the per-class means (``class_weights``), or None.
+        dtype: the stored activations' dtype (``"float16"`` or ``"float32"``).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        wanted: list[str] | None,
+        class_matrix: np.ndarray | None = None,
+        dtype: str = "float16",
+    ) -> None:
         self.model = model
+        self.class_matrix = class_matrix
+        self._class_tensor = (
+            None if class_matrix is None else keras.ops.convert_to_tensor(class_matrix)
+        )
+        self.dtype = dtype
         self.extractor: Any | None = None
         self.shadow: Any | None = None
         self.plan = Plan([], [], {})
@@ -51,7 +131,8 @@ class Capture:
         seen: dict[int, int] = {}
         captured: list[str] = []
         skipped: dict[str, str] = {}
-        for layer, _inbound, _shapes in nodes:
+        inbound_of: dict[str, list[str]] = {}
+        for layer, inbound, _shapes in nodes:
             name = layer.name
             if type(layer).__name__ == "InputLayer" or name in captured or name in skipped:
                 continue
@@ -69,13 +150,20 @@ class Capture:
             seen[id(tensors[0])] = len(outputs)
             outputs.append(tensors[0])
             captured.append(name)
+            inbound_of[name] = inbound
         prediction_index = []
         for tensor in model.outputs:
             if id(tensor) not in seen:
                 seen[id(tensor)] = len(outputs)
                 outputs.append(tensor)
             prediction_index.append(seen[id(tensor)])
-        self.plan = Plan(captured, prediction_index, skipped)
+        same_size: dict[str, str] = {}
+        sizes = {n: _values_per_sample(tuple(outputs[i].shape)) for i, n in enumerate(captured)}
+        for name in captured:
+            inbound, size = inbound_of[name], sizes[name]
+            if len(inbound) == 1 and size is not None and sizes.get(inbound[0]) == size:
+                same_size[name] = inbound[0]
+        self.plan = Plan(captured, prediction_index, skipped, same_size)
         try:
             self.extractor = keras.Model(model.inputs, outputs, name=f"{model.name}_tinspect")
         except Exception as error:  # noqa: BLE001 - any Keras failure means: no capture
@@ -98,43 +186,50 @@ class Capture:
                     return list(node.output_tensors)
         return []
 
-    @property
-    def layer_weight_owners(self) -> list[Any]:
-        """Layers of the extractor that hold variables (their weights are copied)."""
-        if self.extractor is None:
-            return []
-        return [layer for layer in self.extractor.layers if layer.weights]
-
-    def snapshot(self) -> dict[str, list[np.ndarray]]:
-        """A copy of the weights of every layer the extractor runs (main thread, cheap)."""
-        return {layer.name: layer.get_weights() for layer in self.layer_weight_owners}
-
     def run(
-        self, inputs: list[np.ndarray], weights: dict[str, list[np.ndarray]] | None
-    ) -> tuple[list[Any], float]:
-        """Outputs of the extractor on ``inputs`` and the seconds the call took.
+        self,
+        inputs: list[np.ndarray],
+        weights: dict[str, list[np.ndarray]] | None,
+        extremes: bool = False,
+    ) -> Activations:
+        """The activations, class means and predictions on ``inputs``, timed.
 
         With ``weights`` the shadow is loaded with them and used (safe in another thread,
         since training never touches the shadow's variables); without, the live extractor.
+        With ``extremes``, also each layer's per-unit extremes (for the checks).
         """
         if weights is not None and self.shadow is not None:
-            model = self.shadow
-            for layer in model.layers:
+            base = self.shadow
+            for layer in base.layers:
                 if layer.name in weights:
                     layer.set_weights(weights[layer.name])
         else:
-            model = self.extractor
-        assert model is not None
+            base = self.extractor
+        assert base is not None
         start = time.perf_counter()
-        outputs = model(list(inputs), training=False)  # the extractor's inputs are a list
+        outputs = base(list(inputs), training=False)  # the extractor's inputs are a list
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         # Converting one output waits for every pending op, so the time is the whole call.
         keras.ops.convert_to_numpy(outputs[-1])
-        return list(outputs), time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        matrix = self._class_tensor
+        stored, means = [], []
+        for tensor in outputs[: len(self.plan.captured)]:
+            act, mean = layer_arrays(tensor, matrix, self.dtype)
+            stored.append(act)
+            means.append(mean)
+        predictions = [
+            keras.ops.convert_to_numpy(keras.ops.cast(outputs[k], "float32"))
+            for k in self.plan.prediction_index
+        ]
+        found = None
+        if extremes:
+            found = [unit_extremes(t, self.dtype) for t in outputs[: len(self.plan.captured)]]
+        return Activations(stored, means, predictions, seconds, found)
 
 
-def class_weights(class_ids: np.ndarray | None, n_classes: int) -> Any | None:
+def class_weights(class_ids: np.ndarray | None, n_classes: int) -> np.ndarray | None:
     """A (n_classes × n_samples) matrix whose product with activations gives class means."""
     if class_ids is None or n_classes <= 0:
         return None
@@ -143,8 +238,7 @@ def class_weights(class_ids: np.ndarray | None, n_classes: int) -> Any | None:
     onehot[class_ids[valid], np.nonzero(valid)[0]] = 1.0
     counts = onehot.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        weights = onehot / counts  # NaN rows for classes absent from the samples
-    return keras.ops.convert_to_tensor(weights)
+        return onehot / counts  # NaN rows for classes absent from the samples
 
 
 def layer_arrays(
@@ -153,7 +247,9 @@ def layer_arrays(
     """(activations cast to ``dtype``, per-class means in float32) as numpy arrays.
 
     Both are computed with backend ops: casting float32 → float16 there measured ~9× faster
-    than numpy's ``astype`` here, and the class means are one matrix product.
+    than numpy's ``astype`` here, and the class means are one matrix product. (numpy's
+    product was faster in isolation, but its BLAS threads spin on the cores training
+    needs: a whole fit measured 20 % slower with it.)
     """
     ops = keras.ops
     mean_class = None
@@ -163,3 +259,23 @@ def layer_arrays(
         mean_class = ops.convert_to_numpy(means).reshape((-1, *tuple(output.shape[1:])))
     stored = ops.convert_to_numpy(ops.cast(output, dtype))
     return stored, mean_class
+
+
+def unit_extremes(output: Any, dtype: str) -> UnitExtremes | None:
+    """Per unit of the last axis, (min, max) of ``output`` as stored in ``dtype``, or None
+    when it holds NaN or ±inf (the checks then read the stored values instead).
+
+    Equal to ``tinspect.store.reduce.unit_extremes`` of the stored array, since casting is
+    monotonic, at a fraction of its cost: numpy reduces float32 with SIMD but float16 in
+    software (3.5 ms instead of 13 ms for the bench model's layers). ``min``/``max``
+    propagate NaN, so finite results mean every value was finite.
+    """
+    values = np.asarray(keras.ops.convert_to_numpy(output))
+    units = values.shape[-1] if values.ndim > 1 else 1
+    rows = values.reshape(-1, units)
+    if rows.shape[0] == 0:
+        return None
+    lo, hi = rows.min(axis=0), rows.max(axis=0)
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        return None
+    return lo.astype(dtype).astype(np.float64), hi.astype(dtype).astype(np.float64)

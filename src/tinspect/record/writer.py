@@ -42,6 +42,10 @@ class LayerRecord:
     mean_class_activations: np.ndarray | None = None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     skipped: str | None = None
+    #: The earlier layer whose stored activations and class means these equal byte for
+    #: byte (Flatten, Dropout…): they are stored once, see ``format.ATTR_ACTIVATIONS_OF``.
+    same_as: str | None = None
+    shape: tuple[int, ...] | None = None  # the activations' shape when ``same_as`` is set
 
 
 @dataclass
@@ -94,12 +98,27 @@ def _attr(value: Any) -> Any:
     return json.dumps(jsonable(value))
 
 
+def _link_same(layers: h5py.Group, group: h5py.Group, layer: LayerRecord) -> None:
+    """Store ``layer``'s activations as those of ``layer.same_as``: hard links when the
+    shapes agree (any HDF5 reader sees the arrays), else the shape to reshape them to."""
+    assert layer.same_as is not None and layer.shape is not None
+    source = layers[fmt.h5_key(layer.same_as)]
+    group.attrs[fmt.ATTR_ACTIVATIONS_OF] = layer.same_as
+    if tuple(source[fmt.ACTIVATIONS].shape) == tuple(layer.shape):
+        for name in (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS):
+            if name in source:
+                group[name] = source[name]  # a hard link: the same dataset, stored once
+    else:
+        group.attrs[fmt.ATTR_ACTIVATIONS_SHAPE] = json.dumps([int(d) for d in layer.shape])
+
+
 def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compression) -> None:
     """Write ``record`` to ``path`` atomically (temporary name, fsync, rename)."""
     names: list[str] = []
     stats: list[np.ndarray] = []
     counts: list[np.ndarray] = []
     edges: list[np.ndarray] = []
+    rows: dict[str, int] = {}
 
     def add_summary(row: str, array: np.ndarray) -> None:
         if array.dtype.kind not in "fiub" or array.size == 0:
@@ -108,10 +127,20 @@ def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compress
             summary = summarize(array)
         except (ValueError, IndexError, FloatingPointError):
             return  # no stored row: the store computes it when asked; the arrays are kept
+        add_row(row, summary.stats, summary.hist_counts, summary.hist_edges)
+
+    def add_row(row: str, stat: np.ndarray, count: np.ndarray, edge: np.ndarray) -> None:
+        rows[row] = len(names)
         names.append(row)
-        stats.append(summary.stats)
-        counts.append(summary.hist_counts)
-        edges.append(summary.hist_edges)
+        stats.append(stat)
+        counts.append(count)
+        edges.append(edge)
+
+    def copy_summary(row: str, of: str) -> None:
+        """The same values have the same summary: computed once, stored under both rows."""
+        if of in rows:
+            i = rows[of]
+            add_row(row, stats[i], counts[i], edges[i])
 
     def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
@@ -121,11 +150,18 @@ def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compress
             for key, array in record.samples.items():
                 _dataset(samples, key, array, compression)
             layers = f.create_group(fmt.LAYERS_GROUP)
-            for layer in record.layers:
+            # Layers stored as another's come last: that one's datasets exist by then.
+            for layer in sorted(record.layers, key=lambda r: r.same_as is not None):
                 group = layers.create_group(fmt.h5_key(layer.name))
                 group.attrs[fmt.ATTR_LAYER_CLASS] = layer.class_name
                 if layer.skipped:
                     group.attrs[fmt.ATTR_SKIPPED] = layer.skipped
+                if layer.same_as is not None:
+                    _link_same(layers, group, layer)
+                    copy_summary(
+                        fmt.summary_row_name(layer.name, fmt.ACTIVATIONS),
+                        of=fmt.summary_row_name(layer.same_as, fmt.ACTIVATIONS),
+                    )
                 if layer.activations is not None:
                     _dataset(group, fmt.ACTIVATIONS, layer.activations, compression)
                     add_summary(

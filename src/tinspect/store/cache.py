@@ -89,6 +89,16 @@ class Cache:
                 self._memory.popitem(last=False)
         return value
 
+    def put(self, sources: Iterable[FileIdentity], query: str, value: Value) -> None:
+        """Remember ``value`` as the result of ``query`` on ``sources`` (memory only): for
+        results computed elsewhere, e.g. by the recorder while the arrays were in memory."""
+        key = self.key(sources, query)
+        with self._lock:
+            self._memory[key] = value
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.memory_items:
+                self._memory.popitem(last=False)
+
     def _path(self, key: str) -> Path | None:
         return None if self.directory is None else self.directory / key[:2] / f"{key}.npz"
 

@@ -106,3 +106,96 @@ def read_summary(f: h5py.File) -> SummaryTable:
     if counts.shape[1:] != (fmt.SUMMARY_BINS,) or len(counts) != len(names):
         return SummaryTable.empty()
     return SummaryTable(names, stats, counts, edges)
+
+
+class ReshapedDataset:
+    """A layer's activations (or class means) stored once as another layer's, reshaped.
+
+    Format 1.1 stores the output of a layer such as Flatten, which repeats its input layer's
+    values byte for byte, only once: the layer group names the other layer
+    (``ATTR_ACTIVATIONS_OF``) and its own shape (``ATTR_ACTIVATIONS_SHAPE``). This view
+    answers the part of the ``h5py.Dataset`` interface the store uses (``shape``, ``dtype``,
+    ``ndim``, ``size``, indexing), reading the other layer's rows and reshaping them, so a
+    reduction streams blocks of rows exactly as it does over a stored dataset.
+    """
+
+    is_virtual = False
+
+    def __init__(self, source: h5py.Dataset, shape: tuple[int, ...]) -> None:
+        self.source = source
+        self.shape = shape
+        self.dtype = source.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        """Rows are selected in the source (the sample axis is shared), the rest after."""
+        if not isinstance(selection, tuple):
+            selection = (selection,)
+        if not selection or selection[0] is Ellipsis:
+            rows, rest = slice(None), selection
+        else:
+            rows, rest = selection[0], selection[1:]
+        data = np.asarray(self.source[rows])
+        if np.ndim(rows) == 0 and not isinstance(rows, slice):  # one row: its axis is gone
+            data = data.reshape(self.shape[1:])
+        else:
+            data = data.reshape((-1, *self.shape[1:]))
+        if not rest:
+            return data
+        if data.ndim == self.ndim - 1:
+            return data[rest]
+        return data[(slice(None), *rest)]
+
+
+def stored_once(f: h5py.File, name: str) -> ReshapedDataset | None:
+    """The view of ``layers/<layer>/activations`` (or ``…/mean_class_activations``) of a
+    layer stored as another layer's, or None when ``name`` is not such an array."""
+    parts = name.strip("/").split("/")
+    arrays = (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS)
+    if len(parts) != 3 or parts[0] != fmt.LAYERS_GROUP or parts[2] not in arrays:
+        return None
+    try:
+        group = h5.safe_get(f, f"{fmt.LAYERS_GROUP}/{parts[1]}")
+        with h5.H5_LOCK:
+            source = decode_attr(group.attrs.get(fmt.ATTR_ACTIVATIONS_OF))
+            shape_text = decode_attr(group.attrs.get(fmt.ATTR_ACTIVATIONS_SHAPE))
+    except (KeyError, h5.UnsafeObject):
+        return None
+    if not isinstance(source, str) or not isinstance(shape_text, str):
+        return None
+    try:
+        shape = tuple(int(d) for d in json.loads(shape_text))
+    except (ValueError, TypeError):
+        what = f"malformed {fmt.ATTR_ACTIVATIONS_SHAPE} {shape_text!r}"
+        raise DataError(f"{name!r}: {what}") from None
+    if fmt.h5_key(source) == parts[1]:
+        raise DataError(f"{name!r} is stored as itself ({fmt.ATTR_ACTIVATIONS_OF} loops)")
+    try:
+        data = h5.safe_get(f, f"{fmt.LAYERS_GROUP}/{fmt.h5_key(source)}/{parts[2]}")
+    except KeyError:
+        raise DataError(f"{name!r} is stored as layer {source!r}'s, which is missing") from None
+    if not hasattr(data, "dtype"):
+        raise DataError(f"{name!r}: layer {source!r}'s {parts[2]} is not a dataset")
+    with h5.H5_LOCK:
+        source_shape = tuple(data.shape)
+    if parts[2] == fmt.MEAN_CLASS_ACTIVATIONS:
+        shape = (source_shape[0], *shape[1:]) if source_shape else shape
+    if (
+        not source_shape
+        or int(np.prod(shape)) != int(np.prod(source_shape))
+        or (shape[0] != source_shape[0])
+    ):
+        raise DataError(
+            f"{name!r}: shape {list(shape)} does not fit layer {source!r}'s {list(source_shape)}"
+        )
+    return ReshapedDataset(data, shape)

@@ -9,6 +9,7 @@ that did not change. Whatever is wrong with a file becomes a ``Problem``; the re
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from tinspect.store.checkpoint import (
     check_version,
     read_attrs,
     read_summary,
+    stored_once,
 )
 from tinspect.store.model import ModelLogs, ModelUnreadable
 from tinspect.store.problems import ProblemLog, Severity, problem
@@ -31,6 +33,9 @@ from tinspect.store.uoa import UoA, UoAError, format_path, parse_path
 
 if TYPE_CHECKING:
     import h5py
+
+#: Summary tables kept in memory (a few KiB each).
+SUMMARY_TABLES_KEPT = 512
 
 
 @dataclass
@@ -72,6 +77,9 @@ class Store:
         self._bad_dirs: dict[Path, h5.FileIdentity | None] = {}
         self._tree: ModelTree | None = None
         self._checked: dict[str, h5.FileIdentity] = {}
+        #: Summary tables by path, with the identity they were read at (LRU): checks and
+        #: overviews ask for the same table many times per checkpoint.
+        self._summaries: OrderedDict[str, tuple[h5.FileIdentity, SummaryTable]] = OrderedDict()
         for root in self.roots:
             if not root.is_dir():
                 self.problems.add(
@@ -300,7 +308,19 @@ class Store:
         return read_attrs(self.checkpoint(model_id, epoch))
 
     def summary_table(self, model_id: str, epoch: int) -> SummaryTable:
-        return read_summary(self.checkpoint(model_id, epoch))
+        f = self.checkpoint(model_id, epoch)
+        key = str(self.checkpoint_path(model_id, epoch))
+        identity = self._checked.get(key)  # set by checkpoint() for the file just opened
+        cached = self._summaries.get(key)
+        if cached is not None and cached[0] == identity:
+            self._summaries.move_to_end(key)
+            return cached[1]
+        table = read_summary(f)
+        if identity is not None:
+            self._summaries[key] = (identity, table)
+            while len(self._summaries) > SUMMARY_TABLES_KEPT:
+                self._summaries.popitem(last=False)
+        return table
 
     def dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
         """A dataset of a checkpoint by its HDF5 path (hard links only)."""
@@ -308,6 +328,9 @@ class Store:
         try:
             node = h5.safe_get(f, name)
         except KeyError:
+            once = stored_once(f, name)  # a layer whose values another layer's repeat
+            if once is not None:
+                return once  # type: ignore[return-value]  # the Dataset interface we use
             raise DataError(f"{self.models[model_id].name} epoch {epoch} has no {name!r}") from None
         except h5.UnsafeObject as error:
             self._fail(self.checkpoint_path(model_id, epoch), str(error))
@@ -317,7 +340,8 @@ class Store:
 
     def has(self, model_id: str, epoch: int, name: str) -> bool:
         try:
-            return h5.has(self.checkpoint(model_id, epoch), name)
+            f = self.checkpoint(model_id, epoch)
+            return h5.has(f, name) or stored_once(f, name) is not None
         except DataError:
             return False
 
