@@ -64,3 +64,19 @@ def test_summary_columns_match_quantiles() -> None:
 @pytest.mark.parametrize(("text", "major"), [("1.0", 1), ("2.13", 2), ("x.1", None), ("", None)])
 def test_major_version(text: str, major: int | None) -> None:
     assert fmt.major_version(text) == major
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_json_object_from_encoded_members_equals_encoding_the_whole(data: dict) -> None:
+    """model.json keeps its architecture encoded across checkpoints: the text must not change."""
+    from tinspect.record.files import json_object_text, json_text
+
+    members = {key: json_text(value) for key, value in data.items()}
+    assert json_object_text(members) == json_text(data)

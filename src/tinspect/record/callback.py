@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -29,7 +30,14 @@ import tinspect
 from tinspect import format as fmt
 from tinspect.record import architecture as arch
 from tinspect.record.capture import Activations, Capture, UnitExtremes, class_weights
-from tinspect.record.files import append_line, json_line, to_float, write_json_atomic
+from tinspect.record.files import (
+    append_line,
+    json_line,
+    json_object_text,
+    json_text,
+    to_float,
+    write_text_atomic,
+)
 from tinspect.record.writer import (
     BackgroundWriter,
     CheckpointRecord,
@@ -41,7 +49,13 @@ from tinspect.record.writer import (
 
 ACTIVATION_DTYPES = ("float16", "float32")
 #: The share of an epoch's time the in-training checks may take (they run less often if not).
-CHECK_BUDGET = 0.05
+CHECK_BUDGET = 0.02
+#: The initialization checkpoint is computed when the first epoch ends, or after this many
+#: seconds if that takes longer. Its weights are copied before training starts, but the
+#: first seconds of ``fit`` trace and compile the training step in Python on the main thread,
+#: and a writer thread computing meanwhile competes for the GIL: on the bench model that
+#: slowed the whole fit by ~6 %. Once the epoch runs (in TensorFlow's C++ code), it does not.
+INIT_WAIT_SECONDS = 10.0
 
 
 def _warn(message: str) -> None:
@@ -145,7 +159,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         input_kind: ``"image"``, ``"tabular"`` or ``"sequence"``: a hint for checks.
         output_kind: ``"classification"``, ``"regression"`` or ``"reconstruction"``.
         checks: run the silent-bug checks while training (with the initialization, the
-            last checkpoint and, in between, as often as costs under 5 % of an epoch); new
+            last checkpoint and, in between, as often as costs under 2 % of an epoch); new
             findings are appended to ``findings.jsonl`` and printed as one line.
     """
 
@@ -220,6 +234,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._last_check_seconds = 0.0
         self._final_checked: int | None = None
         self._epoch_seconds = 0.0
+        self._epoch_ran = threading.Event()
         if class_names is not None:
             if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
                 raise TypeError(
@@ -271,6 +286,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._started = False
         self._metric_keys: list[str] = []
         self._architecture: dict[str, Any] | None = None
+        self._architecture_text: tuple[dict[str, Any], str] | None = None
 
     # --- Keras hooks ---------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -302,8 +318,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._architecture = None  # described anew: trainable flags may change between fits
         self._write_model_json(state="training")
         self._writer = BackgroundWriter()
+        self._epoch_ran = threading.Event()
         if 0 not in self._written:
-            self._checkpoint(0, {})
+            self._checkpoint(0, {}, wait=self._epoch_ran)
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self._first_epoch_of_fit is None:
@@ -313,6 +330,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._epoch_ran.set()  # the initialization checkpoint may be computed now
         completed = self._offset + epoch + 1
         self._completed = completed
         metrics = {k: to_float(v) for k, v in (logs or {}).items()}
@@ -336,6 +354,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._report_errors()
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._epoch_ran.set()
         try:
             if self._completed and self._completed not in self._written:
                 metrics = {k: to_float(v) for k, v in (logs or {}).items()}
@@ -433,7 +452,19 @@ class InspectCheckpoint(keras.callbacks.Callback):
         }
 
     def _write_model_json(self, state: str) -> None:
-        write_json_atomic(self.model_dir / fmt.MODEL_JSON, self._model_json(state))
+        write_text_atomic(self.model_dir / fmt.MODEL_JSON, self._model_json_text(state))
+
+    def _model_json_text(self, state: str, epochs_completed: int | None = None) -> str:
+        """model.json's text; the architecture (most of it) is encoded once per fit."""
+        data = self._model_json(state, epochs_completed)
+        architecture = data["architecture"]
+        if self._architecture_text is None or self._architecture_text[0] is not architecture:
+            self._architecture_text = (architecture, json_text(architecture))
+        members = {
+            key: self._architecture_text[1] if key == "architecture" else json_text(value)
+            for key, value in data.items()
+        }
+        return json_object_text(members) + "\n"
 
     def _model_json(self, state: str, epochs_completed: int | None = None) -> dict[str, Any]:
         """The content of model.json now (the architecture is described once per fit)."""
@@ -477,8 +508,15 @@ class InspectCheckpoint(keras.callbacks.Callback):
             },
         }
 
-    def _checkpoint(self, epoch: int, metrics: Mapping[str, Any], final: bool = False) -> None:
-        """Copy what the checkpoint needs on this thread; compute and write it in the writer."""
+    def _checkpoint(
+        self,
+        epoch: int,
+        metrics: Mapping[str, Any],
+        final: bool = False,
+        wait: threading.Event | None = None,
+    ) -> None:
+        """Copy what the checkpoint needs on this thread; compute and write it in the writer
+        (after ``wait`` is set, or ``INIT_WAIT_SECONDS``, when given)."""
         assert self._capture is not None and self._writer is not None
         capture = self._capture
         model_layers = [
@@ -513,9 +551,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
                 [keras.ops.convert_to_numpy(keras.ops.cast(p, "float32")) for p in predictions],
                 time.perf_counter() - start,
             )
-        info = self._model_json("training", epochs_completed=epoch)
+        info = self._model_json_text("training", epochs_completed=epoch)
         job = functools.partial(
-            self._build_and_write, epoch, attrs, weights, model_layers, outputs, info, final
+            self._build_and_write, epoch, attrs, weights, model_layers, outputs, info, final, wait
         )
         self._written.add(epoch)
         self._writer.submit(f"epoch {epoch}", job)
@@ -527,10 +565,13 @@ class InspectCheckpoint(keras.callbacks.Callback):
         weights: dict[str, list[np.ndarray]],
         model_layers: list[Any],
         outputs: Activations | None,
-        info: dict[str, Any],
+        info: str,
         final: bool = False,
+        wait: threading.Event | None = None,
     ) -> None:
         """Runs in the writer thread: activations, class means, summaries, HDF5 file."""
+        if wait is not None:
+            wait.wait(INIT_WAIT_SECONDS)
         capture = self._capture
         assert capture is not None
         checks = self._checks_due(epoch, final)
@@ -569,8 +610,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
             samples[key] = prediction
         path = self.model_dir / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(epoch)
         write_checkpoint(path, CheckpointRecord(attrs, samples, records), self.compression)
-        # model.json follows each checkpoint, so a reader sees how far training got.
-        write_json_atomic(self.model_dir / fmt.MODEL_JSON, info)
+        # model.json follows each checkpoint, so a reader sees how far training got. Its
+        # rename is atomic; unlike checkpoints, this status update needs no fsync.
+        write_text_atomic(self.model_dir / fmt.MODEL_JSON, info, fsync=False)
         if checks:
             self._run_checks(epoch, outputs.extremes_by_layer(plan))
 

@@ -102,8 +102,33 @@ def _fsync_directory(directory: Path) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically."""
-    text = json.dumps(jsonable(data), indent=2, sort_keys=False) + "\n"
-    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_text_atomic(path, json_text(data) + "\n")
+
+
+def write_text_atomic(path: Path, text: str, fsync: bool = True) -> None:
+    """Write ``text`` to ``path`` atomically (``fsync``: also durable across power loss)."""
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), fsync=fsync)
+
+
+def json_text(data: Any) -> str:
+    """``data`` as JSON indented by 2 (Python's pure-Python encoder: slow for big values)."""
+    return json.dumps(jsonable(data), indent=2, sort_keys=False)
+
+
+def json_object_text(members: Mapping[str, str]) -> str:
+    """An indented JSON object from members already encoded with ``json_text``.
+
+    Lets a writer keep the encoding of a large member that does not change (a model's
+    architecture) and re-encode only the small ones; the text equals ``json_text`` of the
+    whole object.
+    """
+    if not members:
+        return "{}"
+    lines = [
+        f"  {json.dumps(key)}: {value.replace(chr(10), chr(10) + '  ')}"
+        for key, value in members.items()
+    ]
+    return "{\n" + ",\n".join(lines) + "\n}"
 
 
 def json_line(data: Mapping[str, Any]) -> str:
