@@ -6,6 +6,7 @@ tinspect's read side, so these tests pin the log format as written.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -469,3 +470,89 @@ def test_checks_run_on_the_last_epoch_after_early_stopping(
     cb = InspectCheckpoint(tmp_path, tinspect.make_header("stop"), tabular, every=1)
     model.fit(*tabular, epochs=20, verbose=0, callbacks=[stop, cb])
     assert calls[0] == 0 and calls[-1] == 2
+
+
+def repeat_model() -> keras.Model:
+    """Conv → pool → Flatten (same values, other shape) → Dropout (same values and shape) →
+    Dense(32) → Dense(32) (same size as its input, other values) → softmax."""
+    inputs = keras.Input((4, 4, 2), name="image")
+    h = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    h = layers.MaxPooling2D(2, name="pool")(h)
+    h = layers.Flatten(name="flat")(h)
+    h = layers.Dropout(0.5, name="drop")(h)
+    h = layers.Dense(16, activation="relu", name="d1")(h)
+    h = layers.Dense(16, activation="tanh", name="d2")(h)
+    outputs = layers.Dense(3, activation="softmax", name="out")(h)
+    model = keras.Model(inputs, outputs, name="repeat")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_repeated_activations_are_stored_once(
+    tmp_path: Path, rng: np.random.Generator, compression: str | None
+) -> None:
+    import h5py
+
+    keras.utils.set_random_seed(5)
+    x = rng.normal(size=(48, 4, 4, 2)).astype(np.float32)
+    y = rng.integers(0, 3, size=48)
+    model = repeat_model()
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("rep"), (x, y), compression=compression)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[cb])
+    d = model_dir(tmp_path)
+    path = d / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(2)
+    with h5py.File(path) as f:
+        flat, drop = f["layers/flat"], f["layers/drop"]
+        # Flatten: no datasets, the layer holding the values and the shape to reshape to.
+        assert fmt.ACTIVATIONS not in flat and fmt.MEAN_CLASS_ACTIVATIONS not in flat
+        assert flat.attrs[fmt.ATTR_ACTIVATIONS_OF] == "pool"
+        assert json.loads(flat.attrs[fmt.ATTR_ACTIVATIONS_SHAPE]) == [48, 2 * 2 * 4]
+        # Dropout repeats Flatten, which repeats pool: the chain resolves to pool, and the
+        # shapes differ from pool's, so Dropout is stored like Flatten.
+        assert drop.attrs[fmt.ATTR_ACTIVATIONS_OF] == "pool"
+        # Same size as the input but other values: stored as usual.
+        assert fmt.ATTR_ACTIVATIONS_OF not in f["layers/d2"].attrs
+        assert f["layers/d2/activations"].shape == (48, 16)
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in ("pool", "flat", "d2")])
+    pool, flat_values, d2 = (keras.ops.convert_to_numpy(t) for t in probe([x]))
+    last = checkpoint(d, 2)  # reshapes stored-once arrays as docs/format.md says
+    np.testing.assert_allclose(last["layers/flat/activations"], flat_values, rtol=2e-3, atol=2e-3)
+    np.testing.assert_array_equal(
+        last["layers/flat/activations"], last["layers/pool/activations"].reshape(48, -1)
+    )
+    np.testing.assert_array_equal(
+        last["layers/flat/mean_class_activations"],
+        last["layers/pool/mean_class_activations"].reshape(3, -1),
+    )
+    np.testing.assert_allclose(last["layers/d2/activations"], d2, rtol=2e-3, atol=2e-3)
+    assert pool.shape == (48, 2, 2, 4)
+    table = summary_table(last)
+    assert table["flat/activations"] == table["pool/activations"]
+    assert table["flat/activations"] == pytest.approx(
+        summarize(last["layers/flat/activations"]).as_dict(), nan_ok=True
+    )
+
+
+def test_a_dropout_of_the_same_shape_is_a_hard_link(tmp_path: Path, tabular: XY) -> None:
+    import h5py
+
+    keras.utils.set_random_seed(6)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            layers.Dense(12, activation="relu", name="h"),
+            layers.Dropout(0.3, name="drop"),
+            layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("link"), tabular)
+    fit(model, tabular, cb, epochs=1)
+    path = model_dir(tmp_path) / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(1)
+    with h5py.File(path) as f:
+        assert f["layers/drop"].attrs[fmt.ATTR_ACTIVATIONS_OF] == "h"
+        assert fmt.ATTR_ACTIVATIONS_SHAPE not in f["layers/drop"].attrs
+        for name in (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS):
+            assert isinstance(f["layers/drop"].get(name, getlink=True), h5py.HardLink)
+            assert f[f"layers/drop/{name}"] == f[f"layers/h/{name}"]  # one object, two names

@@ -415,3 +415,68 @@ def test_any_json_as_model_json_never_raises(
     (root / "m" / fmt.MODEL_JSON).write_text(json.dumps(payload))
     store = Store(root)
     assert len(store.models) + sum(1 for p in store.problems if p.severity is Severity.ERROR) == 1
+
+
+# --- format 1.1: activations stored once ------------------------------------------------------
+def store_flatten_once(path: Path, shape: list[int] | None = None, of: str = "pool") -> None:
+    """Rewrite a conv fixture checkpoint as a 1.1 recorder writes it: Flatten's activations
+    and class means are pool's, so its group keeps only ``activations_of`` and the shape."""
+    with h5py.File(path, "r+") as f:
+        flat = f["layers/flatten"]
+        real_shape = list(flat["activations"].shape)
+        del flat["activations"], flat["mean_class_activations"]
+        flat.attrs[fmt.ATTR_ACTIVATIONS_OF] = of
+        flat.attrs[fmt.ATTR_ACTIVATIONS_SHAPE] = json.dumps(shape or real_shape)
+        f.attrs[fmt.ATTR_FORMAT_VERSION] = "1.1"
+
+
+def test_activations_stored_once_read_exactly_as_stored_twice(logs: Path) -> None:
+    from tinspect.query import Query, run
+
+    conv = model_dir(logs, "conv")
+    before = Store(DIGITS)
+    model = before.model("conv")
+    queries = [
+        Query(("conv/flatten",), step=step, epochs="all")
+        for step in ("summary", "histogram", "quantiles", "unit_stats", "class_means", "raw")
+    ] + [
+        Query(("conv/flatten/#37",), step="histogram", epochs="all"),
+        Query(("conv/flatten",), data="mean_class_activations", step="raw"),
+        Query(("conv/flatten", "conv/pool"), step="histogram"),
+    ]
+    expected = [list(run(before, q).rows()) for q in queries]
+    for path in (conv / fmt.CHECKPOINTS_DIR).glob("*.h5"):
+        store_flatten_once(path)
+    after = Store(logs)
+    assert after.has(model.id, 3, "layers/flatten/activations")
+    view = after.dataset(model.id, 3, "layers/flatten/activations")
+    assert view.shape == (48, 256) and view.dtype == np.float16
+    original = before.dataset(model.id, 3, "layers/flatten/activations")
+    for selection in [(), np.s_[5:9], np.array([1, 4, 40]), 7, np.s_[:, 100], (Ellipsis, 3)]:
+        np.testing.assert_array_equal(view[selection], original[selection])
+    for query, rows in zip(queries, expected, strict=True):
+        assert list(run(after, query).rows()) == rows, query
+    assert not list(after.problems)
+
+
+@pytest.mark.parametrize(
+    ("shape", "of", "match"),
+    [
+        ([48, 255], "pool", "does not fit"),
+        ([40, 256], "pool", "does not fit"),
+        ([48, 256], "nope", "which is missing"),
+        ([48, 256], "flatten", "loops"),
+    ],
+)
+def test_a_broken_stored_once_layer_is_one_line(
+    logs: Path, shape: list[int], of: str, match: str
+) -> None:
+    path = model_dir(logs, "conv") / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(3)
+    store_flatten_once(path, shape, of)
+    store = Store(logs)
+    model = store.model("conv")
+    with pytest.raises(DataError, match=match):
+        store.dataset(model.id, 3, "layers/flatten/activations")
+    # The rest of the checkpoint, and the other checkpoints, still read.
+    assert store.dataset(model.id, 3, "layers/pool/activations").shape == (48, 4, 4, 16)
+    assert store.dataset(model.id, 2, "layers/flatten/activations").shape == (48, 256)
