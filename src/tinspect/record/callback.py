@@ -287,6 +287,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._metric_keys: list[str] = []
         self._architecture: dict[str, Any] | None = None
         self._architecture_text: tuple[dict[str, Any], str] | None = None
+        self._previous_extremes: dict[int, dict[str, UnitExtremes]] = {}
 
     # --- Keras hooks ---------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -540,7 +541,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         }
         outputs = None
         if capture.extractor is not None and capture.shadow is None:
-            outputs = capture.run(self.inputs, None)  # live weights: must run now
+            outputs = capture.run(self.inputs, None, extremes=self.checks)  # live weights: now
         elif capture.extractor is None:
             start = time.perf_counter()
             prediction = self.model(self._feed(), training=False)
@@ -576,7 +577,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         assert capture is not None
         checks = self._checks_due(epoch, final)
         if outputs is None:
-            outputs = capture.run(self.inputs, weights, extremes=checks)
+            # Extremes at every checkpoint: a check compares with the previous checkpoint's
+            # (dead units stay dead), and reading those back costs ~3× computing them now.
+            outputs = capture.run(self.inputs, weights, extremes=self.checks)
         attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = outputs.seconds / self.n_samples
         plan = capture.plan
         index = {name: i for i, name in enumerate(plan.captured)}
@@ -614,7 +617,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
         # rename is atomic; unlike checkpoints, this status update needs no fsync.
         write_text_atomic(self.model_dir / fmt.MODEL_JSON, info, fsync=False)
         if checks:
-            self._run_checks(epoch, outputs.extremes_by_layer(plan))
+            self._run_checks(
+                epoch, {**self._previous_extremes, epoch: outputs.extremes_by_layer(plan)}
+            )
+        self._previous_extremes = {epoch: outputs.extremes_by_layer(plan)} if self.checks else {}
 
     def _checks_due(self, epoch: int, final: bool) -> bool:
         """Whether the silent-bug checks run after this checkpoint (writer thread).
@@ -636,12 +642,14 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._checks_skipped += 1
         return False
 
-    def _run_checks(self, epoch: int, extremes: Mapping[str, UnitExtremes] | None = None) -> None:
+    def _run_checks(
+        self, epoch: int, extremes: Mapping[int, Mapping[str, UnitExtremes]] | None = None
+    ) -> None:
         """Silent-bug checks on what was just written; new findings go to findings.jsonl
         and one line each on stdout. A failing check never stops training.
 
-        ``extremes`` are per-unit extremes of layers computed while their activations were
-        in memory: the checks use them instead of reading the activations back.
+        ``extremes`` are per-unit extremes of layers by epoch, computed while their
+        activations were in memory: the checks use them instead of reading them back.
         """
         from tinspect.analysis.diagnose import diagnose_model, seed_unit_extremes
         from tinspect.store import Store
@@ -656,8 +664,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
             store = self._check_store
             if self.header["id"] not in store.models:
                 return
-            for layer, (lo, hi) in (extremes or {}).items():
-                seed_unit_extremes(store, self.header["id"], epoch, layer, lo, hi)
+            for seen, layers in (extremes or {}).items():
+                if seen in store.models[self.header["id"]].epochs:
+                    for layer, (lo, hi) in layers.items():
+                        seed_unit_extremes(store, self.header["id"], seen, layer, lo, hi)
             # Static checks need the architecture only: once, with the initialization.
             kinds = ("static", "dynamic") if epoch == 0 else ("dynamic",)
             findings = diagnose_model(store, self.header["id"], kinds=kinds, epochs=[epoch])
