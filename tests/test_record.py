@@ -556,3 +556,60 @@ def test_a_dropout_of_the_same_shape_is_a_hard_link(tmp_path: Path, tabular: XY)
         for name in (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS):
             assert isinstance(f["layers/drop"].get(name, getlink=True), h5py.HardLink)
             assert f[f"layers/drop/{name}"] == f[f"layers/h/{name}"]  # one object, two names
+
+
+def test_compiled_and_eager_runs_record_the_same(rng: np.random.Generator) -> None:
+    """The traced recorder (long fits) and the eager one (short fits, other backends) agree;
+    the extremes handed to the checks equal those of the stored arrays exactly."""
+    from tinspect.record.capture import Capture, class_weights
+    from tinspect.store.reduce import unit_extremes
+
+    keras.utils.set_random_seed(7)
+    model = repeat_model()
+    x = rng.normal(size=(40, 4, 4, 2)).astype(np.float32)
+    y = rng.integers(0, 3, size=40)
+    capture = Capture(model, None, class_weights(y, 3), "float16")
+    weights = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    eager = capture.run([x], weights, extremes=True, compiled=False)
+    compiled = capture.run([x], weights, extremes=True, compiled=True)
+    again = capture.run([x], weights, extremes=True, compiled=True)  # traced once, reused
+    assert capture._compile_error is None and len(capture._functions) == 1
+    assert compiled.seconds > 0 and again.seconds > 0
+    assert compiled.extremes is not None and eager.extremes is not None
+    for i, _name in enumerate(capture.plan.captured):
+        np.testing.assert_allclose(compiled.stored[i], eager.stored[i], rtol=2e-3, atol=2e-3)
+        assert compiled.stored[i].dtype == np.float16
+        np.testing.assert_allclose(
+            compiled.class_means[i], eager.class_means[i], rtol=1e-4, atol=1e-5
+        )
+        for run in (compiled, eager):
+            lo, hi = unit_extremes(lambda run=run, i=i: iter([run.stored[i]]))
+            np.testing.assert_array_equal(run.extremes[i][0], lo)
+            np.testing.assert_array_equal(run.extremes[i][1], hi)
+    np.testing.assert_allclose(compiled.predictions[0], eager.predictions[0], rtol=1e-4)
+    assert (
+        compiled.aliases(capture.plan)
+        == eager.aliases(capture.plan)
+        == {
+            "flat": "pool",
+            "drop": "pool",
+        }
+    )
+
+
+def test_a_long_fit_records_with_the_compiled_recorder(tmp_path: Path, tabular: XY) -> None:
+    from tinspect.record.capture import COMPILE_MIN_CHECKPOINTS
+
+    keras.utils.set_random_seed(8)
+    model = skip_model()
+    x, y = tabular
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("long"), (x[:32], y[:32]))
+    epochs = COMPILE_MIN_CHECKPOINTS - 1  # + the initialization = the threshold
+    model.fit(x, [y, x[:, :1]], epochs=epochs, batch_size=96, verbose=0, callbacks=[cb])
+    assert cb._compile and cb._capture is not None and cb._capture._functions
+    assert cb._capture._compile_error is None and not cb.errors
+    last = checkpoint(model_dir(tmp_path), epochs)
+    probe = keras.Model(model.inputs, model.get_layer("merge").output)
+    expected = keras.ops.convert_to_numpy(probe([x[:32]]))
+    np.testing.assert_allclose(last["layers/merge/activations"], expected, rtol=2e-3, atol=2e-3)
+    assert last["attrs"][fmt.ATTR_RUNTIME_PER_SAMPLE] > 0

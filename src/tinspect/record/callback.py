@@ -29,7 +29,13 @@ import numpy as np
 import tinspect
 from tinspect import format as fmt
 from tinspect.record import architecture as arch
-from tinspect.record.capture import Activations, Capture, UnitExtremes, class_weights
+from tinspect.record.capture import (
+    COMPILE_MIN_CHECKPOINTS,
+    Activations,
+    Capture,
+    UnitExtremes,
+    class_weights,
+)
 from tinspect.record.files import (
     append_line,
     json_line,
@@ -288,6 +294,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._architecture: dict[str, Any] | None = None
         self._architecture_text: tuple[dict[str, Any], str] | None = None
         self._previous_extremes: dict[int, dict[str, UnitExtremes]] = {}
+        self._compile = False
 
     # --- Keras hooks ---------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -320,6 +327,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._write_model_json(state="training")
         self._writer = BackgroundWriter()
         self._epoch_ran = threading.Event()
+        planned = int((self.params or {}).get("epochs") or 0) // self.every + 1
+        self._compile = planned >= COMPILE_MIN_CHECKPOINTS
         if 0 not in self._written:
             self._checkpoint(0, {}, wait=self._epoch_ran)
 
@@ -541,7 +550,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         }
         outputs = None
         if capture.extractor is not None and capture.shadow is None:
-            outputs = capture.run(self.inputs, None, extremes=self.checks)  # live weights: now
+            outputs = capture.run(  # live weights: must run now
+                self.inputs, None, extremes=self.checks, compiled=self._compile
+            )
         elif capture.extractor is None:
             start = time.perf_counter()
             prediction = self.model(self._feed(), training=False)
@@ -579,7 +590,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         if outputs is None:
             # Extremes at every checkpoint: a check compares with the previous checkpoint's
             # (dead units stay dead), and reading those back costs ~3× computing them now.
-            outputs = capture.run(self.inputs, weights, extremes=self.checks)
+            outputs = capture.run(
+                self.inputs, weights, extremes=self.checks, compiled=self._compile
+            )
         attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = outputs.seconds / self.n_samples
         plan = capture.plan
         index = {name: i for i, name in enumerate(plan.captured)}
