@@ -553,6 +553,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
             outputs = capture.run(  # live weights: must run now
                 self.inputs, None, extremes=self.checks, compiled=self._compile
             )
+        elif wait is not None and self._compile:
+            # The initialization with the compiled recorder, here, before fit traces its
+            # own step: tracing beside training (in the writer) cost ~3x as much.
+            outputs = capture.run(self.inputs, weights, extremes=self.checks, compiled=True)
         elif capture.extractor is None:
             start = time.perf_counter()
             prediction = self.model(self._feed(), training=False)

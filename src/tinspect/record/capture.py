@@ -9,11 +9,13 @@ the activations are computed on the main thread instead, which is correct, only 
 
 On TensorFlow a run can be one ``tf.function``: the shadow's forward pass plus the float16
 casts, the per-class means and, for the checks, per-unit extremes. Measured on the demo conv
-model with 512 samples: 5-6 ms per checkpoint instead of 13-14 ms layer by layer in eager
-mode, but tracing costs ~25 ms in isolation and ~70 ms while training runs beside it. So
-the callback compiles only when a fit plans at least ``COMPILE_MIN_CHECKPOINTS``
-checkpoints; the bench's 6-checkpoint fit measured no faster compiled (1.152 vs 1.128 ×
-plain fit, within noise). Other backends, or a model that fails to trace, run eagerly.
+model with 512 samples: 10-17 ms of wall time per checkpoint (2-4 ms of it in the writer
+thread) instead of ~23 ms layer by layer in eager mode; tracing costs 25-40 ms, ~3× that
+when it runs beside training. So the callback traces it with the initialization checkpoint,
+on the main thread before ``fit`` starts its own tracing, and only for fits that plan at
+least ``COMPILE_MIN_CHECKPOINTS`` checkpoints: at the bench's 6 checkpoints compiled and
+eager measured the same (1.132 vs 1.133 × plain fit, median of 16 paired rounds). Other
+backends, or a model that fails to trace, run eagerly.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ class Plan:
 
 
 #: Fits planning at least this many checkpoints compile the recorder (see the module doc):
-#: tracing (~70 ms beside training) is repaid at ~8 ms per checkpoint after ~9 of them.
-COMPILE_MIN_CHECKPOINTS = 10
+#: at 6 the tracing and the savings measured even.
+COMPILE_MIN_CHECKPOINTS = 8
 
 #: Per unit of a layer's last axis: (min, max) over samples and other axes, float64.
 UnitExtremes = tuple[np.ndarray, np.ndarray]
