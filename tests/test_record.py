@@ -613,3 +613,23 @@ def test_a_long_fit_records_with_the_compiled_recorder(tmp_path: Path, tabular: 
     expected = keras.ops.convert_to_numpy(probe([x[:32]]))
     np.testing.assert_allclose(last["layers/merge/activations"], expected, rtol=2e-3, atol=2e-3)
     assert last["attrs"][fmt.ATTR_RUNTIME_PER_SAMPLE] > 0
+
+
+def test_extremes_for_the_checks_are_withheld_when_not_exact() -> None:
+    """NaN, ±inf or a float32 value beyond float16's range: the store's extremes of the
+    stored array skip non-finite values, so the recorder hands none over for such a layer."""
+    from tinspect.record.capture import unit_extremes
+    from tinspect.store.reduce import unit_extremes as stored_extremes
+
+    good = np.array([[0.0, -1.5], [2.0, 3.25]], dtype=np.float32)
+    lo, hi = unit_extremes(keras.ops.convert_to_tensor(good), "float16")
+    expected = stored_extremes(lambda: iter([good.astype(np.float16)]))
+    np.testing.assert_array_equal(lo, expected[0])
+    np.testing.assert_array_equal(hi, expected[1])
+    for bad in (np.nan, np.inf, -np.inf, 1e5):
+        values = good.copy()
+        values[1, 0] = bad
+        assert unit_extremes(keras.ops.convert_to_tensor(values), "float16") is None, bad
+    assert (
+        unit_extremes(keras.ops.convert_to_tensor(np.zeros((0, 3), np.float32)), "float16") is None
+    )
