@@ -99,18 +99,9 @@ async def test_every_tool_produces_its_widget() -> None:
                 await settle(pilot)
                 assert card is not None
                 if tool.view not in ("note", "branch"):
-                    errors = (
-                        [
-                            str(w.render())
-                            for w in card.query(".card-body Static")
-                            if "red" in str(w.visual_style)
-                        ]
-                        if False
-                        else []
-                    )
+                    # A failed query leaves no table (the card shows the error instead).
                     assert card.table is not None, (tool.id, selection)
                     assert len(card.table) > 0, (tool.id, selection)
-                    assert not errors
                 applied.add(tool.id)
         assert applied == {tool.id for tool in TOOLS}
         # the VAE's samples are reconstructions: predictions of the same size as inputs
@@ -365,3 +356,41 @@ async def test_interestingness_colours_levels_and_ranks() -> None:
         app.action_interest()  # next measure
         await settle(pilot)
         assert app.interest_measure == "variance"
+
+
+async def test_tools_on_a_layer_stored_once(tmp_path: Path) -> None:
+    """Format 1.1: Flatten's activations are pool's, stored once; every tool still works."""
+    from .test_store import store_flatten_once
+
+    logs = tmp_path / "logs"
+    shutil.copytree(FIXTURES / "digits", logs)
+    (conv_dir,) = logs.glob("conv-*")
+    for path in (conv_dir / fmt.CHECKPOINTS_DIR).glob("*.h5"):
+        store_flatten_once(path)
+    app = make_app(logs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        conv = app.store.model("conv").id
+        for selection in (
+            Selection(uoa=UoA(conv, "flatten")),
+            Selection(uoa=UoA(conv, "flatten", None, 5)),
+        ):
+            tools = applicable(selection, app.store)
+            assert tools
+            for tool in tools:
+                card = app.apply_tool(tool, selection)
+                await settle(pilot)
+                assert card is not None
+                if tool.view not in ("note", "branch"):
+                    assert card.table is not None and len(card.table) > 0, tool.id
+        # Flatten has no variables, so no top-k weights are offered for it; conv_2 has.
+        offered = {
+            t.id for t in applicable(Selection(uoa=UoA(conv, "flatten", None, 5)), app.store)
+        }
+        assert "topk" not in offered
+        assert "topk" in {
+            t.id for t in applicable(Selection(uoa=UoA(conv, "conv_2", None, 5)), app.store)
+        }
+        app.jump_to(Selection(uoa=UoA(conv, "flatten", None, 5)))
+        await settle(pilot)
+        assert app.level == 1 and app.layer == "flatten"
+        assert not list(app.store.problems)

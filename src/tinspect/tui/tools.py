@@ -32,6 +32,8 @@ class Tool:
     class_dependent: bool = False
     #: Only for models whose outputs are class scores (confusion, class probabilities).
     classifier_only: bool = False
+    #: Only for units of layers with variables (top-k weights: Flatten has none).
+    needs_weights: bool = False
     #: Builds the query; the default fills ``template`` with the selection's unit paths.
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
 
@@ -52,7 +54,19 @@ class Tool:
             return False
         if self.classifier_only and store is not None:
             return all(is_classifier(store, m) for m in selection.models(store))
+        if self.needs_weights and store is not None:
+            return has_weights(store, selection)
         return True
+
+
+def has_weights(store: Store, selection: Selection) -> bool:
+    uoa = selection.uoa
+    if uoa is None or uoa.layer is None or uoa.model not in store.models:
+        return False
+    try:
+        return bool(store.models[uoa.model].layer(uoa.layer).variable_names)
+    except KeyError:
+        return False
 
 
 def is_classifier(store: Store, model_id: str) -> bool:
@@ -145,7 +159,7 @@ TOOLS: tuple[Tool, ...] = (
         "topk", "Top-k weights", "k",
         "The largest weights by magnitude, with their indices.",
         frozenset({"variable", "neuron"}), "table",
-        {"data": "weights", "step": "topk", "k": 20, "epochs": "last"},
+        {"data": "weights", "step": "topk", "k": 20, "epochs": "last"}, needs_weights=True,
     ),
     Tool(
         "samples", "Sample viewer", "v",
