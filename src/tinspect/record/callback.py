@@ -631,8 +631,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
         path = self.model_dir / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(epoch)
         write_checkpoint(path, CheckpointRecord(attrs, samples, records), self.compression)
         # model.json follows each checkpoint, so a reader sees how far training got. Its
-        # rename is atomic; unlike checkpoints, this status update needs no fsync.
-        write_text_atomic(self.model_dir / fmt.MODEL_JSON, info, fsync=False)
+        # rename is atomic; unlike checkpoints, this status update needs no fsync. After the
+        # last one, on_train_end writes the final state at once.
+        if not final:
+            write_text_atomic(self.model_dir / fmt.MODEL_JSON, info, fsync=False)
         if checks:
             self._run_checks(
                 epoch, {**self._previous_extremes, epoch: outputs.extremes_by_layer(plan)}
