@@ -483,3 +483,18 @@ def test_a_broken_stored_once_layer_is_one_line(
     # The rest of the checkpoint, and the other checkpoints, still read.
     assert store.dataset(model.id, 3, "layers/pool/activations").shape == (48, 4, 4, 16)
     assert store.dataset(model.id, 2, "layers/flatten/activations").shape == (48, 256)
+
+
+def test_summary_tables_are_cached_until_the_file_changes(logs: Path) -> None:
+    store = Store(logs)
+    model = store.model("conv")
+    first = store.summary_table(model.id, 3)
+    assert store.summary_table(model.id, 3) is first  # read once
+    path = store.checkpoint_path(model.id, 3)
+    store.files.close(path)
+    with h5py.File(path, "r+") as f:
+        f["summary/stats"][0, 2] = 123.0  # the first row's mean
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    changed = store.summary_table(model.id, 3)
+    assert changed is not first and changed.stats[0, 2] == 123.0

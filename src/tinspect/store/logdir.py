@@ -9,6 +9,7 @@ that did not change. Whatever is wrong with a file becomes a ``Problem``; the re
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ class Store:
         #: Summary tables by path, with the identity they were read at (LRU): checks and
         #: overviews ask for the same table many times per checkpoint.
         self._summaries: OrderedDict[str, tuple[h5.FileIdentity, SummaryTable]] = OrderedDict()
+        self._summaries_lock = threading.Lock()  # the viewer's workers share the store
         for root in self.roots:
             if not root.is_dir():
                 self.problems.add(
@@ -311,15 +313,17 @@ class Store:
         f = self.checkpoint(model_id, epoch)
         key = str(self.checkpoint_path(model_id, epoch))
         identity = self._checked.get(key)  # set by checkpoint() for the file just opened
-        cached = self._summaries.get(key)
-        if cached is not None and cached[0] == identity:
-            self._summaries.move_to_end(key)
-            return cached[1]
+        with self._summaries_lock:
+            cached = self._summaries.get(key)
+            if cached is not None and cached[0] == identity:
+                self._summaries.move_to_end(key)
+                return cached[1]
         table = read_summary(f)
         if identity is not None:
-            self._summaries[key] = (identity, table)
-            while len(self._summaries) > SUMMARY_TABLES_KEPT:
-                self._summaries.popitem(last=False)
+            with self._summaries_lock:
+                self._summaries[key] = (identity, table)
+                while len(self._summaries) > SUMMARY_TABLES_KEPT:
+                    self._summaries.popitem(last=False)
         return table
 
     def dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
