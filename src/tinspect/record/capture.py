@@ -9,13 +9,13 @@ the activations are computed on the main thread instead, which is correct, only 
 
 On TensorFlow a run can be one ``tf.function``: the shadow's forward pass plus the float16
 casts, the per-class means and, for the checks, per-unit extremes. Measured on the demo conv
-model with 512 samples: 10-17 ms of wall time per checkpoint (2-4 ms of it in the writer
-thread) instead of ~23 ms layer by layer in eager mode; tracing costs 25-40 ms, ~3× that
-when it runs beside training. So the callback traces it with the initialization checkpoint,
-on the main thread before ``fit`` starts its own tracing, and only for fits that plan at
-least ``COMPILE_MIN_CHECKPOINTS`` checkpoints: at the bench's 6 checkpoints compiled and
-eager measured the same (1.132 vs 1.133 × plain fit, median of 16 paired rounds). Other
-backends, or a model that fails to trace, run eagerly.
+model with 512 samples: ~8 ms wall, 11 ms CPU per checkpoint instead of ~23 ms wall, 29 ms
+CPU layer by layer in eager mode; the first call (tracing, then two executions, the second
+timed) costs ~90 ms, and ~3× that when it runs beside training. So the callback traces it
+with the initialization checkpoint, on the main thread before ``fit`` starts its own
+tracing, and only for fits that plan at least ``COMPILE_MIN_CHECKPOINTS`` checkpoints: at
+the bench's 6 checkpoints compiled and eager measured the same (1.132 vs 1.133 × plain fit,
+median of 16 paired rounds). Other backends, or a model that fails to trace, run eagerly.
 """
 
 from __future__ import annotations
