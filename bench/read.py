@@ -738,7 +738,7 @@ def bench_histogram(workdir: Path) -> tuple[dict[str, Any], list[Figure]]:
     logdir = workdir / "logs-hist"
     name = generate_hist_logdir(logdir)
     paths = sorted((next(logdir.iterdir()) / fmt.CHECKPOINTS_DIR).glob("epoch-*.h5"))
-    dataset = f"{fmt.LAYERS_GROUP}/{fmt.h5_key(HIST_LAYER)}/{fmt.ACTIVATIONS}"
+    dataset = fmt.layer_path(HIST_LAYER, fmt.ACTIVATIONS)
     query = Query((f"{name}/{HIST_LAYER}",), step="histogram", bins=HIST_BINS, epochs="all")
     generated = time.perf_counter() - started
     print(

@@ -39,7 +39,7 @@ def read(path: Path) -> dict[str, Any]:
     for layer, attrs in out["layer_attrs"].items():
         if fmt.ATTR_ACTIVATIONS_SHAPE in attrs:
             shape = tuple(json.loads(attrs[fmt.ATTR_ACTIVATIONS_SHAPE]))
-            source = f"{fmt.LAYERS_GROUP}/{fmt.h5_key(attrs[fmt.ATTR_ACTIVATIONS_OF])}"
+            source = fmt.layer_path(attrs[fmt.ATTR_ACTIVATIONS_OF])
             out[f"{fmt.LAYERS_GROUP}/{layer}/{fmt.ACTIVATIONS}"] = out[
                 f"{source}/{fmt.ACTIVATIONS}"
             ].reshape(shape)

@@ -80,3 +80,10 @@ def test_json_object_from_encoded_members_equals_encoding_the_whole(data: dict) 
 
     members = {key: json_text(value) for key, value in data.items()}
     assert json_object_text(members) == json_text(data)
+
+
+def test_layer_path_escapes_the_layer_name_only() -> None:
+    assert fmt.layer_path("dense") == "layers/dense"
+    assert fmt.layer_path("block/conv", fmt.ACTIVATIONS) == "layers/block|conv/activations"
+    kernel = fmt.layer_path("d", fmt.WEIGHTS_GROUP, fmt.h5_key("a/kernel"))
+    assert kernel == "layers/d/weights/a|kernel"

@@ -144,6 +144,13 @@ def h5_key(name: str) -> str:
     return name.replace("/", "|")
 
 
+def layer_path(layer: str, *members: str) -> str:
+    """HDF5 path of a layer's group in a checkpoint, or of ``members`` inside it:
+    ``layer_path("dense", ACTIVATIONS)`` → ``layers/dense/activations``. The layer name is
+    escaped here; members are given as stored (escape variable names with ``h5_key``)."""
+    return "/".join((LAYERS_GROUP, h5_key(layer), *members))
+
+
 def summary_row_name(layer: str, array: str) -> str:
     """Row name in the summary table: ``<layer>/activations`` or ``<layer>/weights/<var>``."""
     return f"{layer}/{array}"

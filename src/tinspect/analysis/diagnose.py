@@ -132,10 +132,6 @@ class Check:
     run: Callable[[Context], list[Finding]]
 
 
-def _activations(layer: str) -> str:
-    return f"{fmt.LAYERS_GROUP}/{fmt.h5_key(layer)}/{fmt.ACTIVATIONS}"
-
-
 def _extremes_query(dataset: str) -> str:
     return f"unit_extremes|{dataset}"
 
@@ -150,7 +146,9 @@ def seed_unit_extremes(
     Keyed by the checkpoint's identity like any cached result: a changed file misses.
     """
     identity = store.identity(model_id, epoch)
-    store.cache.put([identity], _extremes_query(_activations(layer)), {"min": lo, "max": hi})
+    store.cache.put(
+        [identity], _extremes_query(fmt.layer_path(layer, fmt.ACTIVATIONS)), {"min": lo, "max": hi}
+    )
 
 
 @dataclass
@@ -203,7 +201,7 @@ class Context:
         if key not in self._cache:
             try:
                 identity = self.store.identity(self.model.id, epoch)
-                name = _activations(layer)
+                name = fmt.layer_path(layer, fmt.ACTIVATIONS)
 
                 def compute() -> dict[str, np.ndarray]:
                     dataset = self.store.dataset(self.model.id, epoch, name)

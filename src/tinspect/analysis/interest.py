@@ -124,10 +124,9 @@ class _Unit:
     @property
     def dataset(self) -> str:
         """Its HDF5 path inside a checkpoint."""
-        base = f"{fmt.LAYERS_GROUP}/{fmt.h5_key(self.layer.name)}"
         if self.variable is None:
-            return f"{base}/{fmt.ACTIVATIONS}"
-        return f"{base}/{fmt.WEIGHTS_GROUP}/{fmt.h5_key(self.variable)}"
+            return fmt.layer_path(self.layer.name, fmt.ACTIVATIONS)
+        return fmt.layer_path(self.layer.name, fmt.WEIGHTS_GROUP, fmt.h5_key(self.variable))
 
     @property
     def type_key(self) -> str:

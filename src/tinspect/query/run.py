@@ -45,10 +45,6 @@ class Target:
     weights: bool = False
 
 
-def _layer_key(layer: str) -> str:
-    return f"{fmt.LAYERS_GROUP}/{fmt.h5_key(layer)}"
-
-
 def targets_for(store: Store, query: Query) -> list[Target]:
     """The arrays a query reads, in unit order."""
     out: list[Target] = []
@@ -62,7 +58,7 @@ def targets_for(store: Store, query: Query) -> list[Target]:
         elif query.data == "mean_class_activations":
             if uoa.layer is None:
                 raise QueryError("mean_class_activations needs a layer (model/layer)")
-            name = f"{_layer_key(uoa.layer)}/{fmt.MEAN_CLASS_ACTIVATIONS}"
+            name = fmt.layer_path(uoa.layer, fmt.MEAN_CLASS_ACTIVATIONS)
             out.append(Target(uoa, store.path(uoa), name, None, uoa.neuron))
         elif query.data == "samples":
             name = f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_X}"
@@ -95,7 +91,7 @@ def _activation_targets(store: Store, model: ModelLogs, uoa: UoA) -> list[Target
             Target(
                 unit_uoa,
                 store.path(unit_uoa),
-                f"{_layer_key(layer)}/{fmt.ACTIVATIONS}",
+                fmt.layer_path(layer, fmt.ACTIVATIONS),
                 fmt.summary_row_name(layer, fmt.ACTIVATIONS),
                 uoa.neuron,
             )
@@ -115,7 +111,7 @@ def _weight_targets(store: Store, model: ModelLogs, uoa: UoA) -> list[Target]:
                 Target(
                     unit_uoa if uoa.neuron is None else UoA(model.id, layer.name, var, uoa.neuron),
                     store.path(unit_uoa),
-                    f"{_layer_key(layer.name)}/{fmt.WEIGHTS_GROUP}/{fmt.h5_key(var)}",
+                    fmt.layer_path(layer.name, fmt.WEIGHTS_GROUP, fmt.h5_key(var)),
                     fmt.summary_row_name(layer.name, array),
                     uoa.neuron,
                     weights=True,

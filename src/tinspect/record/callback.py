@@ -635,11 +635,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
         # last one, on_train_end writes the final state at once.
         if not final:
             write_text_atomic(self.model_dir / fmt.MODEL_JSON, info, fsync=False)
+        extremes = {epoch: outputs.extremes_by_layer(plan)}
         if checks:
-            self._run_checks(
-                epoch, {**self._previous_extremes, epoch: outputs.extremes_by_layer(plan)}
-            )
-        self._previous_extremes = {epoch: outputs.extremes_by_layer(plan)} if self.checks else {}
+            self._run_checks(epoch, {**self._previous_extremes, **extremes})
+        self._previous_extremes = extremes
 
     def _checks_due(self, epoch: int, final: bool) -> bool:
         """Whether the silent-bug checks run after this checkpoint (writer thread).

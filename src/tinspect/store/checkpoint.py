@@ -181,7 +181,7 @@ def stored_once(f: h5py.File, name: str) -> ReshapedDataset | None:
     if fmt.h5_key(source) == parts[1]:
         raise DataError(f"{name!r} is stored as itself ({fmt.ATTR_ACTIVATIONS_OF} loops)")
     try:
-        data = h5.safe_get(f, f"{fmt.LAYERS_GROUP}/{fmt.h5_key(source)}/{parts[2]}")
+        data = h5.safe_get(f, fmt.layer_path(source, parts[2]))
     except KeyError:
         raise DataError(f"{name!r} is stored as layer {source!r}'s, which is missing") from None
     if not hasattr(data, "dtype"):
