@@ -343,7 +343,7 @@ def _profile_targets() -> list[tuple[Any, str, str]]:
         (InspectCheckpoint, "_build_and_write", "_build_and_write (whole job)"),
         (getattr(callback_module, "Capture", None), "__init__", "Capture() (extractor + clone)"),
         (getattr(capture_module, "Capture", None), "run", "Capture.run (set_weights + call)"),
-        (callback_module, "layer_arrays", "layer_arrays (cast + class means)"),
+        (getattr(capture_module, "Capture", None), "_activations", "Capture._activations (numpy)"),
         (callback_module, "write_checkpoint", "write_checkpoint (summaries + HDF5 + fsync)"),
         (writer_module, "summarize", "summarize (per-array summaries)"),
         (getattr(callback_module, "BackgroundWriter", None), "submit", "BackgroundWriter.submit"),

@@ -621,15 +621,18 @@ def test_extremes_for_the_checks_are_withheld_when_not_exact() -> None:
     from tinspect.record.capture import unit_extremes
     from tinspect.store.reduce import unit_extremes as stored_extremes
 
-    good = np.array([[0.0, -1.5], [2.0, 3.25]], dtype=np.float32)
-    lo, hi = unit_extremes(keras.ops.convert_to_tensor(good), "float16")
+    def by_sample(values: np.ndarray) -> np.ndarray:
+        return values.reshape(values.shape[0], -1)
+
+    good = np.array([[[0.0, -1.5], [7.0, 0.5]], [[2.0, 3.25], [-4.0, 1.0]]], dtype=np.float32)
+    lo, hi = unit_extremes(by_sample(good), good.shape, "float16")
     expected = stored_extremes(lambda: iter([good.astype(np.float16)]))
     np.testing.assert_array_equal(lo, expected[0])
     np.testing.assert_array_equal(hi, expected[1])
+    np.testing.assert_array_equal(lo, [-4.0, -1.5])
     for bad in (np.nan, np.inf, -np.inf, 1e5):
         values = good.copy()
-        values[1, 0] = bad
-        assert unit_extremes(keras.ops.convert_to_tensor(values), "float16") is None, bad
-    assert (
-        unit_extremes(keras.ops.convert_to_tensor(np.zeros((0, 3), np.float32)), "float16") is None
-    )
+        values[1, 0, 1] = bad
+        assert unit_extremes(by_sample(values), values.shape, "float16") is None, bad
+    empty = np.zeros((0, 3), np.float32)
+    assert unit_extremes(empty, empty.shape, "float16") is None

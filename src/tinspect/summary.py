@@ -196,6 +196,10 @@ class _Float16Table:
         values = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float64)
         self.finite = np.isfinite(values)
         self.values = np.where(self.finite, values, 0.0)
+        #: The finite bit patterns in ascending order of value, and those values: counts
+        #: taken in this order are a sorted distribution without a sort per summary.
+        self.order = np.flatnonzero(self.finite)[np.argsort(values[self.finite], kind="stable")]
+        self.sorted_values = values[self.order]
 
 
 _F16: _Float16Table | None = None
@@ -216,24 +220,23 @@ def _f16() -> _Float16Table:
 def float16_counts(array: np.ndarray) -> np.ndarray:
     """How often each of the 65,536 float16 bit patterns occurs in ``array``."""
     bits = np.ascontiguousarray(array, dtype=np.float16).view(np.uint16).reshape(-1)
-    return np.bincount(bits, minlength=1 << 16).astype(np.int64)
+    return np.bincount(bits, minlength=1 << 16).astype(np.int64, copy=False)
 
 
 def summarize_float16_counts(counts: np.ndarray, bins: int = fmt.SUMMARY_BINS) -> Summary:
     """The exact summary of float16 data given its ``float16_counts``."""
     table = _f16()
-    finite_counts = np.where(table.finite, counts, 0)
-    n = int(finite_counts.sum())
+    by_value = counts[table.order]  # finite values only, ascending
+    # Only the values that occur (typically a few thousand of the 65,536) take part.
+    present = np.nonzero(by_value != 0)[0]  # ~3x faster than flatnonzero of int64
+    found = by_value[present]
+    n = int(found.sum())
     moments = Moments(count=int(counts.sum()), n=n)
     if n == 0:
         empty = np.zeros(bins, dtype=np.int64)
         return Summary(_stats(moments, []), empty, np.zeros(bins + 1, dtype=np.float64))
-    # Only the values that occur (typically a few thousand of the 65,536) take part.
-    present = np.flatnonzero(finite_counts)
-    v = table.values[present]
-    order = np.argsort(v, kind="stable")
-    v, present = v[order], present[order]
-    weights = finite_counts[present].astype(np.float64)
+    v = table.sorted_values[present]
+    weights = found.astype(np.float64)
     mean = float((weights * v).sum() / n)
     d = v - mean
     d2 = d * d
@@ -243,7 +246,7 @@ def summarize_float16_counts(counts: np.ndarray, bins: int = fmt.SUMMARY_BINS) -
     moments.m4 = float((weights * d2 * d2).sum())
     moments.lo, moments.hi = float(v[0]) + 0.0, float(v[-1]) + 0.0  # + 0.0: no -0.0
     moments.zeros = int(counts[0x0000] + counts[0x8000])
-    cumulative = np.cumsum(finite_counts[present])
+    cumulative = np.cumsum(found)
 
     def order_statistic(rank: int) -> float:
         return float(v[np.searchsorted(cumulative, rank, side="right")])

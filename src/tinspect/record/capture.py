@@ -230,41 +230,59 @@ class Capture:
                 self._compile_error = f"{type(error).__name__}: {error}"
         return self._run_eager(base, list(inputs), extremes)
 
-    # --- compiled (TensorFlow): one graph with the casts, class means and extremes --------
+    # --- the run: forward pass, then one post-processing in backend ops ----------------------
+    def _post_process(self, outputs: Any, n: int, extremes: bool) -> dict[str, list[Any]]:
+        """The extractor's ``outputs`` → stored (cast) arrays, class means, predictions and,
+        for the extremes, the float32 values by sample, as backend tensors.
+
+        Written with ``keras.ops`` so that one function serves both runs: traced into the
+        recorder's graph, or eagerly. Few ops per layer, because a traced graph's setup
+        (tracing, then grappler's optimization on the first call) grows with its op count.
+        The extremes are left to numpy (``_activations``): reducing (samples × features)
+        over samples measured ~5× cheaper there than in TensorFlow, and the float32
+        values reach numpy without a copy.
+        """
+        ops = keras.ops
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        matrix = self._class_tensor
+        out: dict[str, list[Any]] = {"stored": [], "means": [], "values": []}
+        for tensor in outputs[: len(self.plan.captured)]:
+            out["stored"].append(ops.cast(tensor, self.dtype))
+            flat = ops.reshape(ops.cast(tensor, "float32"), (n, -1))
+            if matrix is not None:
+                out["means"].append(ops.matmul(matrix, flat))
+            if extremes:
+                out["values"].append(flat)
+        out["predictions"] = [ops.cast(outputs[k], "float32") for k in self.plan.prediction_index]
+        return out
+
+    def _activations(self, out: dict[str, list[Any]], seconds: float) -> Activations:
+        """``_post_process``'s tensors as numpy arrays, split into what a checkpoint holds."""
+        arrays = {key: [_to_numpy(t) for t in tensors] for key, tensors in out.items()}
+        stored = arrays["stored"]
+        means: list[np.ndarray | None] = [None] * len(stored)
+        if arrays["means"]:
+            pairs = zip(arrays["means"], stored, strict=True)
+            means = [m.reshape((-1, *a.shape[1:])) for m, a in pairs]
+        found: list[UnitExtremes | None] | None = None
+        if arrays["values"]:
+            found = [
+                unit_extremes(v, a.shape, self.dtype)
+                for v, a in zip(arrays["values"], stored, strict=True)
+            ]
+        return Activations(stored, means, arrays["predictions"], seconds, found)
+
     def _compiled(self, base: Any, n: int, extremes: bool) -> Any:
         key = (id(base), extremes)
         function = self._functions.get(key)
-        if function is not None:
-            return function
-        import tensorflow as tf  # the recorder's backend; never imported by the viewer
+        if function is None:
+            import tensorflow as tf  # the recorder's backend; never imported by the viewer
 
-        captured = len(self.plan.captured)
-        predictions = list(self.plan.prediction_index)
-        matrix = None if self.class_matrix is None else tf.constant(self.class_matrix)
-        dtype = tf.as_dtype(self.dtype)
+            def record(inputs: list[Any]) -> dict[str, list[Any]]:
+                return self._post_process(base(inputs, training=False), n, extremes)
 
-        def record(inputs: list[Any]) -> dict[str, list[Any]]:
-            outputs = base(inputs, training=False)
-            if not isinstance(outputs, (list, tuple)):
-                outputs = [outputs]
-            out: dict[str, list[Any]] = {"stored": [], "means": [], "lo": [], "hi": [], "ok": []}
-            for tensor in outputs[:captured]:
-                values = tf.cast(tensor, tf.float32)
-                out["stored"].append(tf.cast(tensor, dtype))
-                if matrix is not None:
-                    out["means"].append(tf.matmul(matrix, tf.reshape(values, (n, -1))))
-                if extremes:
-                    units = int(tensor.shape[-1]) if tensor.shape.rank > 1 else 1
-                    rows = tf.reshape(values, (-1, units))
-                    # min/max of float32 cast to the stored dtype = those of the stored values
-                    out["ok"].append(tf.reduce_all(tf.math.is_finite(rows)))
-                    out["lo"].append(tf.cast(tf.reduce_min(rows, axis=0), dtype))
-                    out["hi"].append(tf.cast(tf.reduce_max(rows, axis=0), dtype))
-            out["predictions"] = [tf.cast(outputs[k], tf.float32) for k in predictions]
-            return out
-
-        function = tf.function(record, autograph=False)
-        self._functions[key] = function
+            function = self._functions[key] = tf.function(record, autograph=False)
         return function
 
     def _run_compiled(self, base: Any, inputs: list[np.ndarray], extremes: bool) -> Activations:
@@ -275,44 +293,28 @@ class Capture:
             function(inputs)  # traces: not part of the timed inference
         start = time.perf_counter()
         out = function(inputs)  # returns when the graph has run (CPU execution is synchronous)
-        seconds = time.perf_counter() - start
-        arrays = {key: [np.asarray(t) for t in tensors] for key, tensors in out.items()}
-        stored = arrays["stored"]
-        means: list[np.ndarray | None] = [None] * len(stored)
-        if arrays["means"]:
-            pairs = zip(arrays["means"], stored, strict=True)
-            means = [m.reshape((-1, *a.shape[1:])) for m, a in pairs]
-        found: list[UnitExtremes | None] | None = None
-        if extremes:
-            found = [
-                _finite_extremes(lo, hi) if bool(ok) else None
-                for lo, hi, ok in zip(arrays["lo"], arrays["hi"], arrays["ok"], strict=True)
-            ]
-        return Activations(stored, means, arrays["predictions"], seconds, found)
+        return self._activations(out, time.perf_counter() - start)
 
-    # --- eager: layer by layer (other backends, or if compiling fails) --------------------
     def _run_eager(self, base: Any, inputs: list[np.ndarray], extremes: bool) -> Activations:
         start = time.perf_counter()
         outputs = base(inputs, training=False)  # the extractor's inputs are a list
         if not isinstance(outputs, (list, tuple)):
             outputs = [outputs]
         # Converting one output waits for every pending op, so the time is the whole call.
-        keras.ops.convert_to_numpy(outputs[-1])
+        _to_numpy(outputs[-1])
         seconds = time.perf_counter() - start
-        matrix = self._class_tensor
-        stored, means = [], []
-        for tensor in outputs[: len(self.plan.captured)]:
-            act, mean = layer_arrays(tensor, matrix, self.dtype)
-            stored.append(act)
-            means.append(mean)
-        predictions = [
-            keras.ops.convert_to_numpy(keras.ops.cast(outputs[k], "float32"))
-            for k in self.plan.prediction_index
-        ]
-        found = None
-        if extremes:
-            found = [unit_extremes(t, self.dtype) for t in outputs[: len(self.plan.captured)]]
-        return Activations(stored, means, predictions, seconds, found)
+        return self._activations(
+            self._post_process(outputs, int(inputs[0].shape[0]), extremes), seconds
+        )
+
+
+def _to_numpy(tensor: Any) -> np.ndarray:
+    """A numpy view of a backend tensor: on TensorFlow without a copy (``np.asarray``
+    shares an eager tensor's buffer; ``keras.ops.convert_to_numpy`` copies it, ~2.5 ms per
+    checkpoint of the bench model)."""
+    if keras.backend.backend() == "tensorflow":
+        return np.asarray(tensor)
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
 
 
 def class_weights(class_ids: np.ndarray | None, n_classes: int) -> np.ndarray | None:
@@ -327,42 +329,23 @@ def class_weights(class_ids: np.ndarray | None, n_classes: int) -> np.ndarray | 
         return onehot / counts  # NaN rows for classes absent from the samples
 
 
-def layer_arrays(
-    output: Any, class_matrix: Any | None, dtype: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """(activations cast to ``dtype``, per-class means in float32) as numpy arrays.
+def unit_extremes(values: np.ndarray, shape: tuple[int, ...], dtype: str) -> UnitExtremes | None:
+    """Per unit (last axis of ``shape``), (min, max) of the values as stored in ``dtype``,
+    or None when that is not exact (see ``_finite_extremes``).
 
-    Both are computed with backend ops: casting float32 → float16 there measured ~9× faster
-    than numpy's ``astype`` here, and the class means are one matrix product. (numpy's
-    product was faster in isolation, but its BLAS threads spin on the cores training
-    needs: a whole fit measured 20 % slower with it.)
+    ``values`` are the float32 values by sample (samples × features). They are reduced over
+    samples first, the cheap direction (~4× faster than over the units' rows), then over
+    each unit's features. Casting is monotonic, so the float32 extremes cast to ``dtype``
+    equal ``tinspect.store.reduce.unit_extremes`` of the stored array, at a fraction of its
+    cost: numpy reduces float32 with SIMD, float16 in software.
     """
-    ops = keras.ops
-    mean_class = None
-    if class_matrix is not None and len(output.shape) >= 1:
-        flat = ops.reshape(ops.cast(output, "float32"), (output.shape[0], -1))
-        means = ops.matmul(class_matrix, flat)
-        mean_class = ops.convert_to_numpy(means).reshape((-1, *tuple(output.shape[1:])))
-    stored = ops.convert_to_numpy(ops.cast(output, dtype))
-    return stored, mean_class
-
-
-def unit_extremes(output: Any, dtype: str) -> UnitExtremes | None:
-    """Per unit of the last axis, (min, max) of ``output`` as stored in ``dtype``, or None
-    when it holds NaN or ±inf (the checks then read the stored values instead).
-
-    Equal to ``tinspect.store.reduce.unit_extremes`` of the stored array, since casting is
-    monotonic, at a fraction of its cost: numpy reduces float32 with SIMD but float16 in
-    software (3.5 ms instead of 13 ms for the bench model's layers).
-    """
-    values = np.asarray(keras.ops.convert_to_numpy(output))
-    units = values.shape[-1] if values.ndim > 1 else 1
-    rows = values.reshape(-1, units)
-    if rows.shape[0] == 0:
+    units = shape[-1] if len(shape) > 1 else 1
+    if values.size == 0 or units == 0:
         return None
-    # min/max propagate NaN: finite results (checked below) mean every value was finite.
-    with np.errstate(over="ignore"):  # beyond float16's range: inf, then None below
-        return _finite_extremes(rows.min(axis=0).astype(dtype), rows.max(axis=0).astype(dtype))
+    lo = values.min(axis=0).reshape(-1, units).min(axis=0)  # NaN propagates: then None
+    hi = values.max(axis=0).reshape(-1, units).max(axis=0)
+    with np.errstate(over="ignore"):  # beyond float16's range: inf, then None
+        return _finite_extremes(lo.astype(dtype), hi.astype(dtype))
 
 
 def _finite_extremes(lo: np.ndarray, hi: np.ndarray) -> UnitExtremes | None:
