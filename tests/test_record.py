@@ -597,22 +597,60 @@ def test_compiled_and_eager_runs_record_the_same(rng: np.random.Generator) -> No
     )
 
 
-def test_a_long_fit_records_with_the_compiled_recorder(tmp_path: Path, tabular: XY) -> None:
-    from tinspect.record.capture import COMPILE_MIN_CHECKPOINTS
+def test_the_writer_compiles_the_recorder_after_the_initialization(
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a shadow, a fit of WRITER_COMPILE_MIN_CHECKPOINTS checkpoints traces the
+    recorder in the writer, after the eager initialization; nothing is traced on the main
+    thread, and the traced checkpoints hold the model's activations."""
+    from tinspect.record import capture as capture_module
+    from tinspect.record.capture import WRITER_COMPILE_MIN_CHECKPOINTS
 
     keras.utils.set_random_seed(8)
     model = skip_model()
     x, y = tabular
-    cb = InspectCheckpoint(tmp_path, tinspect.make_header("long"), (x[:32], y[:32]))
-    epochs = COMPILE_MIN_CHECKPOINTS - 1  # + the initialization = the threshold
+    runs: list[tuple[str, bool]] = []
+    real_run = capture_module.Capture.run
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        import threading
+
+        runs.append((threading.current_thread().name, bool(kwargs.get("compiled"))))
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(capture_module.Capture, "run", spy)
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("short"), (x[:32], y[:32]))
+    epochs = WRITER_COMPILE_MIN_CHECKPOINTS - 1  # + the initialization = the threshold
     model.fit(x, [y, x[:, :1]], epochs=epochs, batch_size=96, verbose=0, callbacks=[cb])
-    assert cb._compile and cb._capture is not None and cb._capture._functions
-    assert cb._capture._compile_error is None and not cb.errors
+    assert cb._capture is not None and cb._capture.shadow is not None
+    assert cb._capture._compile_error is None and cb._capture._functions and not cb.errors
+    assert runs == [("tinspect-writer", False)] + [("tinspect-writer", True)] * epochs
     last = checkpoint(model_dir(tmp_path), epochs)
     probe = keras.Model(model.inputs, model.get_layer("merge").output)
     expected = keras.ops.convert_to_numpy(probe([x[:32]]))
     np.testing.assert_allclose(last["layers/merge/activations"], expected, rtol=2e-3, atol=2e-3)
     assert last["attrs"][fmt.ATTR_RUNTIME_PER_SAMPLE] > 0
+
+
+def test_a_long_fit_without_a_shadow_compiles_on_the_main_thread(
+    tmp_path: Path, tabular: XY
+) -> None:
+    from tinspect.record.capture import COMPILE_MIN_CHECKPOINTS
+
+    inputs = keras.Input((8,))
+    h = layers.Dense(5, name="h")(inputs)
+    out = layers.Dense(3, activation="softmax", name="out")(NoConfig(2.0)(h))
+    model = keras.Model(inputs, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = tabular
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("long"), (x[:32], y[:32]))
+    epochs = COMPILE_MIN_CHECKPOINTS - 1
+    model.fit(x, y, epochs=epochs, batch_size=96, verbose=0, callbacks=[cb])
+    assert cb._capture is not None and cb._capture.shadow is None
+    assert cb._compile and cb._capture._functions and cb._capture._compile_error is None
+    last = checkpoint(model_dir(tmp_path), epochs)
+    expected = keras.ops.convert_to_numpy(model.get_layer("h")(x[:32]))
+    np.testing.assert_allclose(last["layers/h/activations"], expected, rtol=2e-3, atol=2e-3)
 
 
 def test_extremes_for_the_checks_are_withheld_when_not_exact() -> None:
@@ -636,3 +674,28 @@ def test_extremes_for_the_checks_are_withheld_when_not_exact() -> None:
         assert unit_extremes(by_sample(values), values.shape, "float16") is None, bad
     empty = np.zeros((0, 3), np.float32)
     assert unit_extremes(empty, empty.shape, "float16") is None
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling")
+def test_the_writer_thread_runs_at_idle_priority_and_keeps_errors() -> None:
+    """Training's threads come first (SCHED_IDLE); the caller's thread is left as it was;
+    a failing job is kept as an error and the jobs after it still run, in order."""
+    import os
+
+    from tinspect.record.writer import BackgroundWriter
+
+    seen: list[Any] = []
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    writer = BackgroundWriter()
+    writer.submit("policy", lambda: seen.append(os.sched_getscheduler(0)))
+    writer.submit("broken", fail)
+    writer.submit("after", lambda: seen.append("after"))
+    writer.close()
+    assert seen == [os.SCHED_IDLE, "after"]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    errors = writer.take_errors()
+    assert [label for label, _ in errors] == ["broken"]
+    assert isinstance(errors[0][1], OSError) and writer.take_errors() == []

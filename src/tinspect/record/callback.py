@@ -31,6 +31,7 @@ from tinspect import format as fmt
 from tinspect.record import architecture as arch
 from tinspect.record.capture import (
     COMPILE_MIN_CHECKPOINTS,
+    WRITER_COMPILE_MIN_CHECKPOINTS,
     Activations,
     Capture,
     UnitExtremes,
@@ -294,7 +295,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._architecture: dict[str, Any] | None = None
         self._architecture_text: tuple[dict[str, Any], str] | None = None
         self._previous_extremes: dict[int, dict[str, UnitExtremes]] = {}
-        self._compile = False
+        self._compile = False  # the recorder traced on the main thread (no shadow)
+        self._compile_in_writer = False  # and in the writer thread (with the shadow)
 
     # --- Keras hooks ---------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -329,6 +331,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._epoch_ran = threading.Event()
         planned = int((self.params or {}).get("epochs") or 0) // self.every + 1
         self._compile = planned >= COMPILE_MIN_CHECKPOINTS
+        self._compile_in_writer = planned >= WRITER_COMPILE_MIN_CHECKPOINTS
         if 0 not in self._written:
             self._checkpoint(0, {}, wait=self._epoch_ran)
 
@@ -553,10 +556,6 @@ class InspectCheckpoint(keras.callbacks.Callback):
             outputs = capture.run(  # live weights: must run now
                 self.inputs, None, extremes=self.checks, compiled=self._compile
             )
-        elif wait is not None and self._compile:
-            # The initialization with the compiled recorder, here, before fit traces its
-            # own step: tracing beside training (in the writer) cost ~3x as much.
-            outputs = capture.run(self.inputs, weights, extremes=self.checks, compiled=True)
         elif capture.extractor is None:
             start = time.perf_counter()
             prediction = self.model(self._feed(), training=False)
@@ -594,9 +593,11 @@ class InspectCheckpoint(keras.callbacks.Callback):
         if outputs is None:
             # Extremes at every checkpoint: a check compares with the previous checkpoint's
             # (dead units stay dead), and reading those back costs ~3× computing them now.
-            outputs = capture.run(
-                self.inputs, weights, extremes=self.checks, compiled=self._compile
-            )
+            # The initialization runs eagerly: tracing the recorder beside fit's own tracing
+            # (epoch 0) cost ~3× as much; from the next checkpoint on, training's step is
+            # traced and the writer's idle priority leaves it the CPU.
+            compiled = self._compile_in_writer and wait is None
+            outputs = capture.run(self.inputs, weights, extremes=self.checks, compiled=compiled)
         attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = outputs.seconds / self.n_samples
         plan = capture.plan
         index = {name: i for i, name in enumerate(plan.captured)}

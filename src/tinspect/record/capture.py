@@ -8,14 +8,17 @@ shadow and runs it. If cloning fails (e.g. a custom layer without a usable ``get
 the activations are computed on the main thread instead, which is correct, only slower.
 
 On TensorFlow a run can be one ``tf.function``: the shadow's forward pass plus the float16
-casts, the per-class means and, for the checks, per-unit extremes. Measured on the demo conv
-model with 512 samples: ~8 ms wall, 11 ms CPU per checkpoint instead of ~23 ms wall, 29 ms
-CPU layer by layer in eager mode; the first call (tracing, then two executions, the second
-timed) costs ~90 ms, and ~3× that when it runs beside training. So the callback traces it
-with the initialization checkpoint, on the main thread before ``fit`` starts its own
-tracing, and only for fits that plan at least ``COMPILE_MIN_CHECKPOINTS`` checkpoints: at
-the bench's 6 checkpoints compiled and eager measured the same (1.132 vs 1.133 × plain fit,
-median of 16 paired rounds). Other backends, or a model that fails to trace, run eagerly.
+casts and the per-class means (``Capture._post_process``, the same ``keras.ops`` code the
+eager run executes). Measured on the demo conv model with 512 samples, with the extremes:
+~9 ms CPU per checkpoint traced instead of ~19 ms eager, and the eager forward pass holds
+the GIL for most of its time (a probe thread waiting on it was 7.7 ms late per run, 2 ms
+traced). Setting it up (tracing, then grappler on the first call) costs ~60 ms. The
+callback therefore traces it in the writer thread, from the checkpoint after the
+initialization on (not beside ``fit``'s own tracing in epoch 0, where it cost ~3× as
+much), for fits of at least ``WRITER_COMPILE_MIN_CHECKPOINTS`` checkpoints; without a
+shadow the run is on the main thread, where tracing delays training one for one, so only
+for fits of at least ``COMPILE_MIN_CHECKPOINTS``. Other backends, or a model that fails
+to trace, run eagerly.
 """
 
 from __future__ import annotations
@@ -44,9 +47,12 @@ class Plan:
     same_size_inbound: dict[str, str] = field(default_factory=dict)
 
 
-#: Fits planning at least this many checkpoints compile the recorder (see the module doc):
-#: at 6 the tracing and the savings measured even.
+#: Fits planning at least this many checkpoints compile the recorder on the main thread
+#: (no shadow; see the module doc): at 6 the tracing and the savings measured even.
 COMPILE_MIN_CHECKPOINTS = 8
+#: The same in the writer thread, where the tracing is off the critical path: the
+#: initialization runs eagerly, the checkpoints after it traced.
+WRITER_COMPILE_MIN_CHECKPOINTS = 3
 
 #: Per unit of a layer's last axis: (min, max) over samples and other axes, float64.
 UnitExtremes = tuple[np.ndarray, np.ndarray]

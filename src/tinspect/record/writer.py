@@ -12,6 +12,7 @@ back-pressure instead of growing).
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -200,8 +201,27 @@ def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compress
     write_atomic(path, write)
 
 
+def idle_priority() -> bool:
+    """Give the calling thread Linux's ``SCHED_IDLE`` policy; False where that is not possible.
+
+    The writer's work should use CPU that training leaves idle. Under the normal policy
+    it competes with TensorFlow's pool threads: a training op split across both cores
+    here waits for the shard whose core the writer holds. Under ``SCHED_IDLE`` the kernel
+    preempts the writer whenever a training thread wakes up. Measured on the bench (16
+    paired rounds): median 0.992× the fit time with a normal-priority writer (nice 19
+    measured no effect). When training blocks on the writer (its bounded queue is full,
+    or ``on_train_end`` waits for it), the cores are idle and it runs at full speed.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
+    except (AttributeError, OSError):  # not Linux, or not allowed: the normal policy
+        return False
+    return True
+
+
 class BackgroundWriter:
-    """One daemon thread that runs checkpoint jobs in order; errors are kept, not raised.
+    """One daemon thread that runs checkpoint jobs in order, at idle priority
+    (``idle_priority``); errors are kept, not raised.
 
     A job that fails (disk full, a layer that cannot be computed) must not stop training:
     the error is stored with the job's label and the callback reports it from the main
@@ -216,6 +236,7 @@ class BackgroundWriter:
         self._thread.start()
 
     def _run(self) -> None:
+        idle_priority()
         while True:
             item = self._queue.get()
             if item is None:
