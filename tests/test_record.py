@@ -597,12 +597,12 @@ def test_compiled_and_eager_runs_record_the_same(rng: np.random.Generator) -> No
     )
 
 
-def test_the_writer_compiles_the_recorder_after_the_initialization(
+def test_the_writer_compiles_the_recorder_once_epoch_0_ended(
     tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a shadow, a fit of WRITER_COMPILE_MIN_CHECKPOINTS checkpoints traces the
-    recorder in the writer, after the eager initialization; nothing is traced on the main
-    thread, and the traced checkpoints hold the model's activations."""
+    recorder in the writer, once epoch 0 has ended; nothing runs on the main thread, and
+    the traced checkpoints hold the model's activations."""
     from tinspect.record import capture as capture_module
     from tinspect.record.capture import WRITER_COMPILE_MIN_CHECKPOINTS
 
@@ -615,6 +615,7 @@ def test_the_writer_compiles_the_recorder_after_the_initialization(
     def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
         import threading
 
+        assert cb._epoch_ran.is_set()  # epoch 0 (and fit's tracing) is over
         runs.append((threading.current_thread().name, bool(kwargs.get("compiled"))))
         return real_run(self, *args, **kwargs)
 
@@ -624,7 +625,7 @@ def test_the_writer_compiles_the_recorder_after_the_initialization(
     model.fit(x, [y, x[:, :1]], epochs=epochs, batch_size=96, verbose=0, callbacks=[cb])
     assert cb._capture is not None and cb._capture.shadow is not None
     assert cb._capture._compile_error is None and cb._capture._functions and not cb.errors
-    assert runs == [("tinspect-writer", False)] + [("tinspect-writer", True)] * epochs
+    assert runs == [("tinspect-writer", True)] * (epochs + 1)
     last = checkpoint(model_dir(tmp_path), epochs)
     probe = keras.Model(model.inputs, model.get_layer("merge").output)
     expected = keras.ops.convert_to_numpy(probe([x[:32]]))

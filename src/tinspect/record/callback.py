@@ -593,11 +593,12 @@ class InspectCheckpoint(keras.callbacks.Callback):
         if outputs is None:
             # Extremes at every checkpoint: a check compares with the previous checkpoint's
             # (dead units stay dead), and reading those back costs ~3× computing them now.
-            # The initialization runs eagerly: tracing the recorder beside fit's own tracing
-            # (epoch 0) cost ~3× as much; from the next checkpoint on, training's step is
-            # traced and the writer's idle priority leaves it the CPU.
-            compiled = self._compile_in_writer and wait is None
-            outputs = capture.run(self.inputs, weights, extremes=self.checks, compiled=compiled)
+            # Traced here, with the first checkpoint the writer computes: that is the
+            # initialization, which waits for epoch 0 to end, since tracing beside fit's own
+            # tracing cost ~3× as much.
+            outputs = capture.run(
+                self.inputs, weights, extremes=self.checks, compiled=self._compile_in_writer
+            )
         attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = outputs.seconds / self.n_samples
         plan = capture.plan
         index = {name: i for i, name in enumerate(plan.captured)}

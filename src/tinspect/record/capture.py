@@ -13,9 +13,9 @@ eager run executes). Measured on the demo conv model with 512 samples, with the 
 ~9 ms CPU per checkpoint traced instead of ~19 ms eager, and the eager forward pass holds
 the GIL for most of its time (a probe thread waiting on it was 7.7 ms late per run, 2 ms
 traced). Setting it up (tracing, then grappler on the first call) costs ~60 ms. The
-callback therefore traces it in the writer thread, from the checkpoint after the
-initialization on (not beside ``fit``'s own tracing in epoch 0, where it cost ~3× as
-much), for fits of at least ``WRITER_COMPILE_MIN_CHECKPOINTS`` checkpoints; without a
+callback therefore traces it in the writer thread, with the initialization checkpoint,
+which waits for the end of epoch 0 (beside ``fit``'s own tracing it cost ~3× as much),
+for fits of at least ``WRITER_COMPILE_MIN_CHECKPOINTS`` checkpoints; without a
 shadow the run is on the main thread, where tracing delays training one for one, so only
 for fits of at least ``COMPILE_MIN_CHECKPOINTS``. Other backends, or a model that fails
 to trace, run eagerly.
@@ -50,8 +50,7 @@ class Plan:
 #: Fits planning at least this many checkpoints compile the recorder on the main thread
 #: (no shadow; see the module doc): at 6 the tracing and the savings measured even.
 COMPILE_MIN_CHECKPOINTS = 8
-#: The same in the writer thread, where the tracing is off the critical path: the
-#: initialization runs eagerly, the checkpoints after it traced.
+#: The same in the writer thread, where the tracing is off the critical path.
 WRITER_COMPILE_MIN_CHECKPOINTS = 3
 
 #: Per unit of a layer's last axis: (min, max) over samples and other axes, float64.
