@@ -700,3 +700,35 @@ def test_the_writer_thread_runs_at_idle_priority_and_keeps_errors() -> None:
     errors = writer.take_errors()
     assert [label for label, _ in errors] == ["broken"]
     assert isinstance(errors[0][1], OSError) and writer.take_errors() == []
+
+
+class RaiseAtEpochEnd(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if epoch == 1:
+            raise RuntimeError("interrupted")
+
+
+def test_a_fit_that_raised_leaves_no_writer_behind(tmp_path: Path, tabular: XY) -> None:
+    """fit raises after a checkpoint was queued (on_train_end never runs): the next fit
+    finishes the previous writer's checkpoints, stops its thread and continues the count."""
+    import threading
+
+    def writers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "tinspect-writer"}
+
+    before = writers()
+    keras.utils.set_random_seed(10)
+    model = skip_model()
+    x, y = tabular
+    targets = [y, x[:, :1]]
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("raised"), (x[:32], y[:32]))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, targets, epochs=3, batch_size=32, verbose=0, callbacks=[cb, RaiseAtEpochEnd()])
+    first_writer = cb._writer
+    assert first_writer is not None and first_writer._thread.is_alive()
+    model.fit(x, targets, epochs=1, batch_size=32, verbose=0, callbacks=[cb])
+    assert not first_writer._thread.is_alive() and cb._writer is None and not cb.errors
+    assert writers() <= before
+    d = model_dir(tmp_path)
+    assert epochs(d) == [0, 1, 2, 3]
+    assert [m[fmt.METRIC_EPOCH] for m in metrics(d)] == [1, 2, 3]

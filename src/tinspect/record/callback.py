@@ -325,6 +325,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
                 _warn(f"activations of some layers are not recorded ({detail})")
             self._started = True
         self._first_epoch_of_fit = None
+        if self._writer is not None:  # a previous fit raised before on_train_end
+            self._writer.close()  # its queued checkpoints are still written
+            self._report_errors()
         self._architecture = None  # described anew: trainable flags may change between fits
         self._write_model_json(state="training")
         self._writer = BackgroundWriter()
@@ -382,6 +385,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
                 self._check_store.close()
                 self._check_store = None
             self._report_errors()
+            self._writer = None  # closed: a next fit starts its own
             self._write_model_json(state="finished")
 
     # --- internals -----------------------------------------------------------------------
