@@ -218,7 +218,7 @@ class Capture:
         With ``weights`` the shadow is loaded with them and used (safe in another thread,
         since training never touches the shadow's variables); without, the live extractor.
         With ``extremes``, also each layer's per-unit extremes (for the checks). With
-        ``compiled`` (and TensorFlow), as one traced graph, see ``COMPILE_MIN_CHECKPOINTS``.
+        ``compiled`` (and TensorFlow), as one traced graph (see the module doc).
         """
         if weights is not None and self.shadow is not None:
             base = self.shadow
