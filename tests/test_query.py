@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tinspect import format as fmt
@@ -293,6 +293,11 @@ def test_select_epochs(spec: str, expected: list[int]) -> None:
         | st.lists(st.integers(-2, 5), max_size=3),
     )
 )
+@example({"uoas": "0", "range": []})  # found by a CI run: was a bare ValueError
+@example({"uoas": "0", "range": [1]})
+@example({"uoas": "0", "range": [0, 1, 2]})
+@example({"uoas": "0", "range": "ab"})
+@example({"uoas": "0", "range": [True, 2]})
 def test_from_dict_accepts_or_refuses_cleanly(data: dict) -> None:
     try:
         query = from_dict(data)

@@ -169,8 +169,11 @@ def validate(query: Query) -> None:
     ):
         raise QueryError(f"bins must be an integer in 1..10000. Received: bins={query.bins!r}")
     if query.range is not None:
-        lo, hi = query.range
-        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo < hi):
+        pair = tuple(query.range) if isinstance(query.range, (list, tuple)) else ()
+        numbers = len(pair) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair
+        )
+        if not (numbers and pair[0] < pair[1]):
             raise QueryError(f"range must be two numbers lo < hi. Received: range={query.range!r}")
     if not query.quantiles or not all(
         isinstance(q, (int, float)) and 0 <= q <= 1 for q in query.quantiles
