@@ -9,7 +9,7 @@ Histograms of several units or epochs share one bin range, so they can be compar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +167,22 @@ class Runner:
         identity = self.store.identity(model_id, epoch)
         return self.store.cache.get_or_compute([identity], key, compute)
 
+    def _reduced(
+        self,
+        target: Target,
+        epoch: int,
+        classes: tuple[int, ...] | None,
+        key: str,
+        reduction: Callable[[reduce.Blocks], dict[str, np.ndarray]],
+    ) -> dict[str, np.ndarray]:
+        """``reduction`` of the blocks of every unit of ``target`` at ``epoch`` (rows of the
+        class selection), cached under ``key`` and what it reads."""
+
+        def compute() -> dict[str, np.ndarray]:
+            return reduction(reduce.blocks(*self.read(target, epoch, classes)))
+
+        return self._cached(target.uoa.model, epoch, f"{key}|{target.dataset}|{classes}", compute)
+
     @staticmethod
     def classes_for(target: Target, classes: tuple[int, ...] | None) -> tuple[int, ...] | None:
         """The class selection that applies to ``target``: weights have no samples."""
@@ -272,24 +288,29 @@ class Runner:
                         )
         return Table.from_rows(["model", "epoch", "metric", "value"], rows)
 
-    def runtime(self, query: Query) -> Table:
-        """Per checkpoint: inference seconds per sample, bytes of the weights, optimizer step."""
-        rows = []
+    def _checkpoints(self, query: Query) -> Iterator[tuple[ModelLogs, str, int]]:
+        """(model, display name, epoch) of each selected checkpoint of the query's models."""
         for text in query.uoas:
             model = self.store.models[self.store.resolve(text).model]
             name = self.store.display_name(model)
             for epoch in self.epochs(query, model):
                 self.check()
-                attrs = self.store.attrs(model.id, epoch)
-                rows.append(
-                    (
-                        name,
-                        epoch,
-                        attrs.get(fmt.ATTR_RUNTIME_PER_SAMPLE),
-                        attrs.get(fmt.ATTR_WEIGHTS_BYTES),
-                        attrs.get(fmt.ATTR_STEP),
-                    )
+                yield model, name, epoch
+
+    def runtime(self, query: Query) -> Table:
+        """Per checkpoint: inference seconds per sample, bytes of the weights, optimizer step."""
+        rows = []
+        for model, name, epoch in self._checkpoints(query):
+            attrs = self.store.attrs(model.id, epoch)
+            rows.append(
+                (
+                    name,
+                    epoch,
+                    attrs.get(fmt.ATTR_RUNTIME_PER_SAMPLE),
+                    attrs.get(fmt.ATTR_WEIGHTS_BYTES),
+                    attrs.get(fmt.ATTR_STEP),
                 )
+            )
         return Table.from_rows(
             ["model", "epoch", "runtime_per_sample_s", "weights_bytes", "step"], rows
         )
@@ -377,16 +398,7 @@ class Runner:
         for target, epoch in pairs:
             self.check()
             classes = self.classes_for(target, query.classes)
-
-            def compute(
-                target: Target = target,
-                epoch: int = epoch,
-                classes: tuple[int, ...] | None = classes,
-            ) -> dict[str, np.ndarray]:
-                return reduce.unit_stats(reduce.blocks(*self.read(target, epoch, classes)))
-
-            key = f"unit_stats|{target.dataset}|{classes}"
-            value = self._cached(target.uoa.model, epoch, key, compute)
+            value = self._reduced(target, epoch, classes, "unit_stats", reduce.unit_stats)
             units = range(len(value["mean"])) if target.unit is None else [target.unit]
             for j in units:
                 rows.append(
@@ -450,21 +462,16 @@ class Runner:
 
     def step_density(self, query: Query, pairs: list[tuple[Target, int]]) -> Table:
         lo, hi = self.shared_range(pairs, query)
+
+        def histograms(source: reduce.Blocks) -> dict[str, np.ndarray]:
+            return {"counts": reduce.unit_histograms(source, lo, hi, query.bins)}
+
         rows = []
         for target, epoch in pairs:
             self.check()
             classes = self.classes_for(target, query.classes)
-
-            def compute(
-                target: Target = target,
-                epoch: int = epoch,
-                classes: tuple[int, ...] | None = classes,
-            ) -> dict[str, np.ndarray]:
-                source = reduce.blocks(*self.read(target, epoch, classes))
-                return {"counts": reduce.unit_histograms(source, lo, hi, query.bins)}
-
-            key = f"density|{target.dataset}|{classes}|{lo!r}|{hi!r}|{query.bins}"
-            counts = self._cached(target.uoa.model, epoch, key, compute)["counts"]
+            key = f"density|{lo!r}|{hi!r}|{query.bins}"
+            counts = self._reduced(target, epoch, classes, key, histograms)["counts"]
             edges = np.linspace(lo, hi, query.bins + 1)
             units = range(counts.shape[0]) if target.unit is None else [target.unit]
             for j in units:
@@ -570,40 +577,32 @@ class Runner:
 
     def confusion(self, query: Query) -> Table:
         rows = []
-        for text in query.uoas:
-            model = self.store.models[self.store.resolve(text).model]
-            name = self.store.display_name(model)
-            for epoch in self.epochs(query, model):
-                self.check()
-                ids = self.class_ids(model.id, epoch)
-                if ids is None:
-                    raise DataError(f"{model.name} has no class labels for a confusion matrix")
-                pred = h5.read(
-                    self.store.dataset(
-                        model.id, epoch, f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_Y_PREDICTION}"
-                    )
+        for model, name, epoch in self._checkpoints(query):
+            ids = self.class_ids(model.id, epoch)
+            if ids is None:
+                raise DataError(f"{model.name} has no class labels for a confusion matrix")
+            pred = h5.read(
+                self.store.dataset(
+                    model.id, epoch, f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_Y_PREDICTION}"
                 )
-                kind = model.dataset.get("output_kind")
-                scores = pred.ndim == 2 and pred.shape[1] >= 2
-                if kind is None:
-                    scores = scores and pred.shape[1] == model.n_classes
-                if not scores or kind not in (None, "classification"):
-                    raise DataError(
-                        f"{model.name}: predictions are not class scores "
-                        f"(shape {pred.shape}, output kind {kind or 'unknown'})"
-                    )
-                predicted = np.argmax(pred, axis=1)
-                n = max(model.n_classes, pred.shape[1])
-                keep = (
-                    np.ones(len(ids), bool)
-                    if query.classes is None
-                    else np.isin(ids, query.classes)
+            )
+            kind = model.dataset.get("output_kind")
+            scores = pred.ndim == 2 and pred.shape[1] >= 2
+            if kind is None:
+                scores = scores and pred.shape[1] == model.n_classes
+            if not scores or kind not in (None, "classification"):
+                raise DataError(
+                    f"{model.name}: predictions are not class scores "
+                    f"(shape {pred.shape}, output kind {kind or 'unknown'})"
                 )
-                matrix = np.zeros((n, n), dtype=np.int64)
-                np.add.at(matrix, (ids[keep], predicted[keep]), 1)
-                for t in range(n):
-                    for p in range(n):
-                        rows.append((name, epoch, t, p, int(matrix[t, p])))
+            predicted = np.argmax(pred, axis=1)
+            n = max(model.n_classes, pred.shape[1])
+            keep = np.ones(len(ids), bool) if query.classes is None else np.isin(ids, query.classes)
+            matrix = np.zeros((n, n), dtype=np.int64)
+            np.add.at(matrix, (ids[keep], predicted[keep]), 1)
+            for t in range(n):
+                for p in range(n):
+                    rows.append((name, epoch, t, p, int(matrix[t, p])))
         return Table.from_rows(["model", "epoch", "true", "predicted", "count"], rows)
 
 
