@@ -284,7 +284,6 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self.errors: list[tuple[str, BaseException]] = []
         self._capture: Capture | None = None
         self._writer: BackgroundWriter | None = None
-        self._class_matrix: Any = None
         self._written: set[int] = set()
         self._completed = 0  # epochs completed over all fit calls
         self._offset = 0
@@ -304,10 +303,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._check_inputs()
         if not self._started:
             (self.model_dir / fmt.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
-            self._class_matrix = class_weights(self.class_ids, self._n_classes())
-            self._capture = Capture(
-                self.model, self.layers, self._class_matrix, self.activations_dtype
-            )
+            class_matrix = class_weights(self.class_ids, self._n_classes())
+            self._capture = Capture(self.model, self.layers, class_matrix, self.activations_dtype)
             if self.layers is not None:
                 names = {layer.name for layer in self.model.layers}
                 unknown = [n for n in self.layers if n not in names]

@@ -127,7 +127,6 @@ class Capture:
         dtype: str = "float16",
     ) -> None:
         self.model = model
-        self.class_matrix = class_matrix
         self._class_tensor = (
             None if class_matrix is None else keras.ops.convert_to_tensor(class_matrix)
         )

@@ -205,12 +205,13 @@ def idle_priority() -> bool:
     """Give the calling thread Linux's ``SCHED_IDLE`` policy; False where that is not possible.
 
     The writer's work should use CPU that training leaves idle. Under the normal policy
-    it competes with TensorFlow's pool threads: a training op split across both cores
-    here waits for the shard whose core the writer holds. Under ``SCHED_IDLE`` the kernel
-    preempts the writer whenever a training thread wakes up. Measured on the bench (16
-    paired rounds): median 0.992× the fit time with a normal-priority writer (nice 19
-    measured no effect). When training blocks on the writer (its bounded queue is full,
-    or ``on_train_end`` waits for it), the cores are idle and it runs at full speed.
+    it competes with TensorFlow's pool threads for the cores (a training op split across
+    both cores may wait for the shard whose core the writer holds: our guess at the
+    mechanism, not measured). Under ``SCHED_IDLE`` the kernel preempts the writer whenever
+    a training thread wakes up. Measured on the bench (16 paired rounds): median 0.992×
+    the fit time with a normal-priority writer (nice 19 measured no effect). When training
+    blocks on the writer (its bounded queue is full, or ``on_train_end`` waits for it),
+    the cores are idle and it runs at full speed.
     """
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread

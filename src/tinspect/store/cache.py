@@ -83,16 +83,16 @@ class Cache:
         else:
             with self._lock:
                 self.hits += 1
-        with self._lock:
-            self._memory[key] = value
-            while len(self._memory) > self.memory_items:
-                self._memory.popitem(last=False)
+        self._remember(key, value)
         return value
 
     def put(self, sources: Iterable[FileIdentity], query: str, value: Value) -> None:
         """Remember ``value`` as the result of ``query`` on ``sources`` (memory only): for
         results computed elsewhere, e.g. by the recorder while the arrays were in memory."""
-        key = self.key(sources, query)
+        self._remember(self.key(sources, query), value)
+
+    def _remember(self, key: str, value: Value) -> None:
+        """Keep ``value`` in memory as the newest entry, dropping the oldest beyond the limit."""
         with self._lock:
             self._memory[key] = value
             self._memory.move_to_end(key)
