@@ -304,4 +304,5 @@ def rows_key(rows: np.ndarray | None) -> str:
     """A short, exact cache key for a set of sample rows (None: every sample)."""
     if rows is None:
         return "all"
-    return f"{len(rows)}:{hashlib.sha1(np.ascontiguousarray(rows, np.int64).tobytes()).hexdigest()[:16]}"
+    digest = hashlib.sha1(np.ascontiguousarray(rows, np.int64).tobytes()).hexdigest()
+    return f"{len(rows)}:{digest[:16]}"
