@@ -214,7 +214,10 @@ SAMPLES_HELP = (
     "Sample selection: all, class:3,8, predicted:3[@MODEL], correct[@MODEL], "
     "misclassified[@MODEL], confusion:TRUE,PRED[@MODEL], disagree:A,B, ids:0,5,9."
 )
-STAT_HELP = "raw, summary, histogram, quantiles, unit_stats, class_means, density, topk, confusion"
+STAT_HELP = (
+    "raw, summary, histogram, quantiles, unit_stats, class_means, density, topk, confusion, "
+    "projection"
+)
 
 
 @app.command("export")
@@ -242,6 +245,12 @@ def export(
     ] = None,
     quantiles: Annotated[str | None, typer.Option(help="Quantiles, e.g. 0.05,0.5,0.95.")] = None,
     k: Annotated[int, typer.Option("-k", help="How many entries topk keeps.")] = 10,
+    basis_epoch: Annotated[
+        str,
+        typer.Option(
+            "--basis-epoch", help="projection: the checkpoint that fits the basis (N, first, last)."
+        ),
+    ] = "last",
     limit: Annotated[int | None, typer.Option(help="At most this many raw rows.")] = None,
     out_format: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
     no_header: Annotated[
@@ -273,6 +282,7 @@ def export(
             else Query.__dataclass_fields__["quantiles"].default,
             k=k,
             limit=limit,
+            basis_epoch=basis_epoch,
         )
     except QueryError as error:
         raise _fail(str(error), ExitCode.USAGE) from None
