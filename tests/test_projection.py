@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tinspect.cli import app
-from tinspect.query import Query, QueryError, run
-from tinspect.query import projection
+from tinspect.query import Query, QueryError, projection, run
 from tinspect.store import Store
 from tinspect.store.checkpoint import ReshapedDataset
 
