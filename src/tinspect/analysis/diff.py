@@ -124,14 +124,15 @@ def match_layers(
         if layer.name in by_name:
             partner[layer.name] = by_name[layer.name]
     used = {layer.name for layer in partner.values()}
+    names_b = {layer.name for layer in b}
     for i, layer in enumerate(b):
         if layer.name in partner or i >= len(a):
             continue
         other = a[i]
-        if other.name not in used and other.name not in {x.name for x in b}:
-            if other.class_name == layer.class_name:
-                partner[layer.name] = other
-                used.add(other.name)
+        free = other.name not in used and other.name not in names_b
+        if free and other.class_name == layer.class_name:
+            partner[layer.name] = other
+            used.add(other.name)
     matched = [(partner[layer.name], layer) for layer in b if layer.name in partner]
     removed = [layer for layer in a if layer.name not in used]
     added = [layer for layer in b if layer.name not in partner]
