@@ -65,6 +65,13 @@ class ExportRequested(Message):
 
 
 @dataclass
+class FindingsRequested(Message):
+    """List these findings (Enter on a chart that marks their epochs)."""
+
+    findings: list[Finding]
+
+
+@dataclass
 class StatusMessage(Message):
     """One line for the status bar (a saved note, a written file, a failure)."""
 
@@ -113,9 +120,11 @@ class LayerData(Message):
     units: list[dict[str, Any]]
     previous: dict[int, float]
     previous_name: str | None
-    weights: list[tuple[int, int, float]]
+    weights: list[tuple[int, int, float, str]]
     heatmap: Table | None
     error: str | None
+    #: Per-class mean activation maps of a convolution ((classes, *per-sample shape)), or None.
+    maps: Any = None
 
 
 @dataclass

@@ -34,6 +34,8 @@ class Tool:
     classifier_only: bool = False
     #: Only for units of layers with variables (top-k weights: Flatten has none).
     needs_weights: bool = False
+    #: Only for a 2-D convolution's kernel (kernel images).
+    needs_conv_kernel: bool = False
     #: Builds the query; the default fills ``template`` with the selection's unit paths.
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
 
@@ -56,6 +58,8 @@ class Tool:
             return all(is_classifier(store, m) for m in selection.models(store))
         if self.needs_weights and store is not None:
             return has_weights(store, selection)
+        if self.needs_conv_kernel and store is not None:
+            return is_conv_kernel(store, selection)
         return True
 
 
@@ -67,6 +71,19 @@ def has_weights(store: Store, selection: Selection) -> bool:
         return bool(store.models[uoa.model].layer(uoa.layer).variable_names)
     except KeyError:
         return False
+
+
+def is_conv_kernel(store: Store, selection: Selection) -> bool:
+    """A variable of rank 4 (rows, cols, in, out): a 2-D convolution's kernel."""
+    uoa = selection.uoa
+    if uoa is None or uoa.variable is None or uoa.model not in store.models:
+        return False
+    try:
+        layer = store.models[uoa.model].layer(uoa.layer or "")
+    except (KeyError, ValueError):
+        return False
+    shapes = [v.get("shape") for v in layer.variables if v.get("name") == uoa.variable]
+    return bool(shapes) and isinstance(shapes[0], list) and len(shapes[0]) == 4
 
 
 def is_classifier(store: Store, model_id: str) -> bool:
@@ -160,6 +177,12 @@ TOOLS: tuple[Tool, ...] = (
         "The largest weights by magnitude, with their indices.",
         frozenset({"variable", "neuron"}), "table",
         {"data": "weights", "step": "topk", "k": 20, "epochs": "last"}, needs_weights=True,
+    ),
+    Tool(
+        "kernels", "Kernel images", "i",
+        "A convolution's kernel as images, one per input × output channel; [ ] step epochs.",
+        frozenset({"variable"}), "kernels",
+        {"data": "weights", "step": "raw", "epochs": "all"}, needs_conv_kernel=True,
     ),
     Tool(
         "samples", "Sample viewer", "v",

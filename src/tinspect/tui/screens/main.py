@@ -28,6 +28,7 @@ from tinspect.store import DataError, Store, UoA, UoAError
 from tinspect.tui.errors import ReportsWorkerErrors
 from tinspect.tui.messages import (
     ExportRequested,
+    FindingsRequested,
     GuidesComputed,
     InterestComputed,
     JumpRequested,
@@ -168,6 +169,9 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.call_after_refresh(self.load_guides)  # after the first screen is drawn
 
     # --- state passed down ----------------------------------------------------------------------
+    def watch_guides(self, guides: Guides) -> None:
+        self.panel.set_findings(guides.findings)
+
     def watch_class_selection(self, classes: tuple[int, ...] | None) -> None:
         self.panel.set_classes(classes)
         self.update_crumbs()
@@ -402,6 +406,13 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
     def _jump_requested(self, message: JumpRequested) -> None:
         self.jump_to(message.selection)
 
+    @on(FindingsRequested)
+    def _findings_requested(self, message: FindingsRequested) -> None:
+        from tinspect.tui.screens.guide import FindingsScreen
+
+        epochs = {m.id: m.epochs for m in self.store.models.values()}
+        self.app.push_screen(FindingsScreen(message.findings, epochs), self._jump_path)
+
     @on(ExportRequested)
     def _export_requested(self, message: ExportRequested) -> None:
         self.export_card(message.card)
@@ -491,7 +502,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
 
             card_class = NoteCard if tool.view == "note" else BranchCard
         card = card_class(tool, selection, self.store, self.colours, self.class_selection)
-        return self.panel.add(card)
+        return self.panel.add(card, self.guides.findings)
 
     def action_classes(self) -> None:
         names = self._class_names()

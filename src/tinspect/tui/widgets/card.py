@@ -28,7 +28,13 @@ from textual.worker import get_current_worker
 from tinspect.query import Query, QueryCancelled, Table, run
 from tinspect.store import DataError, Store, UoAError
 from tinspect.tui.errors import ReportsWorkerErrors
-from tinspect.tui.messages import CardLoaded, ExportRequested, JumpRequested, StatusMessage
+from tinspect.tui.messages import (
+    CardLoaded,
+    ExportRequested,
+    FindingsRequested,
+    JumpRequested,
+    StatusMessage,
+)
 from tinspect.tui.palette import ModelColours
 from tinspect.tui.selection import Selection
 from tinspect.tui.tools import Tool
@@ -60,6 +66,14 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         Binding("g", "toggle_group", "group", id="card.group", tooltip="mark for the group (G, M)"),
         Binding("J", "jump", "jump to unit", id="card.jump", tooltip="go to this widget's unit"),
         Binding("delete,D", "remove", "remove", id="card.remove", tooltip="remove this widget"),
+        Binding(
+            "enter",
+            "findings",
+            "findings",
+            show=False,
+            id="card.findings",
+            tooltip="the findings marked on this chart",
+        ),
         Binding("r", "reload", "reload", show=False, id="card.reload", tooltip="reload its data"),
     ]
 
@@ -85,13 +99,15 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self.model_ids = selection.models(store)
         self.colour = colours(self.model_ids[0]) if self.model_ids else "white"
         self.unit_title = selection.label(store)
-        # Histograms open on the last epoch; paged views (metrics, samples) on their first page.
-        self.state = ViewState(page=-1 if tool.view == "histogram" else 0)
+        # Histograms and kernels open on the last epoch; other paged views on their first page.
+        self.state = ViewState(page=-1 if tool.view in ("histogram", "kernels") else 0)
         self.table: Table | None = None
         self.current_query: Query | None = None
         self.grouped = False
         #: Why the card shows no data ("model removed"), or None.
         self.gone: str | None = None
+        #: Findings on the card's models that were observed at some epoch (marked on charts).
+        self.findings: tuple[Any, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Static(self._header_text(), classes="card-header")
@@ -202,6 +218,26 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
                     )
                 )
         self.update_header()
+
+    def set_findings(self, findings: tuple[Any, ...]) -> None:
+        """Findings from the guides: the metrics chart marks their epochs."""
+        mine = tuple(f for f in findings if f.model_id in self.model_ids and f.epochs)
+        if mine == self.findings:
+            return
+        self.findings = mine
+        self.state.extra["marked"] = (
+            {e for f in mine for e in f.epochs},
+            {f.id for f in mine},
+        )
+        if self.tool.view == "line" and self.table is not None:
+            self.redraw()
+
+    def action_findings(self) -> None:
+        """Enter on a metrics chart: the findings whose epochs it marks."""
+        if self.findings:
+            self.post_message(FindingsRequested(list(self.findings)))
+        else:
+            self.post_status("no findings marked on this widget")
 
     def post_status(self, text: str) -> None:
         self.post_message(StatusMessage(text))

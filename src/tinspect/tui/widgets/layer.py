@@ -12,6 +12,8 @@ import contextlib
 import math
 from typing import Any
 
+import numpy as np
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,8 +32,13 @@ from tinspect.tui.messages import LayerData, SelectionChanged
 from tinspect.tui.palette import ModelColours, normalize, scale
 from tinspect.tui.selection import Selection
 from tinspect.tui.state import Guides
+from tinspect.tui.widgets.images import channel_maps, from_rows, image_grid
 from tinspect.tui.widgets.marks import compact
 from tinspect.tui.widgets.views import ViewState, view_heatmap
+
+
+def _classes_text(classes: tuple[int, ...] | None) -> str:
+    return "all classes" if classes is None else "classes " + ",".join(map(str, classes))
 
 
 def unit_of(model_id: str, layer: str, option_id: str) -> UoA:
@@ -71,6 +78,7 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
         yield Static(id="layer-head")
         yield OptionList(id="units")
         with VerticalScroll(id="layer-extra"):
+            yield Static(id="maps")
             yield Static(id="weights")
             yield Static(id="heatmap")
 
@@ -99,6 +107,7 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
         self.query_one("#units", OptionList).set_options(self._variable_options())
         self.query_one("#weights", Static).update(Text("loading…", style="dim"))
         self.query_one("#heatmap", Static).update("")
+        self.query_one("#maps", Static).update("")
         self.pending_select = select
         self.last = None
         self.load()
@@ -144,8 +153,9 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
         units: list[dict[str, Any]] = []
         previous: dict[int, float] = {}
         previous_name = None
-        weights: list[tuple[int, int, float]] = []
+        weights: list[tuple[int, int, float, str]] = []
         heatmap = None
+        maps = None
         error = None
         try:
             if self.layer_name in recorded:
@@ -155,6 +165,8 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
                     heatmap = run(
                         store, Query((path,), step="class_means", classes=classes), cancelled
                     )
+                    if len(info.output_shape or ()) == 4:  # (n, h, w, c): a convolution
+                        maps = self._class_maps(path, classes, cancelled)
             sources = [n for n in info.inbound if n in recorded]
             if "kernel" in info.variable_names:
                 top = run(
@@ -164,8 +176,9 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
                 )
                 for index, value in zip(top.column("index"), top.column("value"), strict=True):
                     coords = [int(c) for c in index.split(":")]
-                    if len(coords) >= 2:
-                        weights.append((coords[-2], coords[-1], float(value)))
+                    if len(coords) >= 2:  # a convolution's kernel: the spatial tap too
+                        tap = ",".join(map(str, coords[:-2]))
+                        weights.append((coords[-2], coords[-1], float(value), tap))
                 if sources:
                     previous_name = sources[0]
                     prev = run(
@@ -186,7 +199,26 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
         except (DataError, UoAError, ValueError) as exc:
             error = str(exc)
         if not worker.is_cancelled:
-            self.post_message(LayerData(units, previous, previous_name, weights, heatmap, error))
+            self.post_message(
+                LayerData(units, previous, previous_name, weights, heatmap, error, maps)
+            )
+
+    def _class_maps(
+        self, path: str, classes: tuple[int, ...] | None, cancelled: Any
+    ) -> np.ndarray | None:
+        """The mean activation map of every channel for every class: (classes, h, w, c)."""
+        table = run(
+            self.store,
+            Query((path,), data="mean_class_activations", step="raw", epochs="last"),
+            cancelled,
+        )
+        if not len(table):
+            return None
+        means = from_rows(
+            [f"{c}:{i}" for c, i in zip(table.column("class"), table.column("index"), strict=True)],
+            table.column("value"),
+        )
+        return means
 
     @on(LayerData)
     def _loaded(self, message: LayerData) -> None:
@@ -214,6 +246,7 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
         elif keep is not None and keep < len(options):
             unit_list.highlighted = keep
         self.query_one("#weights", Static).update(self._weights_text(message))
+        self.query_one("#maps", Static).update(self._maps(message))
         if message.heatmap is not None and len(message.heatmap):
             self.query_one("#heatmap", Static).update(
                 view_heatmap(message.heatmap, self.heat_state)
@@ -226,7 +259,7 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
     def _unit_options(
         self,
         units: list[dict[str, Any]],
-        weights: list[tuple[int, int, float]],
+        weights: list[tuple[int, int, float, str]],
         flagged: dict[int, list[str]],
     ) -> list[Option]:
         """The 10 most and least active units, those the top-k weights touch, flagged ones."""
@@ -236,7 +269,7 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
         ranked = sorted(
             range(len(units)), key=lambda i: -means[i] if math.isfinite(means[i]) else math.inf
         )
-        touched = {j for _i, j, _w in weights}
+        touched = {j for _i, j, _w, _tap in weights}
         keep = ranked[:10] + ranked[-10:]
         keep += [i for i in ranked if units[i]["unit"] in touched or units[i]["unit"] in flagged]
         seen: set[int] = set()
@@ -265,6 +298,39 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
             options.append(Option(text, id=f"unit:{u['unit']}"))
         return options
 
+    def _maps(self, message: LayerData) -> RenderableType:
+        """The channels' mean activation maps on one colour scale (convolutions only): the
+        average over the selected classes, and each selected class when there are few."""
+        if message.maps is None:
+            return ""
+        assert self.model_id is not None and self.layer_name is not None
+        model = self.store.models[self.model_id]
+        config = model.layer(self.layer_name).config or {}
+        chosen = [c for c in (self.class_selection or range(len(message.maps)))]
+        chosen = [c for c in chosen if c < len(message.maps)]
+        if not chosen:
+            return ""
+        groups = [("average of " + _classes_text(self.class_selection), chosen)]
+        if self.class_selection is not None and len(chosen) <= 4:
+            names = model.class_names
+            groups += [(f"class {names[c] if c < len(names) else c}", [c]) for c in chosen]
+        rendered = [
+            (title, channel_maps(np.nanmean(message.maps[rows], axis=0), config))
+            for title, rows in groups
+        ]
+        values = np.concatenate([np.ravel(m) for _t, maps in rendered for m in maps])
+        values = values[np.isfinite(values)]
+        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+        parts: list[RenderableType] = [
+            Text("mean activation map per channel (last epoch, one colour scale)", style="bold")
+        ]
+        for title, maps in rendered:
+            parts.append(Text(title, style="italic"))
+            parts.append(
+                image_grid(maps, [f"#{k}" for k in range(len(maps))], self.size.width - 2, lo, hi)
+            )
+        return Group(*parts, Text(""))
+
     def _weights_text(self, message: LayerData) -> Text:
         text = Text()
         if message.error:
@@ -277,17 +343,20 @@ class LayerDetail(ReportsWorkerErrors, Vertical):
             zip(message.previous, normalize(list(message.previous.values())), strict=True)
         )
         norm_this = dict(zip(means, normalize(list(means.values())), strict=True))
-        top_w = max(abs(w) for _i, _j, w in message.weights) or 1.0
+        top_w = max(abs(w) for _i, _j, w, _tap in message.weights) or 1.0
         text.append(f"top-{len(message.weights)} weights  (+/- changes k)\n", style="bold")
         left = message.previous_name or "input"
-        text.append(f"{left:>12} → {self.layer_name}\n", style="dim")
-        for i, j, w in message.weights:
+        text.append(f"{left:>12} → {self.layer_name}", style="dim")
+        conv = any(tap for *_rest, tap in message.weights)
+        text.append("   (kernel row,col)\n" if conv else "\n", style="dim")
+        for i, j, w, tap in message.weights:
             text.append(f"{'■':>8}", style=scale(norm_prev.get(i, float("nan"))))
             text.append(f"{i:<4}")
             line = "─" * max(1, round(8 * abs(w) / top_w))
             text.append(f" {line:<8} {w:+.2f} ▶ ", style="red" if w > 0 else "blue")
             text.append("■", style=scale(norm_this.get(j, float("nan"))))
-            text.append(f"{j}\n")
+            text.append(f"{j:<4}")
+            text.append(f" tap ({tap})\n" if tap else "\n", style="dim")
         return text
 
     @on(OptionList.OptionHighlighted, "#units")

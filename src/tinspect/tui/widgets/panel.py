@@ -7,6 +7,8 @@ reads data itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Collapsible, Static
@@ -46,7 +48,8 @@ class WidgetPanel(VerticalScroll):
     def cards(self) -> list[WidgetCard]:
         return list(self.query(WidgetCard))
 
-    def add(self, card: WidgetCard) -> WidgetCard:
+    def add(self, card: WidgetCard, findings: tuple[Any, ...] = ()) -> WidgetCard:
+        card.set_findings(findings)
         level = card.selection.level
         self.query_one(f"#section-{level}").display = True
         self.query_one("#widgets-hint").display = False
@@ -58,6 +61,10 @@ class WidgetPanel(VerticalScroll):
     def link(self, selection: Selection) -> None:
         for card in self.cards:
             card.set_class(linked(card.selection, selection), "linked")
+
+    def set_findings(self, findings: tuple[Any, ...]) -> None:
+        for card in self.cards:
+            card.set_findings(findings)
 
     def set_classes(self, classes: tuple[int, ...] | None) -> None:
         for card in self.cards:

@@ -67,8 +67,28 @@ def Chart(draw: Callable[[Any], None]) -> Widget:
 
 def ticks(plt: Any, lo: float, hi: float, n: int = 4) -> None:
     """Round x tick labels (plotext prints every digit of a float otherwise)."""
+    from tinspect.tui.widgets.bands import number
+
     values = list(np.linspace(lo, hi, n))
-    plt.xticks(values, [f"{v:.3g}" for v in values])
+    plt.xticks(values, [number(v) for v in values])
+
+
+def epoch_ticks(plt: Any, epochs: list[int], room: int = 40) -> None:
+    """Integer epoch labels on the x axis (plotext would print 1.0, 5.8, 10.5...)."""
+    from tinspect.tui.widgets.bands import integer_ticks
+
+    if epochs:
+        marks = integer_ticks(min(epochs), max(epochs), room)
+        plt.xticks(marks, [str(m) for m in marks])
+
+
+def tint(colour: str, amount: float = 0.45) -> tuple[int, int, int] | str:
+    """``colour`` mixed with white: the validation series beside the training series."""
+    rgb = _rgb(colour)
+    if isinstance(rgb, str):
+        return rgb
+    r, g, b = (round(c + (255 - c) * amount) for c in rgb)
+    return (r, g, b)
 
 
 def _by(table: Table, *keys: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
@@ -104,23 +124,40 @@ def view_line(table: Table, state: ViewState) -> Widget | RenderableType:
     state.title = f"{base} ({state.page + 1}/{len(bases)})  [ ] other metrics"
     series = _by(table, "model", "metric")
 
+    epochs = sorted({r["epoch"] for rows in series.values() for r in rows})
+    #: Epochs at which findings were observed on these models, and the findings' ids.
+    marked_epochs, marked_ids = state.extra.get("marked", (set(), set()))
+
     def draw(plt: Any) -> None:
         for (model, metric), rows in series.items():
             if metric not in (base, f"val_{base}"):
                 continue
-            xs = [r["epoch"] for r in rows if r["value"] is not None and math.isfinite(r["value"])]
-            ys = [r["value"] for r in rows if r["value"] is not None and math.isfinite(r["value"])]
-            if xs:
-                marker = "braille" if not metric.startswith("val_") else "dot"
-                plt.plot(
-                    xs,
-                    ys,
-                    label=f"{model} {metric}",
-                    color=_rgb(_colour(state, model)),
-                    marker=marker,
-                )
+            points = [
+                (r["epoch"], r["value"])
+                for r in rows
+                if r["value"] is not None and math.isfinite(r["value"])
+            ]
+            if not points:
+                continue
+            validation = metric.startswith("val_")
+            colour = _colour(state, model)
+            plt.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                label=f"{model} {'val' if validation else 'train'}",
+                color=tint(colour) if validation else _rgb(colour),
+                marker="•" if validation else "braille",
+            )
+        for epoch in sorted(marked_epochs):
+            plt.vertical_line(epoch, "red")
+        epoch_ticks(plt, epochs)
         plt.xlabel("epoch")
+        plt.ylabel(base)
 
+    if marked_epochs:
+        epochs_text = ",".join(str(e) for e in sorted(marked_epochs))
+        ids = ", ".join(sorted(marked_ids))
+        state.title += f"  ┃ red: {ids} at epochs {epochs_text} (Enter lists them)"
     return Chart(draw)
 
 
@@ -206,47 +243,26 @@ def view_histogram(table: Table, state: ViewState) -> Widget | RenderableType:
         if lo is not None and hi is not None and hi > lo:
             plt.xlim(lo, hi)
             ticks(plt, lo, hi)
+        plt.ylabel("count")
 
     return Chart(draw)
 
 
-QUANTILE_STYLES = ((0.01, 0.99, "#555555"), (0.05, 0.95, "#888888"), (0.25, 0.75, "#bbbbbb"))
+def view_bands(table: Table, state: ViewState) -> RenderableType:
+    """Nested quantile bands per epoch with the median, like TensorBoard's distributions."""
+    from tinspect.tui.widgets.bands import BandChart
 
-
-def view_bands(table: Table, state: ViewState) -> Widget | RenderableType:
-    """Quantile lines per epoch: outer bands dim, the median bright (TensorBoard distributions)."""
     if not len(table):
         return Text("no data", style="dim")
     units = list(dict.fromkeys(table.column("uoa")))
     uoa = units[_page(state, len(units))]
-    state.title = f"{uoa}" + (f" ({state.page + 1}/{len(units)})" if len(units) > 1 else "")
-    values: dict[float, list[tuple[int, float]]] = defaultdict(list)
+    state.title = f"{uoa} ({state.page + 1}/{len(units)})  [ ] next unit" if len(units) > 1 else ""
+    by_quantile: dict[float, dict[int, float]] = defaultdict(dict)
     for row in _by(table, "uoa")[(uoa,)]:
-        values[row["quantile"]].append((row["epoch"], row["value"]))
-
-    def draw(plt: Any) -> None:
-        for lo, hi, colour in QUANTILE_STYLES:
-            for q in (lo, hi):
-                points = values.get(q)
-                if points:
-                    plt.plot(
-                        [p[0] for p in points],
-                        [p[1] for p in points],
-                        color=_rgb(colour),
-                        marker="dot",
-                    )
-        median = values.get(0.5)
-        if median:
-            plt.plot(
-                [p[0] for p in median],
-                [p[1] for p in median],
-                color=_rgb(_colour(state, uoa, "#E69F00")),
-                marker="braille",
-                label="median",
-            )
-        plt.xlabel("epoch")
-
-    return Chart(draw)
+        by_quantile[row["quantile"]][row["epoch"]] = row["value"]
+    epochs = sorted({e for values in by_quantile.values() for e in values})
+    values = {q: [v.get(e, float("nan")) for e in epochs] for q, v in by_quantile.items()}
+    return BandChart(epochs, values, _colour(state, uoa, "#56B4E9"))
 
 
 def view_density(table: Table, state: ViewState) -> Widget | RenderableType:
@@ -465,6 +481,7 @@ def view_images(table: Table, state: ViewState) -> RenderableType:
     )
     grid = RichTable.grid(padding=(0, 2))
     cells = []
+    reconstructions = False
     for sample in shown:
         values = np.asarray(samples[sample]["values"], dtype=np.float64)
         img = as_image(values)
@@ -476,8 +493,12 @@ def view_images(table: Table, state: ViewState) -> RenderableType:
             if pred is not None and pred.size == values.size:  # a reconstruction
                 recon = as_image(pred)
                 if recon is not None:
+                    reconstructions = True
                     parts.append(Group(image_text(img), Text("input", style="dim")))
                     parts.append(Group(image_text(recon), Text("output", style="dim")))
+                    parts.append(
+                        Group(image_text(difference(values, pred)), Text("|Δ|", style="dim"))
+                    )
             if not parts:
                 parts.append(pictures)
         label = samples[sample]["class"]
@@ -497,10 +518,55 @@ def view_images(table: Table, state: ViewState) -> RenderableType:
             inner.add_column()
         inner.add_row(*parts)
         cells.append(Group(inner, caption))
-    for i in range(0, len(cells), 3):
-        row = cells[i : i + 3]
-        grid.add_row(*row)
+    per_row = 2 if reconstructions else 3  # three pictures per sample need the room
+    for i in range(0, len(cells), per_row):
+        grid.add_row(*cells[i : i + per_row])
     return grid
+
+
+def difference(values: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
+    """|input − reconstruction| as an image, on the input's own range (0 black, its full
+    range white), so a bright pixel is an error as large as the input's contrast."""
+    side = round(math.sqrt(values.size))
+    span = float(np.nanmax(values) - np.nanmin(values)) or 1.0
+    diff = np.abs(values.astype(np.float64) - reconstruction.astype(np.float64)) / span
+    return np.clip(diff.reshape(side, side), 0.0, 1.0)
+
+
+def view_kernels(table: Table, state: ViewState) -> RenderableType:
+    """A convolution kernel (rows, cols, in, out) as one small image per (in, out) pair:
+    rows are output channels, columns input channels, 8 output channels per page; ``[ ]``
+    step through the epochs, then to the next 8 output channels. All images on a page share
+    one colour scale."""
+    from tinspect.tui.widgets.bands import number
+    from tinspect.tui.widgets.images import from_rows, scale_legend, scaled_image
+
+    if not len(table):
+        return Text("no data", style="dim")
+    epochs = sorted(set(table.column("epoch")))
+    by_epoch = _by(table, "epoch")
+    first = by_epoch[(epochs[0],)]
+    shape = from_rows([r["index"] for r in first], [r["value"] for r in first]).shape
+    per_page = 8
+    groups = math.ceil(shape[3] / per_page)
+    if state.page < 0:  # open on the last epoch, first output channels
+        state.page = len(epochs) - 1
+    page = _page(state, len(epochs) * groups)
+    group, epoch = page // len(epochs), epochs[page % len(epochs)]
+    rows = by_epoch[(epoch,)]
+    kernel = from_rows([r["index"] for r in rows], [r["value"] for r in rows])
+    outs = range(group * per_page, min(shape[3], (group + 1) * per_page))
+    shown = kernel[:, :, :, outs.start : outs.stop]
+    lo, hi = float(np.nanmin(shown)), float(np.nanmax(shown))
+    state.title = f"epoch {epoch}, out {outs.start}–{outs.stop - 1} of {shape[3]}  [ ] step"
+    grid = RichTable(box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style="dim")
+    grid.add_column("out\\in", justify="right", style="dim", no_wrap=True)
+    for i in range(shape[2]):
+        grid.add_column(str(i), no_wrap=True)
+    for o in outs:
+        grid.add_row(str(o), *(scaled_image(kernel[:, :, i, o], lo, hi) for i in range(shape[2])))
+    note = Text(f"\n{shape[0]}×{shape[1]} taps; range {number(lo)} … {number(hi)}  ", style="dim")
+    return Group(grid, note, scale_legend(lo, hi))
 
 
 def view_text(table: Table, state: ViewState) -> RenderableType:
@@ -518,6 +584,7 @@ VIEWS: dict[str, Callable[[Table, ViewState], Widget | RenderableType]] = {
     "heatmap": view_heatmap,
     "confusion": view_confusion,
     "images": view_images,
+    "kernels": view_kernels,
     "text": view_text,
 }
 
