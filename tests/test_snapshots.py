@@ -128,3 +128,23 @@ def test_help_screen(snap_compare, size: tuple[int, int]) -> None:
 @sizes
 def test_command_palette(snap_compare, size: tuple[int, int]) -> None:
     assert snapshot(snap_compare, size, ["enter", "down"], "ctrl+p", ["h", "i", "s", "t"])
+
+
+@sizes
+def test_distribution_bands(snap_compare, size: tuple[int, int]) -> None:
+    assert snapshot(snap_compare, size, search("vae_25_75/z_mean"), ["t", "d"], "w")
+
+
+@sizes
+def test_kernel_images(snap_compare, size: tuple[int, int]) -> None:
+    assert snapshot(snap_compare, size, search("conv/conv_2"), ["enter", "down"], ["t", "i"], "w")
+
+
+@sizes
+def test_search_marks_hits_in_the_layer_graph(snap_compare, size: tuple[int, int]) -> None:
+    assert snapshot(snap_compare, size, search("conv relu"))
+
+
+@sizes
+def test_localization_panel(snap_compare, size: tuple[int, int]) -> None:
+    assert snapshot(snap_compare, size, "L", ["n", "space"])

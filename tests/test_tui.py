@@ -115,7 +115,9 @@ async def test_every_tool_produces_its_widget() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         main, store = app.main, app.store
         skip, vae = store.model("dense_skip").id, store.model("vae_25_75").id
+        conv = store.model("conv").id
         selections = [
+            Selection(uoa=UoA(conv, "conv_2", "kernel")),
             Selection(experiment="dense_baseline"),
             Selection(uoa=UoA(skip)),
             Selection(uoa=UoA(skip, "hidden_1")),

@@ -31,11 +31,29 @@ class Guides:
     measure: str | None = None
     interest: dict[str, dict[Any, float]] = field(default_factory=dict)
     scores: tuple[Any, ...] = ()
+    #: The last search and the units it found: (model id, layer or None for a model).
+    search: str = ""
+    hits: frozenset[tuple[str, str | None]] = frozenset()
+    #: Badge kinds shown (conv, skip, ...); None shows all. Finding marks always show.
+    badge_kinds: frozenset[str] | None = None
 
     def badges_for(self, uoa: UoA | None) -> str:
         if uoa is None:
             return ""
-        return self.badges.get((uoa.model, uoa.layer), "")
+        text = self.badges.get((uoa.model, uoa.layer), "")
+        if self.badge_kinds is None:
+            return text
+        return " ".join(
+            w for w in text.split() if w.startswith("[") or _kind(w) in self.badge_kinds
+        )
+
+    def hit_count(self, model_id: str) -> int:
+        """Search hits inside a model (its layers, or the model itself)."""
+        return sum(1 for m, _layer in self.hits if m == model_id)
+
+    def with_search(self, query: str, hits: Any) -> Guides:
+        found = frozenset((h.model_id, h.layer) for h in hits if not h.exact)
+        return replace(self, search=query if found else "", hits=found)
 
     def interest_of(self, kind: str, key: Any) -> float | None:
         """The 0-1 score of a unit (``kind``: experiments, models, layers), None when off."""
@@ -79,6 +97,11 @@ class Guides:
         self, measure: str | None, scores: list[Any], levels: dict[str, dict[Any, float]]
     ) -> Guides:
         return replace(self, measure=measure, interest=levels, scores=tuple(scores))
+
+
+def _kind(badge: str) -> str:
+    """``repeat×3`` → ``repeat``; other badges are their own kind."""
+    return badge.split("×", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,58 @@ from tinspect.tui.palette import scale
 SEVERITY_STYLE = {"warning": "yellow", "error": "red", "critical": "bold red reverse"}
 
 
+def context_text(context: dict[str, Any]) -> str:
+    """The measured values behind a finding, e.g. ``min=0  zero_fraction=0.92``."""
+
+    def short(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}"
+        if isinstance(value, (list, tuple)):
+            items = ", ".join(short(v) for v in list(value)[:8])
+            return f"[{items}{', …' if len(value) > 8 else ''}] ({len(value)})"
+        return str(value)
+
+    return "  ".join(f"{k}={short(v)}" for k, v in context.items())
+
+
+def error_timeline(findings: list[Any], epochs_of: dict[str, list[int]]) -> Text:
+    """UMLAUT's error timeline: one column per epoch, the unique findings observed at it
+    stacked, static (pre-training) findings set apart at the left."""
+    text = Text()
+    static = sorted({f.id for f in findings if not f.epochs})
+    recorded = {e for f in findings for e in epochs_of.get(f.model_id, [])}
+    epochs = sorted(recorded | {e for f in findings for e in f.epochs})[-30:]
+    ids = sorted({f.id for f in findings if f.epochs})
+    if static:
+        text.append("static (before training): ", style="bold")
+        text.append(", ".join(static) + "\n")
+    if not ids:
+        return text
+    seen = {(f.id, e) for f in findings for e in f.epochs}
+    width = max(len(i) for i in ids) + 2
+    text.append(f"{'epoch':<{width}}", style="bold")
+    for epoch in epochs:
+        text.append(f"{epoch:>3}", style="bold")
+    text.append("\n")
+    for check_id in ids:
+        style = SEVERITY_STYLE.get(
+            max((f.severity for f in findings if f.id == check_id), key=_severity_rank), ""
+        )
+        text.append(f"{check_id:<{width}}", style=style)
+        for epoch in epochs:
+            text.append(
+                "  ●" if (check_id, epoch) in seen else "  ·",
+                style="red" if (check_id, epoch) in seen else "dim",
+            )
+        text.append("\n")
+    return text
+
+
+def _severity_rank(severity: str) -> int:
+    order = list(SEVERITY_STYLE)
+    return order.index(severity) if severity in order else -1
+
+
 def timeline(epochs: list[int], hits: tuple[int, ...]) -> Text:
     """One glyph per checkpoint: ● where the finding was observed, · elsewhere."""
     text = Text()
@@ -49,6 +101,7 @@ class FindingsScreen(ModalScreen[str]):
                 f"[b]findings[/b]: {len(self.findings)} (heuristics; Enter jumps to the unit)",
                 classes="modal-title",
             )
+            yield Static(error_timeline(self.findings, self.epochs_of), id="findings-timeline")
             options = []
             for i, finding in enumerate(self.findings):
                 text = Text()
@@ -58,6 +111,8 @@ class FindingsScreen(ModalScreen[str]):
                 text.append("  ")
                 text.append_text(timeline(self.epochs_of.get(finding.model_id, []), finding.epochs))
                 text.append(f"\n   {finding.title}")
+                if finding.context:
+                    text.append(f"\n   measured: {context_text(finding.context)}", style="cyan")
                 text.append(f"\n   {finding.explanation}", style="dim")
                 text.append(f"\n   fix: {finding.fix}", style="green")
                 options.append(Option(text, id=str(i)))

@@ -11,6 +11,7 @@ refresh worker as ``StoreChanged``; everything that reads a checkpoint runs in a
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,6 @@ from tinspect.tui.widgets.card import WidgetCard
 from tinspect.tui.widgets.experiments import ExperimentTree
 from tinspect.tui.widgets.graph import ModelView
 from tinspect.tui.widgets.layer import LayerDetail
-from tinspect.tui.widgets.marks import strip
 from tinspect.tui.widgets.panel import WidgetPanel
 
 LEVEL_IDS = {3: "experiments", 2: "model-view", 1: "layer"}
@@ -88,6 +88,14 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
             show=False,
             id="problems",
             tooltip="problems in the logs and the viewer",
+        ),
+        Binding(
+            "L",
+            "localization",
+            "badges",
+            show=False,
+            id="localization",
+            tooltip="localization: which kinds get badges",
         ),
         Binding(
             "F", "findings", "findings", id="findings", tooltip="findings of the silent-bug checks"
@@ -582,24 +590,44 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
                 old.action_toggle_group()
 
     def action_search(self) -> None:
-        entries: list[tuple[str, str]] = []
-        guides = self.guides
-        for model in self.store.ordered_models():
-            name = self.store.display_name(model)
-            badge = guides.badges_for(UoA(model.id))
-            entries.append((name, f"model {model.label} {model.id} {strip(model)} {badge}"))
-            for layer in model.layers:
-                ops = " ".join(str(o.get("op")) for o in layer.operations)
-                badge = guides.badges_for(UoA(model.id, layer.name))
-                entries.append(
-                    (
-                        f"{name}/{layer.name}",
-                        f"{layer.class_name} {layer.activation or ''} {ops} {badge}",
-                    )
-                )
+        from tinspect.analysis.find import find_units
         from tinspect.tui.screens.modals import Search
 
-        self.app.push_screen(Search(entries), self._jump_path)
+        self.app.push_screen(
+            Search(lambda query: find_units(self.store, query), self.guides.search),
+            self._searched,
+        )
+
+    def _searched(self, result: Any) -> None:
+        """Mark every hit in the levels (L3 counts per model, L2 marks layers), go to the one
+        chosen."""
+        if result is None:
+            return
+        self.guides = self.guides.with_search(result.query, result.hits)
+        marked = [h for h in result.hits if not h.exact]
+        models = {h.model_id for h in marked}
+        if marked:
+            self.status(
+                f"search {result.query!r}: {len(marked)} hits in {len(models)} models"
+                " (◀ marks them; / and an empty search clear)"
+            )
+        elif not result.hits:
+            self.status("search marks cleared" if not result.query else "no hits")
+        if result.path:
+            self._jump_path(result.path)
+
+    def action_localization(self) -> None:
+        from tinspect.analysis.localize import NOTABLE_KINDS, STRUCTURES
+        from tinspect.tui.screens.modals import BadgeKinds
+
+        kinds = [*NOTABLE_KINDS, *STRUCTURES]
+        self.app.push_screen(BadgeKinds(kinds, self.guides.badge_kinds), self._set_badge_kinds)
+
+    def _set_badge_kinds(self, kinds: frozenset[str] | None) -> None:
+        self.guides = replace(self.guides, badge_kinds=kinds)
+        self.status(
+            "badges: " + ("all kinds" if kinds is None else ", ".join(sorted(kinds)) or "none")
+        )
 
     def action_problems(self) -> None:
         from tinspect.tui.screens.modals import TextModal

@@ -4,6 +4,8 @@ problems. Each ends with ``dismiss(value)``; the caller passes a callback to ``p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +108,55 @@ class ClassSelector(ModalScreen[tuple[int, ...] | None]):
             self.dismiss(self._value())
 
 
+class BadgeKinds(ModalScreen[frozenset[str] | None]):
+    """The localization panel: which layer kinds and structures get badges at every level."""
+
+    BINDINGS = [
+        Binding("escape", "apply", "apply", id="badges.apply"),
+        Binding("a", "all", "all", id="badges.all"),
+        Binding("n", "none", "none", id="badges.none"),
+    ]
+
+    def __init__(self, kinds: list[str], shown: frozenset[str] | None) -> None:
+        super().__init__()
+        self.kinds = kinds
+        self.shown = shown
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Static(
+                "[b]localization[/b]: badges for these kinds and structures", classes="modal-title"
+            )
+            yield SelectionList[str](
+                *[
+                    ListSelection(kind, kind, self.shown is None or kind in self.shown)
+                    for kind in self.kinds
+                ],
+                id="badge-list",
+            )
+            yield Static(
+                "space: toggle   a: all   n: none   Esc/Enter: apply", classes="modal-help"
+            )
+
+    def _value(self) -> frozenset[str] | None:
+        chosen = frozenset(self.query_one(SelectionList).selected)
+        return None if len(chosen) == len(self.kinds) else chosen
+
+    def action_apply(self) -> None:
+        self.dismiss(self._value())
+
+    def action_all(self) -> None:
+        self.query_one(SelectionList).select_all()
+
+    def action_none(self) -> None:
+        self.query_one(SelectionList).deselect_all()
+
+    def on_key(self, event: Any) -> None:
+        if event.key == "enter":
+            event.stop()
+            self.dismiss(self._value())
+
+
 class AskPath(ModalScreen[Path]):
     """Ask where to write a file, with a sensible default."""
 
@@ -130,49 +181,74 @@ class AskPath(ModalScreen[Path]):
         self.dismiss(None)
 
 
-class Search(ModalScreen[str]):
-    """Find models and layers by name, class, activation or badge; returns a unit path."""
+class Search(ModalScreen["SearchResult"]):
+    """Find layers by kind, structure or name (``model:`` for models); returns the unit
+    chosen and every hit, which the main screen then highlights in the levels."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel", id="search.cancel")]
 
-    def __init__(self, entries: list[tuple[str, str]]) -> None:
+    def __init__(self, finder: Callable[[str], list[Any]], query: str = "") -> None:
         super().__init__()
-        self.entries = entries  # (unit path, searchable description)
+        self.finder = finder  # query -> hits with .path and .what
+        self.query_text = query
+        self.hits: list[Any] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
             yield Static(
-                "[b]search[/b] models, layers, layer types, activations, structures",
+                "[b]search[/b] layers by kind, structure or name; [b]model:[/b] for models",
                 classes="modal-title",
             )
-            yield Input(placeholder="e.g. conv, relu, skip, z_mean", id="search-input")
+            yield Input(
+                self.query_text,
+                placeholder="e.g. conv relu, skip, z_mean, model:vae",
+                id="search-input",
+            )
             yield OptionList(id="search-results")
-            yield Static("type to filter   ↓ then Enter: go   Esc: close", classes="modal-help")
+            yield Static(
+                "type to search   ↓ then Enter: go (hits stay marked)   empty + Enter: clear marks",
+                classes="modal-help",
+            )
 
     def on_mount(self) -> None:
-        self._fill("")
+        self._fill(self.query_text)
 
     def _fill(self, text: str) -> None:
-        words = text.lower().split()
+        self.hits = self.finder(text)
         results = self.query_one("#search-results", OptionList)
-        matches = [(p, d) for p, d in self.entries if all(w in f"{p} {d}".lower() for w in words)]
         results.set_options(
-            [Option(Text.assemble((p, "bold"), "  ", (d, "dim")), id=p) for p, d in matches[:200]]
+            [
+                Option(Text.assemble((h.path, "bold"), "  ", (h.what, "dim")), id=str(i))
+                for i, h in enumerate(self.hits[:200])
+            ]
         )
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._fill(event.value)
 
+    def _result(self, index: int | None) -> SearchResult:
+        text = self.query_one("#search-input", Input).value
+        chosen = self.hits[index].path if index is not None and index < len(self.hits) else None
+        return SearchResult(text, chosen, tuple(self.hits))
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         results = self.query_one("#search-results", OptionList)
-        if results.option_count:
-            self.dismiss(results.get_option_at_index(results.highlighted or 0).id)
+        self.dismiss(self._result(results.highlighted or 0 if results.option_count else None))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        self.dismiss(self._result(int(event.option.id or 0)))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What the search was, the unit chosen (None: none), and every hit."""
+
+    query: str
+    path: str | None
+    hits: tuple[Any, ...]
 
 
 class TextModal(ModalScreen[None]):

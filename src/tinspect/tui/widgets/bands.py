@@ -31,7 +31,9 @@ def number(value: float) -> str:
         return "-"
     if value == 0:
         return "0"
-    if 1e-3 <= abs(value) < 1e5:
+    if 1e3 <= abs(value) < 1e5:
+        return f"{value:.0f}"  # 1663, not 1.66e+03
+    if 1e-3 <= abs(value) < 1e3:
         return f"{value:.3g}"
     return f"{value:.2e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
 
@@ -75,7 +77,7 @@ class BandChart:
     epochs: list[int]
     values: dict[float, list[float]]
     colour: str = "#56B4E9"
-    height: int = 12
+    height: int = 10
 
     def _interpolated(self, width: int) -> dict[float, np.ndarray]:
         xs = np.asarray(self.epochs, dtype=float)

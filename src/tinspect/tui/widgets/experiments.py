@@ -73,6 +73,9 @@ class ExperimentTree(Tree[Selection]):
         label.append("● ", style=colour)
         label.append(store.display_name(model), style=f"bold {colour}")
         label.append(f" {model.short_id}", style="dim")
+        hits = guides.hit_count(model_id)
+        if hits:
+            label.append(f" ◀{hits}", style="bold yellow")
         interest_block(label, guides.interest_of("models", model_id))
         delta = None
         parents = [p for p in model.parents if p in store.models]

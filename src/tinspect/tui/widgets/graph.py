@@ -116,6 +116,8 @@ class LayerGraph(OptionList):
             text = Text()
             text.append(row.lanes.ljust(width) + " ", style=self.colours(model_id))
             text.append(row.name, style="bold")
+            if (model_id, row.name) in guides.hits:
+                text.append(" ◀", style="bold yellow")
             interest_block(text, guides.interest_of("layers", (model_id, row.name)))
             badges = guides.badges_for(UoA(model_id, row.name))
             if badges:  # before the details, so a narrow terminal still shows them
