@@ -151,7 +151,7 @@ async def test_findings_screen_shows_measured_values_and_the_epoch_timeline() ->
         timeline = str(app.screen.query_one("#findings-timeline").render())
         assert "one-sided-latent" in timeline and "●" in timeline
         options = app.screen.query_one("#findings-list")
-        first = str(options.get_option_at_index(0).prompt)
+        first = text_of(options.get_option_at_index(0).prompt, width=120)
         assert "measured: activation=relu  min=0  zero_fraction=" in first
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich.console import Group
+from rich.padding import Padding
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -110,12 +112,13 @@ class FindingsScreen(ModalScreen[str]):
                 text.append(finding.uoa)
                 text.append("  ")
                 text.append_text(timeline(self.epochs_of.get(finding.model_id, []), finding.epochs))
-                text.append(f"\n   {finding.title}")
+                body = Text(finding.title)
                 if finding.context:
-                    text.append(f"\n   measured: {context_text(finding.context)}", style="cyan")
-                text.append(f"\n   {finding.explanation}", style="dim")
-                text.append(f"\n   fix: {finding.fix}", style="green")
-                options.append(Option(text, id=str(i)))
+                    body.append(f"\nmeasured: {context_text(finding.context)}", style="cyan")
+                body.append(f"\n{finding.explanation}", style="dim")
+                body.append(f"\nfix: {finding.fix}", style="green")
+                # The body as its own block, indented: wrapped lines keep the hanging indent.
+                options.append(Option(Group(text, Padding(body, (0, 0, 0, 3))), id=str(i)))
             yield OptionList(*options, id="findings-list")
             yield Static("Enter: go to the unit   Esc: close", classes="modal-help")
 
