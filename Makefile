@@ -31,6 +31,7 @@ demo: $(STAMP)
 # Small deterministic logs committed for the read-side tests.
 fixtures: $(STAMP)
 	$(BIN)/python -m tinspect.demo.fixtures fixtures/digits
+	$(BIN)/python -m tinspect.demo.fixtures --shortcut fixtures/shortcut
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.record

@@ -475,7 +475,7 @@ def compare_command(
         sys.stdout.write(json.dumps(result.to_json(), indent=1) + "\n")
     elif csv_out:
         truth = side_a.maps.true_class
-        meta = {"a": side_a.label, "b": side_b.label, "class": cls}
+        meta = {"a": result.labels[0], "b": result.labels[1], "class": cls}
         table = Table.from_rows(list(result.CSV_COLUMNS), result.csv_rows(truth), meta)
         write_table(table, sys.stdout, "csv", header=not no_header)
     else:
@@ -490,7 +490,7 @@ def _print_compare(result: Any) -> None:
     console = Console()
     what = "all classes" if result.cls is None else f"class {result.cls}"
     console.print(
-        f"a = {result.a.label}, b = {result.b.label}, {what}: {len(result.samples)} samples "
+        f"a = {result.labels[0]}, b = {result.labels[1]}, {what}: {len(result.samples)} samples "
         f"({result.sampling}), {result.grid}×{result.grid} grid, {len(result.clusters)} concepts",
         style="bold",
         highlight=False,

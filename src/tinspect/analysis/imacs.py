@@ -157,18 +157,9 @@ def segment_sums(maps: np.ndarray, grid: int) -> np.ndarray:
     """(n, grid, grid): each cell's sum of attributions, ``maps`` as (n, H, W, C)."""
     n, height, width = maps.shape[:3]
     rows, cols = grid_edges(height, grid), grid_edges(width, grid)
-    per_pixel = maps.reshape(n, height, width, -1).sum(axis=3)
-    # Sums over cells by cumulative sums: one pass, whatever the grid.
-    integral = np.zeros((n, height + 1, width + 1), dtype=np.float64)
-    integral[:, 1:, 1:] = per_pixel.cumsum(axis=1).cumsum(axis=2)
-    r0, r1 = rows[:-1], rows[1:]
-    c0, c1 = cols[:-1], cols[1:]
-    return (
-        integral[:, r1][:, :, c1]
-        - integral[:, r0][:, :, c1]
-        - integral[:, r1][:, :, c0]
-        + integral[:, r0][:, :, c0]
-    )
+    per_pixel = maps.reshape(n, height, width, -1).astype(np.float64).sum(axis=3)
+    by_rows = np.add.reduceat(per_pixel, rows[:-1], axis=1)
+    return np.add.reduceat(by_rows, cols[:-1], axis=2)
 
 
 def segment_patches(images: np.ndarray, grid: int, patch: int = PATCH) -> np.ndarray:
@@ -262,8 +253,8 @@ class Cluster:
 
 @dataclass
 class Comparison:
-    a: Side
-    b: Side
+    names: tuple[str, str]
+    epochs: tuple[int, int]
     cls: int | None
     grid: int
     k: int
@@ -274,11 +265,16 @@ class Comparison:
     histogram_edges: list[float]
     clusters: list[Cluster]
 
+    @property
+    def labels(self) -> tuple[str, str]:
+        """``model@epoch`` of a and b."""
+        return (f"{self.names[0]}@{self.epochs[0]}", f"{self.names[1]}@{self.epochs[1]}")
+
     def to_json(self) -> dict[str, Any]:
         """The issue's schema, plus the settings and the histograms."""
         return {
-            "models": [self.a.model.name, self.b.model.name],
-            "epochs": [self.a.epoch, self.b.epoch],
+            "models": list(self.names),
+            "epochs": list(self.epochs),
             "class": self.cls,
             "grid": self.grid,
             "k": self.k,
@@ -338,11 +334,8 @@ def compare(
     sampling: str = "balanced",
     seed: int = DEFAULT_SEED,
 ) -> Comparison:
-    """Cluster both models' segments into concepts and rank them by imbalance."""
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}. Received: {sampling!r}")
-    if grid < 1 or k < 1:
-        raise ValueError(f"grid and k must be >= 1. Received: grid={grid}, k={k}")
+    """Cluster both models' segments into concepts and rank them by imbalance
+    (``compare_maps`` on the models' recorded samples and maps)."""
     x = recorded_inputs(store, a.model, a.epoch)
     if b.model.id != a.model.id:
         other = recorded_inputs(store, b.model, b.epoch)
@@ -353,29 +346,64 @@ def compare(
                 f"{a.model.name} and {b.model.name} recorded different samples; compare needs "
                 "the same samples (the same samples= in both callbacks)"
             )
-    n = x.shape[0]
     for side in (a, b):
-        if side.maps.predicted.shape[0] != n:
+        if side.maps.predicted.shape[0] != x.shape[0]:
             raise CompareError(
                 f"{side.label} has attributions of {side.maps.predicted.shape[0]} samples, "
-                f"the recorded samples are {n}"
+                f"the recorded samples are {x.shape[0]}"
             )
-    layout = a.maps.layout
+    return compare_maps(
+        x,
+        a.maps,
+        b.maps,
+        names=(a.model.name, b.model.name),
+        epochs=(a.epoch, b.epoch),
+        n_classes=max(a.model.n_classes, b.model.n_classes),
+        cls=cls,
+        grid=grid,
+        k=k,
+        selection=selection,
+        sampling=sampling,
+        seed=seed,
+    )
+
+
+def compare_maps(
+    x: np.ndarray,
+    maps_a: AttributionMaps,
+    maps_b: AttributionMaps,
+    *,
+    names: tuple[str, str] = ("a", "b"),
+    epochs: tuple[int, int] = (0, 0),
+    n_classes: int = 0,
+    cls: int | None = None,
+    grid: int = DEFAULT_GRID,
+    k: int = DEFAULT_K,
+    selection: np.ndarray | None = None,
+    sampling: str = "balanced",
+    seed: int = DEFAULT_SEED,
+) -> Comparison:
+    """The comparison itself, on arrays: samples ``x`` and both models' maps."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}. Received: {sampling!r}")
+    if grid < 1 or k < 1:
+        raise ValueError(f"grid and k must be >= 1. Received: grid={grid}, k={k}")
+    n = x.shape[0]
+    layout = maps_a.layout
     images = as_nhwc(x, layout)
     height, width = images.shape[1:3]
     if grid > min(height, width):
         raise CompareError(f"a {grid}×{grid} grid does not fit {height}×{width} images")
-    truth = a.maps.true_class if a.maps.true_class is not None else b.maps.true_class
+    truth = maps_a.true_class if maps_a.true_class is not None else maps_b.true_class
     if cls is not None:
         n_classes = max(
-            a.model.n_classes,
-            b.model.n_classes,
-            int(a.maps.predicted_class.max(initial=-1)) + 1,
-            int(b.maps.predicted_class.max(initial=-1)) + 1,
+            n_classes,
+            int(maps_a.predicted_class.max(initial=-1)) + 1,
+            int(maps_b.predicted_class.max(initial=-1)) + 1,
         )
         if cls < 0 or cls >= n_classes:
             raise CompareError(
-                f"{a.model.name} has {n_classes} classes (0..{n_classes - 1}); no class {cls}"
+                f"{names[0]} has {n_classes} classes (0..{n_classes - 1}); no class {cls}"
             )
     candidates = np.arange(n) if selection is None else np.asarray(selection, dtype=np.int64)
     if sampling == "all":
@@ -383,8 +411,8 @@ def compare(
     else:
         groups: list[np.ndarray] = []
         if cls is not None and truth is not None:
-            for side in (a, b):
-                result = outcomes(side.maps.predicted_class[candidates], truth[candidates], cls)
+            for maps in (maps_a, maps_b):
+                result = outcomes(maps.predicted_class[candidates], truth[candidates], cls)
                 groups += [candidates[result == o] for o in OUTCOMES]
         elif truth is not None:
             groups = [candidates[truth[candidates] == c] for c in np.unique(truth[candidates])]
@@ -394,10 +422,10 @@ def compare(
     if chosen.size == 0:
         raise CompareError("no samples to compare (the selection is empty)")
 
-    maps_a = as_nhwc(a.maps.toward(cls)[chosen], layout)
-    maps_b = as_nhwc(b.maps.toward(cls)[chosen], layout)
-    seg_a = segment_sums(maps_a, grid).reshape(-1)
-    seg_b = segment_sums(maps_b, grid).reshape(-1)
+    pixels_a = as_nhwc(maps_a.toward(cls)[chosen], layout)
+    pixels_b = as_nhwc(maps_b.toward(cls)[chosen], layout)
+    seg_a = segment_sums(pixels_a, grid).reshape(-1)
+    seg_b = segment_sums(pixels_b, grid).reshape(-1)
     features = segment_patches(images[chosen], grid).reshape(len(chosen) * grid * grid, -1)
     embedding = embed(features)
     labels = cluster(embedding, k, seed)
@@ -416,8 +444,8 @@ def compare(
     cell = np.tile(np.arange(grid * grid), len(chosen))
     outcome_a = outcome_b = None
     if cls is not None and truth is not None:
-        outcome_a = outcomes(a.maps.predicted_class, truth, cls)
-        outcome_b = outcomes(b.maps.predicted_class, truth, cls)
+        outcome_a = outcomes(maps_a.predicted_class, truth, cls)
+        outcome_b = outcomes(maps_b.predicted_class, truth, cls)
     clusters = []
     for label in range(int(labels.max()) + 1):
         members = np.flatnonzero(labels == label)
@@ -434,8 +462,8 @@ def compare(
                 str(int(c)): int(m) for c, m in zip(classes, counts, strict=True)
             }
             composition["correct"] = {
-                "a": int((a.maps.predicted_class[samples_here] == truth[samples_here]).sum()),
-                "b": int((b.maps.predicted_class[samples_here] == truth[samples_here]).sum()),
+                "a": int((maps_a.predicted_class[samples_here] == truth[samples_here]).sum()),
+                "b": int((maps_b.predicted_class[samples_here] == truth[samples_here]).sum()),
             }
         if outcome_a is not None and outcome_b is not None:
             composition["outcomes"] = {
@@ -471,5 +499,5 @@ def compare(
     for rank, item in enumerate(clusters):
         item.cluster = rank
     return Comparison(
-        a, b, cls, grid, k, sampling, chosen, scale_a, scale_b, edges.tolist(), clusters
+        names, epochs, cls, grid, k, sampling, chosen, scale_a, scale_b, edges.tolist(), clusters
     )

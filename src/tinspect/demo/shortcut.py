@@ -63,15 +63,16 @@ def run_shortcut(
     attribution_epochs: str | int,
     ids: Callable[[str], str | None],
     layers: list[str] | None = None,
+    subdir: str = "shortcut",
     progress: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """Train ``clean`` and ``shortcut`` into ``logdir/shortcut``; returns their headers."""
+    """Train ``clean`` and ``shortcut`` into ``logdir/subdir``; returns their headers."""
     digits = data.load_digits(seed=seed)
     images = data.Digits.images
     x_train, y_train = images(digits.x_train), digits.y_train
     x_val, y_val = images(digits.x_val), digits.y_val
     samples = recorded_samples(digits, max_samples)
-    target = Path(logdir) / "shortcut"
+    target = Path(logdir) / subdir if subdir else Path(logdir)
     clean = tinspect.make_header(
         "clean",
         "Digits conv, clean images",

@@ -1,4 +1,4 @@
-"""Integrated Gradients maps of the recorded samples, computed by the recorder, off the training thread.
+"""Integrated Gradients maps of the recorded samples, computed off the training thread.
 
 The read side never runs a model (the viewer must not import TensorFlow), so whatever needs
 the model's gradients is computed here, at record time: for every recorded sample, the
