@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.read
 	$(BIN)/python -m bench.view
 	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.attributions
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
