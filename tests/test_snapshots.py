@@ -127,7 +127,22 @@ def test_help_screen(snap_compare, size: tuple[int, int]) -> None:
 
 @sizes
 def test_command_palette(snap_compare, size: tuple[int, int]) -> None:
-    assert snapshot(snap_compare, size, ["enter", "down"], "ctrl+p", ["h", "i", "s", "t"])
+    async def run_before(pilot) -> None:
+        from textual.command import CommandInput, CommandList
+
+        await keys(["enter", "down"], "ctrl+p", ["h", "i", "s", "t"], top=False)(pilot)
+        pilot.app.screen.query_one(CommandInput).cursor_blink = False  # a frozen cursor
+        # The palette searches in tasks of its own: wait until its list has settled.
+        last = -1
+        for _ in range(50):
+            await pilot.pause(0.1)
+            count = pilot.app.screen.query_one(CommandList).option_count
+            if count == last and count > 0:
+                break
+            last = count
+        await pilot.pause(0.3)
+
+    assert snap_compare(app(), terminal_size=size, run_before=run_before)
 
 
 @sizes
