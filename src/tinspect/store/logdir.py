@@ -20,6 +20,7 @@ from tinspect import format as fmt
 from tinspect.store import h5
 from tinspect.store.cache import Cache, default_cache_dir
 from tinspect.store.checkpoint import (
+    ChannelsLastDataset,
     DataError,
     SummaryTable,
     check_version,
@@ -327,7 +328,28 @@ class Store:
         return table
 
     def dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
-        """A dataset of a checkpoint by its HDF5 path (hard links only)."""
+        """A dataset of a checkpoint by its HDF5 path (hard links only); a channels-first
+        layer's activations and class means with the channel axis last (see
+        ``ChannelsLastDataset``)."""
+        node = self._dataset(model_id, epoch, name)
+        axis = self._channel_axis(model_id, name)
+        if axis is not None and len(node.shape) > axis + 1:
+            return ChannelsLastDataset(node, axis)  # answers the Dataset interface we use
+        return node
+
+    def _channel_axis(self, model_id: str, name: str) -> int | None:
+        """The ``channel_axis`` of the layer whose activations or class means ``name`` is."""
+        parts = name.strip("/").split("/")
+        arrays = (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS)
+        if len(parts) != 3 or parts[0] != fmt.LAYERS_GROUP or parts[2] not in arrays:
+            return None
+        model = self.models.get(model_id)
+        for layer in model.layers if model is not None else []:
+            if layer.channel_axis is not None and fmt.h5_key(layer.name) == parts[1]:
+                return layer.channel_axis
+        return None
+
+    def _dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
         f = self.checkpoint(model_id, epoch)
         try:
             node = h5.safe_get(f, name)
