@@ -458,18 +458,39 @@ def _params(module: Any) -> tuple[int, int]:
     return trainable, non_trainable
 
 
+def weight_unit_axis(module: Any, name: str, ndim: int) -> int | None:
+    """The axis of a weight's output units when it is not the last one.
+
+    Keras kernels are (inputs..., units); torch's linear and convolution weights are
+    (units, inputs, ...), transposed convolutions' (inputs, units, ...). Named in
+    model.json, the store presents them with that axis last, Keras' layout.
+    """
+    cls = type(module).__name__
+    if name != "weight" or ndim < 2:
+        return None
+    if cls.startswith(("ConvTranspose", "LazyConvTranspose")):
+        return 1
+    if cls.startswith(("Linear", "LazyLinear", "Conv", "LazyConv", "Bilinear")):
+        return 0
+    return None
+
+
 def variables(module: Any, state: dict[str, Any]) -> list[dict[str, Any]]:
     """The variable entries of a layer from its own ``state_dict`` items (name → tensor)."""
     trainable = {n for n, p in module.named_parameters(recurse=False) if p.requires_grad}
-    return [
-        {
+    out = []
+    for name, tensor in state.items():
+        entry: dict[str, Any] = {
             "name": name,
             "shape": list(tensor.shape),
             "dtype": str(tensor.dtype).removeprefix("torch."),
             "trainable": name in trainable,
         }
-        for name, tensor in state.items()
-    ]
+        axis = weight_unit_axis(module, name, tensor.ndim)
+        if axis is not None:
+            entry["unit_axis"] = axis
+        out.append(entry)
+    return out
 
 
 def channel_axis(
