@@ -44,6 +44,7 @@ from torch import nn
 import tinspect
 from tinspect.torch import Recorder
 
+torch.set_num_threads(1)
 torch.manual_seed({SEED})
 rng = np.random.default_rng({SEED})
 x = rng.normal(size=(1024, 64)).astype("float32")
