@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.record
 	$(BIN)/python -m bench.read
 	$(BIN)/python -m bench.view
+	$(BIN)/python -m bench.compare
 	$(BIN)/python -m bench.torch_record
 
 lint: $(STAMP)

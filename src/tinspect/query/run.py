@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 from tinspect import format as fmt
+from tinspect.query import projection
+from tinspect.query import samples as sample_selection
+from tinspect.query.samples import SampleSelection
 from tinspect.query.spec import Query, QueryError, select_epochs
 from tinspect.query.table import Table
 from tinspect.store import h5, reduce
@@ -128,6 +131,12 @@ class Runner:
     def __init__(self, store: Store, cancelled: Cancelled | None = None) -> None:
         self.store = store
         self.cancelled = cancelled or (lambda: False)
+        #: The query's sample selection (None: every sample), set by ``run``, and its
+        #: resolved rows per (model id, epoch).
+        self.selection: SampleSelection | None = None
+        self._sample_rows: dict[tuple[str, int], np.ndarray] = {}
+        #: Projection bases fitted during this runner's life, by (model, dataset, epoch).
+        self._bases: dict[tuple[str, str, int], projection.Basis] = {}
 
     def check(self) -> None:
         if self.cancelled():
@@ -144,9 +153,30 @@ class Runner:
         return chosen
 
     def rows(self, model_id: str, epoch: int, classes: tuple[int, ...] | None) -> np.ndarray | None:
-        """Sorted sample rows of the class selection (None: all samples)."""
+        """Sorted sample rows of the class selection and the sample selection (None: all)."""
+        picked = self.sample_rows(model_id, epoch)
         if classes is None:
+            return picked
+        by_class = self._class_rows(model_id, epoch, classes)
+        return by_class if picked is None else np.intersect1d(by_class, picked)
+
+    def sample_rows(self, model_id: str, epoch: int) -> np.ndarray | None:
+        """Sorted rows of the query's sample selection at a checkpoint (None: no selection)."""
+        if self.selection is None:
             return None
+        key = (model_id, epoch)
+        if key not in self._sample_rows:
+            model = self.store.models[model_id]
+            self._sample_rows[key] = sample_selection.resolve(
+                self.store, self.selection, model, epoch
+            )
+        return self._sample_rows[key]
+
+    def samples_tag(self, model_id: str, epoch: int) -> str:
+        """The sample selection's part of a cache key: its exact rows (or "all")."""
+        return sample_selection.rows_key(self.sample_rows(model_id, epoch))
+
+    def _class_rows(self, model_id: str, epoch: int, classes: tuple[int, ...]) -> np.ndarray:
         name = f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_Y_CLASS}"
         if not self.store.has(model_id, epoch, name):
             raise DataError(
@@ -181,7 +211,10 @@ class Runner:
         def compute() -> dict[str, np.ndarray]:
             return reduction(reduce.blocks(*self.read(target, epoch, classes)))
 
-        return self._cached(target.uoa.model, epoch, f"{key}|{target.dataset}|{classes}", compute)
+        tag = self.samples_tag(target.uoa.model, epoch)
+        return self._cached(
+            target.uoa.model, epoch, f"{key}|{target.dataset}|{classes}|{tag}", compute
+        )
 
     @staticmethod
     def classes_for(target: Target, classes: tuple[int, ...] | None) -> tuple[int, ...] | None:
@@ -199,7 +232,8 @@ class Runner:
     def summary(self, target: Target, epoch: int, classes: tuple[int, ...] | None) -> Summary:
         """The summary of a target at an epoch: stored when it answers exactly, else computed."""
         model_id = target.uoa.model
-        if classes is None and target.unit is None and target.summary_row is not None:
+        exact = classes is None and self.selection is None and target.unit is None
+        if exact and target.summary_row is not None:
             stored = self.store.summary_table(model_id, epoch).row(target.summary_row)
             if stored is not None:
                 return stored
@@ -218,7 +252,8 @@ class Runner:
                 "exact": np.array(result.exact_quantiles),
             }
 
-        key = f"summary|{target.dataset}|{classes}|{target.unit}"
+        tag = self.samples_tag(model_id, epoch)
+        key = f"summary|{target.dataset}|{classes}|{target.unit}|{tag}"
         value = self._cached(model_id, epoch, key, compute)
         return Summary(value["stats"], value["counts"], value["edges"], bool(value["exact"]))
 
@@ -237,7 +272,10 @@ class Runner:
 
     # --- the steps -----------------------------------------------------------------------------
     def run(self, query: Query) -> Table:
-        meta = {
+        self._sample_rows = {}
+        parsed = sample_selection.parse(query.samples) if query.samples is not None else None
+        self.selection = None if parsed is None or parsed.is_all else parsed
+        meta: dict[str, Any] = {
             "query": query.to_dict(),
             "class_dependent": query.data
             in ("activations", "samples", "predictions", "mean_class_activations"),
@@ -256,13 +294,35 @@ class Runner:
             for target in targets:
                 model = self.store.models[target.uoa.model]
                 pairs += [(target, e) for e in self.epochs(query, model)]
+            self.check_selection([(t.uoa.model, e) for t, e in pairs])
             table = getattr(self, f"step_{query.step}")(query, pairs)
             meta["uoas"] = sorted({t.path for t in targets}, key=[t.path for t in targets].index)
             meta["epochs"] = sorted({e for _t, e in pairs})
         if query.classes is not None:
             meta["classes"] = list(query.classes)
+        if self.selection is not None:
+            meta["samples"] = str(self.selection)
         table.meta.update(meta)
         return table
+
+    def check_selection(self, checkpoints: list[tuple[str, int]]) -> None:
+        """Resolve the sample selection at every checkpoint read; DataError when it selects
+        no sample of a model at any of them (an empty selection at some epochs is fine:
+        what a model misclassifies changes while it trains)."""
+        if self.selection is None:
+            return
+        by_model: dict[str, list[int]] = {}
+        for model_id, epoch in checkpoints:
+            self.check()
+            rows = self.sample_rows(model_id, epoch)
+            assert rows is not None
+            by_model.setdefault(model_id, []).append(len(rows))
+        for model_id, counts in by_model.items():
+            if not any(counts):
+                name = self.store.display_name(self.store.models[model_id])
+                epochs = sorted({e for m, e in checkpoints if m == model_id})
+                where = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs}"
+                raise DataError(f"samples={self.selection} selects no sample of {name} at {where}")
 
     def metrics(self, query: Query) -> Table:
         rows = []
@@ -349,7 +409,8 @@ class Runner:
             )
             return {"counts": counts, "edges": edges}
 
-        key = f"hist|{target.dataset}|{classes}|{target.unit}|{lo!r}|{hi!r}|{query.bins}"
+        tag = self.samples_tag(model_id, epoch)
+        key = f"hist|{target.dataset}|{classes}|{target.unit}|{lo!r}|{hi!r}|{query.bins}|{tag}"
         value = self._cached(model_id, epoch, key, compute)
         return value["counts"], value["edges"]
 
@@ -390,7 +451,8 @@ class Runner:
             counts, edges = reduce.hist(source, s["min"], s["max"], 8192)
             return {"values": quantiles_from_histogram(counts, edges, qs)}
 
-        key = f"quantiles|{target.dataset}|{classes}|{target.unit}|{list(qs)}"
+        tag = self.samples_tag(model_id, epoch)
+        key = f"quantiles|{target.dataset}|{classes}|{target.unit}|{list(qs)}|{tag}"
         return self._cached(model_id, epoch, key, compute)["values"]
 
     def step_unit_stats(self, query: Query, pairs: list[tuple[Target, int]]) -> Table:
@@ -444,11 +506,13 @@ class Runner:
         return Table.from_rows(["uoa", "epoch", "class", "class_name", "unit", "mean"], rows)
 
     def _class_means(self, target: Target, epoch: int, model: ModelLogs) -> np.ndarray:
-        """(classes, units): the stored per-class means averaged over spatial axes, or computed."""
+        """(classes, units): the stored per-class means averaged over spatial axes, or computed
+        (always computed, from the selected rows, under a sample selection)."""
         stored = target.dataset.rsplit("/", 1)[0] + f"/{fmt.MEAN_CLASS_ACTIVATIONS}"
+        picked = self.sample_rows(model.id, epoch)
 
         def compute() -> dict[str, np.ndarray]:
-            if self.store.has(model.id, epoch, stored):
+            if picked is None and self.store.has(model.id, epoch, stored):
                 values = h5.read(self.store.dataset(model.id, epoch, stored)).astype(np.float64)
                 units = values.shape[-1] if values.ndim > 1 else 1
                 return {"means": values.reshape(values.shape[0], -1, units).mean(axis=1)}
@@ -456,9 +520,10 @@ class Runner:
             if ids is None or model.n_classes == 0:
                 raise DataError(f"{model.name} has no class labels for per-class means")
             dataset = self.store.dataset(model.id, epoch, target.dataset)
-            return {"means": reduce.class_unit_means(dataset, ids, model.n_classes)}
+            return {"means": reduce.class_unit_means(dataset, ids, model.n_classes, picked)}
 
-        return self._cached(model.id, epoch, f"class_means|{target.dataset}", compute)["means"]
+        key = f"class_means|{target.dataset}|{sample_selection.rows_key(picked)}"
+        return self._cached(model.id, epoch, key, compute)["means"]
 
     def step_density(self, query: Query, pairs: list[tuple[Target, int]]) -> Table:
         lo, hi = self.shared_range(pairs, query)
@@ -575,9 +640,87 @@ class Runner:
                             return Table.from_rows(columns, rows)
         return Table.from_rows(columns, rows)
 
+    def step_projection(self, query: Query, pairs: list[tuple[Target, int]]) -> Table:
+        """2-D PCA coordinates per sample; the basis is fitted at ``query.basis_epoch`` of each
+        model and applied to every epoch asked for, so the samples move in one frame.
+
+        The basis is fitted on every recorded sample, whatever the selection: a sample's
+        coordinates do not depend on which others are shown, so a selection is the same
+        points highlighted (or filtered) in the same picture.
+        """
+        columns = ["uoa", "epoch", "sample", "class", "pc1", "pc2", "predicted", "correct"]
+        rows: list[tuple[Any, ...]] = []
+        explained: dict[str, list[float]] = {}
+        basis_epochs: dict[str, int] = {}
+        for target, epoch in pairs:
+            self.check()
+            if target.unit is not None:
+                raise QueryError(
+                    f"projection takes a layer ({target.path.rsplit('/', 1)[0]}), not a unit"
+                )
+            model = self.store.models[target.uoa.model]
+            chosen = select_epochs(query.basis_epoch, model.epochs)
+            if not chosen:
+                raise DataError(
+                    f"{model.name}: no checkpoint matches basis_epoch={query.basis_epoch!r} "
+                    f"(has {model.epochs or 'none'})"
+                )
+            basis_epoch = chosen[0]
+            value = self._projection(target, basis_epoch, epoch)
+            explained[target.path] = [float(v) for v in value["explained"]]
+            basis_epochs[target.path] = basis_epoch
+            ids = self.class_ids(model.id, epoch)
+            try:
+                predicted = sample_selection.predicted_classes(self.store, model, epoch)
+            except DataError:
+                predicted = None  # not a classifier: no predicted class, no correctness
+            selected = self.rows(model.id, epoch, query.classes)
+            samples = range(len(value["scores"])) if selected is None else selected
+            for sample in samples:
+                i = int(sample)
+                true = int(ids[i]) if ids is not None else None
+                guess = int(predicted[i]) if predicted is not None else None
+                correct = None if true is None or guess is None else guess == true
+                pc1, pc2 = value["scores"][i]
+                rows.append((target.path, epoch, i, true, float(pc1), float(pc2), guess, correct))
+        table = Table.from_rows(columns, rows)
+        table.meta["basis_epoch"] = basis_epochs
+        table.meta["explained_variance_ratio"] = explained
+        return table
+
+    def _projection(self, target: Target, basis_epoch: int, epoch: int) -> dict[str, np.ndarray]:
+        """Scores (N, 2) of ``epoch`` in the basis fitted at ``basis_epoch``, cached under
+        both files' identities; the basis itself is kept for the run (it is D × 3 floats)."""
+        model_id = target.uoa.model
+        key = (model_id, target.dataset, basis_epoch)
+
+        def basis() -> projection.Basis:
+            if key not in self._bases:
+                dataset = self.store.dataset(model_id, basis_epoch, target.dataset)
+                self._bases[key] = projection.fit(dataset, check=self.check)
+            return self._bases[key]
+
+        def compute() -> dict[str, np.ndarray]:
+            fitted = basis()
+            if epoch == basis_epoch:
+                scores = fitted.scores
+            else:
+                dataset = self.store.dataset(model_id, epoch, target.dataset)
+                scores = projection.project(dataset, fitted, check=self.check)
+            return {"scores": scores, "explained": fitted.explained}
+
+        identities = [
+            self.store.identity(model_id, basis_epoch),
+            self.store.identity(model_id, epoch),
+        ]
+        cache_key = f"projection|{target.dataset}|{basis_epoch}|{epoch}"
+        return self.store.cache.get_or_compute(identities, cache_key, compute)
+
     def confusion(self, query: Query) -> Table:
         rows = []
-        for model, name, epoch in self._checkpoints(query):
+        checkpoints = list(self._checkpoints(query))
+        self.check_selection([(model.id, epoch) for model, _name, epoch in checkpoints])
+        for model, name, epoch in checkpoints:
             ids = self.class_ids(model.id, epoch)
             if ids is None:
                 raise DataError(f"{model.name} has no class labels for a confusion matrix")
@@ -598,6 +741,9 @@ class Runner:
             predicted = np.argmax(pred, axis=1)
             n = max(model.n_classes, pred.shape[1])
             keep = np.ones(len(ids), bool) if query.classes is None else np.isin(ids, query.classes)
+            picked = self.sample_rows(model.id, epoch)
+            if picked is not None:
+                keep &= np.isin(np.arange(len(ids)), picked)
             matrix = np.zeros((n, n), dtype=np.int64)
             np.add.at(matrix, (ids[keep], predicted[keep]), 1)
             for t in range(n):

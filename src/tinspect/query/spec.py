@@ -9,8 +9,12 @@ validated here with messages that name the offending field, and never evaluated 
   runtime (per checkpoint: inference time per sample, weight bytes, optimizer step).
 * ``epochs``: ``last``, ``first``, ``all``, an epoch ``N`` or a range ``A:B`` (inclusive).
 * ``classes``: the class selection (sample rows whose class is listed), or None for all.
+* ``samples``: a sample selection in the grammar of ``tinspect.query.samples`` (``class:3``,
+  ``misclassified@MODEL``, ``ids:0,5``...), or None for all; it combines with ``classes``
+  (both must hold) and applies to the per-sample data (activations, samples, predictions).
 * ``step``: the processing: raw, summary, histogram, quantiles, unit_stats, class_means,
-  density, topk, confusion — each with its parameters.
+  density, topk, confusion, projection — each with its parameters (``basis_epoch``: the
+  checkpoint whose activations fit the projection's basis, ``last``, ``first`` or ``N``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ STEPS = (
     "density",
     "topk",
     "confusion",
+    "projection",
 )
 #: Which steps apply to which data.
 STEPS_FOR: dict[str, tuple[str, ...]] = {
@@ -52,12 +57,15 @@ STEPS_FOR: dict[str, tuple[str, ...]] = {
         "unit_stats",
         "class_means",
         "density",
+        "projection",
     ),
     "mean_class_activations": ("raw",),
-    "samples": ("raw", "summary", "histogram"),
+    "samples": ("raw", "summary", "histogram", "projection"),
     "predictions": ("raw", "confusion", "summary", "histogram"),
     "runtime": ("raw",),
 }
+#: Data with one row per recorded sample: what a sample selection applies to.
+SAMPLE_DATA = ("activations", "samples", "predictions")
 DEFAULT_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
@@ -71,12 +79,14 @@ class Query:
     data: str = "activations"
     epochs: str = "last"
     classes: tuple[int, ...] | None = None
+    samples: str | None = None
     step: str = "summary"
     bins: int = 30
     range: tuple[float, float] | None = None
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     k: int = 10
     limit: int | None = None
+    basis_epoch: str = "last"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -157,6 +167,20 @@ def validate(query: Query) -> None:
         allowed = ", ".join(STEPS_FOR[query.data])
         raise QueryError(f"step {query.step!r} does not apply to {query.data}; it takes: {allowed}")
     parse_epochs(query.epochs)
+    kind, a, b = parse_epochs(query.basis_epoch)
+    if kind == "all" or a != b:
+        raise QueryError(
+            f"basis_epoch must be one epoch: last, first or N. Received: "
+            f"basis_epoch={query.basis_epoch!r}"
+        )
+    if query.samples is not None:
+        from tinspect.query.samples import parse
+
+        parse(query.samples)  # QueryError with the grammar when malformed
+        if query.data not in SAMPLE_DATA:
+            raise QueryError(
+                f"a sample selection applies to {', '.join(SAMPLE_DATA)}, not {query.data}"
+            )
     if query.classes is not None and (
         not query.classes
         or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in query.classes)
@@ -192,12 +216,14 @@ _FIELDS = {
     "data",
     "epochs",
     "classes",
+    "samples",
     "step",
     "bins",
     "range",
     "quantiles",
     "k",
     "limit",
+    "basis_epoch",
     "extra",
 }
 
@@ -221,8 +247,9 @@ def from_dict(data: Mapping[str, Any]) -> Query:
             if not isinstance(values[name], (list, tuple)):
                 raise QueryError(f"{name} must be a list. Received: {name}={values[name]!r}")
             values[name] = tuple(values[name])
-    if "epochs" in values:
-        values["epochs"] = str(values["epochs"])
+    for name in ("epochs", "basis_epoch"):
+        if name in values:
+            values[name] = str(values[name])
     if "extra" in values and not isinstance(values["extra"], dict):
         raise QueryError(f"extra must be an object. Received: extra={values['extra']!r}")
     try:
