@@ -443,3 +443,43 @@ def test_h5_files_are_plain(tmp_path: Path, data: Any) -> None:
     with h5py.File(directory / fmt.CHECKPOINTS_DIR / names[-1], "r") as f:
         assert f.attrs[fmt.ATTR_FORMAT_VERSION] == fmt.FORMAT_VERSION
         assert f.attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] > 0
+
+
+def test_samples_that_do_not_fit_fail_at_the_first_checkpoint(tmp_path: Path, data: Any) -> None:
+    x, y = data
+    rec = Recorder(tmp_path, tinspect.make_header(name="wrong"), tm.mlp(), (x[:N, :10], y[:N]))
+    with pytest.raises(ValueError, match=r"Received: samples x of shape \(96, 10\)"):
+        rec.checkpoint(0)
+
+
+def test_attention_and_recurrent_layers_record_their_first_output(tmp_path: Path) -> None:
+    class Sequence(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Linear(4, 16)
+            self.att = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+            self.lstm = torch.nn.LSTM(16, 8, batch_first=True)
+            self.out = torch.nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.emb(x)
+            a, _ = self.att(h, h, h)
+            o, _ = self.lstm(h + a)
+            return self.out(o[:, -1])
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 5, 4), dtype=np.float32), rng.integers(0, 3, 32)
+    with pytest.warns(UserWarning, match=r"att\.out_proj"):  # MHA uses its weight directly
+        with Recorder(tmp_path, tinspect.make_header(name="seq"), Sequence(), (x, y), input_kind="sequence") as rec:
+            rec.checkpoint(0)
+    info = model_json(model_dir(tmp_path))
+    layers = layers_of(info)
+    assert info["architecture"]["graph"] is True
+    assert layers["add"]["inbound"] == ["emb", "att"] and layers["lstm"]["inbound"] == ["add"]
+    assert layers["att"]["operations"] == [{"op": "attention", "num_heads": 2}]
+    assert layers["att.out_proj"]["class_name"] == "NonDynamicallyQuantizableLinear"
+    assert layers["att.out_proj"]["operations"][0] == {"op": "matmul", "variable": "weight"}
+    last = read(model_dir(tmp_path) / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(0))
+    assert last["layers/att/activations"].shape == (32, 5, 16)
+    assert last["layers/lstm/activations"].shape == (32, 5, 8)
+    assert "channel_axis" not in layers["lstm"]

@@ -165,6 +165,19 @@ FUNCTIONS = {
 }
 
 
+def torch_kind(module: Any) -> str:
+    """The torch class a module is, for what it computes: its nearest public ``torch.nn``
+    class (``NonDynamicallyQuantizableLinear`` → ``Linear``), else its own class name."""
+    import torch.nn  # the recorder's framework, already imported by the caller
+
+    for cls in type(module).__mro__:
+        if cls is torch.nn.Module:
+            break
+        if getattr(torch.nn, cls.__name__, None) is cls:  # a public torch.nn class
+            return cls.__name__
+    return type(module).__name__
+
+
 def _op_name(target: Any) -> str:
     """The plain name of an fx ``call_function`` or ``call_method`` target."""
     if isinstance(target, str):
@@ -200,7 +213,7 @@ def _tuple(value: Any) -> Any:
 
 def module_operations(module: Any) -> list[dict[str, Any]]:
     """What a module computes, as model.json operation steps (docs/format.md)."""
-    cls = type(module).__name__
+    cls = torch_kind(module)
     has_bias = getattr(module, "bias", None) is not None
     steps: list[dict[str, Any]] = []
     if cls in ("Linear", "LazyLinear", "Bilinear"):
@@ -266,7 +279,7 @@ def module_activation(module: Any) -> str | None:
     not here: in Keras, ``activation`` is part of the layer's stored output, and a torch
     module's stored output (its hook's) comes before the function.
     """
-    name = type(module).__name__.lower()
+    name = torch_kind(module).lower()
     return ACTIVATIONS.get(name)
 
 
@@ -284,7 +297,7 @@ def module_config(module: Any) -> dict[str, Any]:
             isinstance(value, (tuple, list)) and all(isinstance(v, _SIMPLE) for v in value)
         ):
             config[key] = jsonable(value)
-    if type(module).__name__ in CHANNELS_FIRST:
+    if torch_kind(module) in CHANNELS_FIRST:
         config.setdefault("data_format", "channels_first")
     return config
 
@@ -353,7 +366,12 @@ def trace(model: Any, layers: dict[str, Any]) -> Traced:
 
     class LayerTracer(torch.fx.Tracer):
         def is_leaf_module(self, module: Any, qualified_name: str) -> bool:
-            return id(module) in by_id and not any(True for _ in module.children())
+            """Layers are leaves: childless ones, and torch's own modules with children
+            (``nn.MultiheadAttention``), which fx would otherwise trace through."""
+            if id(module) not in by_id:
+                return False
+            childless = not any(True for _ in module.children())
+            return childless or bool(super().is_leaf_module(module, qualified_name))
 
     graph = LayerTracer().trace(model)
     traced = Traced()
@@ -465,7 +483,7 @@ def weight_unit_axis(module: Any, name: str, ndim: int) -> int | None:
     (units, inputs, ...), transposed convolutions' (inputs, units, ...). Named in
     model.json, the store presents them with that axis last, Keras' layout.
     """
-    cls = type(module).__name__
+    cls = torch_kind(module)
     if name != "weight" or ndim < 2:
         return None
     if cls.startswith(("ConvTranspose", "LazyConvTranspose")):
@@ -504,7 +522,7 @@ def channel_axis(
     """
     if shape is None or len(shape) < 3:
         return None
-    cls = type(module).__name__
+    cls = torch_kind(module)
     if cls in CHANNELS_FIRST:
         return 1
     if cls in LAST_AXIS:
@@ -594,6 +612,8 @@ def describe(
                 if source[0] is not None:
                     merge["channel_axis"] = source[0]
             entries.append(merge)
+            continue
+        if name not in layers:
             continue
         module = layers[name]
         shape = shapes.get(name)

@@ -331,8 +331,32 @@ class Recorder:
     def _record(
         self, epoch: int, metrics: dict[str, float | None], steps: int, final: bool
     ) -> None:
-        """Copy the state_dict and run the hooked forward pass here; write in the writer."""
+        """Copy the state_dict and run the hooked forward pass here; write in the writer.
+
+        The samples not fitting the model is the user's to fix: the first checkpoint
+        raises it as one line. Any other failure (a later forward pass, our own code) is
+        a warning and an entry in ``errors``; training goes on.
+        """
         first = self._architecture is None
+        try:
+            self._record_now(epoch, metrics, steps, final, first)
+        except _SamplesDoNotFit as error:
+            if first:
+                raise ValueError(str(error)) from None
+            self._failed(epoch, error)
+        except Exception as error:  # noqa: BLE001 - recording must not stop training
+            self._failed(epoch, error)
+
+    def _failed(self, epoch: int, error: BaseException) -> None:
+        self.errors.append((f"epoch {epoch}", error))
+        _warn(
+            f"checkpoint epoch {epoch} of {self.header['name']!r} was not written: "
+            f"{type(error).__name__}: {error}"
+        )
+
+    def _record_now(
+        self, epoch: int, metrics: dict[str, float | None], steps: int, final: bool, first: bool
+    ) -> None:
         weights = self._state()
         outputs = self._forward(first)
         if first:
@@ -415,11 +439,13 @@ class Recorder:
                     return  # a shared layer: its first call is recorded
                 start = time.perf_counter()
                 order.append(name)
+                if isinstance(output, (tuple, list)) and output:
+                    output = output[0]  # MultiheadAttention's output, LSTM's sequence
                 if not isinstance(output, torch.Tensor):
-                    count = len(_tensors(output))
                     shapes[name] = None
                     skipped[name] = (
-                        f"it has {count} outputs; only single-output layers are captured"
+                        f"its output is a {type(output).__name__}, not a tensor or a tuple "
+                        "starting with one"
                     )
                     return
                 shapes[name] = tuple(int(d) for d in output.shape)
@@ -438,7 +464,15 @@ class Recorder:
             self.module.eval()
             with torch.no_grad():
                 start = time.perf_counter()
-                prediction = self.module(*args, **kwargs)
+                try:
+                    prediction = self.module(*args, **kwargs)
+                except Exception as error:  # noqa: BLE001 - the user's model, the user's samples
+                    shapes_given = ", ".join(str(tuple(a.shape)) for a in self.inputs)
+                    raise _SamplesDoNotFit(
+                        f"the model cannot run on the samples ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else ''}). "
+                        f"Received: samples x of shape {shapes_given}"
+                    ) from None
                 predictions = [_numpy(t.float()) for t in _tensors(prediction)]
                 seconds = time.perf_counter() - start - hook_seconds[0]
                 if first:
@@ -803,6 +837,10 @@ class Recorder:
             for key, value in data.items()
         }
         return json_object_text(members) + "\n"
+
+
+class _SamplesDoNotFit(Exception):
+    """The model raised on the samples: a user's mistake, reported as one line."""
 
 
 def _plain(value: Any) -> Any:
