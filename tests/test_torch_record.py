@@ -469,9 +469,12 @@ def test_attention_and_recurrent_layers_record_their_first_output(tmp_path: Path
 
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 5, 4), dtype=np.float32), rng.integers(0, 3, 32)
-    with pytest.warns(UserWarning, match=r"att\.out_proj"):  # MHA uses its weight directly
-        with Recorder(tmp_path, tinspect.make_header(name="seq"), Sequence(), (x, y), input_kind="sequence") as rec:
-            rec.checkpoint(0)
+    header = tinspect.make_header(name="seq")
+    with (
+        pytest.warns(UserWarning, match=r"att\.out_proj"),  # MHA uses its weight directly
+        Recorder(tmp_path, header, Sequence(), (x, y), input_kind="sequence") as rec,
+    ):
+        rec.checkpoint(0)
     info = model_json(model_dir(tmp_path))
     layers = layers_of(info)
     assert info["architecture"]["graph"] is True
