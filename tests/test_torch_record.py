@@ -486,3 +486,21 @@ def test_attention_and_recurrent_layers_record_their_first_output(tmp_path: Path
     assert last["layers/att/activations"].shape == (32, 5, 16)
     assert last["layers/lstm/activations"].shape == (32, 5, 8)
     assert "channel_axis" not in layers["lstm"]
+
+
+def test_compiled_submodule_is_recorded_eagerly_with_its_edges(tmp_path: Path, data: Any) -> None:
+    x, y = data
+    model = tm.SmallCNN()
+    model.block = torch.compile(model.block, backend="eager")
+    with pytest.warns(UserWarning, match="submodules block are torch.compile'd") as caught:
+        rec = Recorder(
+            tmp_path, tinspect.make_header(name="sub"), model, (x[:N].reshape(-1, 1, 8, 8), y[:N])
+        )
+        rec.checkpoint(0)
+        rec.close()
+    assert sum("torch.compile" in str(w.message) for w in caught) == 1
+    assert type(model.block).__name__ == "OptimizedModule"  # put back
+    layers = layers_of(model_json(model_dir(tmp_path)))
+    assert layers["add"]["inbound"] == ["act", "block._orig_mod.conv2"]  # state_dict names
+    last = read(model_dir(tmp_path) / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(0))
+    assert last["layers/block._orig_mod.conv1/activations"].shape == (N, 8, 8, 8)

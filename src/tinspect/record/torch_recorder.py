@@ -19,11 +19,12 @@ This module imports torch; ``tinspect`` and the read side never import it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ import torch
 import tinspect
 from tinspect import format as fmt
 from tinspect.record import torch_graph as tg
+from tinspect.record.checks import TrainingChecks
 from tinspect.record.files import (
     append_line,
     json_line,
@@ -98,6 +100,30 @@ def unwrap(model: torch.nn.Module) -> tuple[torch.nn.Module, list[str]]:
         else:
             break
     return model, notes
+
+
+def _compiled_children(module: torch.nn.Module) -> list[tuple[torch.nn.Module, str, Any]]:
+    """(parent, attribute, compiled module) for every ``torch.compile``d submodule."""
+    found = []
+    for parent in module.modules():
+        for attribute, child in parent.named_children():
+            if type(child).__name__ == "OptimizedModule" and hasattr(child, "_orig_mod"):
+                found.append((parent, attribute, child))
+    return found
+
+
+@contextlib.contextmanager
+def _uncompiled(module: torch.nn.Module) -> Iterator[None]:
+    """Compiled submodules replaced by their original modules while recording: hooks fire
+    in eager code, and torch.fx cannot trace a compiled one."""
+    swapped = _compiled_children(module)
+    for parent, attribute, child in swapped:
+        setattr(parent, attribute, child._orig_mod)
+    try:
+        yield
+    finally:
+        for parent, attribute, child in swapped:
+            setattr(parent, attribute, child)
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -195,6 +221,12 @@ class Recorder:
         self.header, self.model_dir, self.every = o.header, o.model_dir, o.every
         self.model, self.optimizer = model, optimizer
         self.module, self._notes = unwrap(model)
+        compiled = [name for name, m in self.module.named_modules() if hasattr(m, "_orig_mod")]
+        if compiled:
+            self._notes.append(
+                f"submodules {', '.join(compiled)} are torch.compile'd; tinspect records them "
+                "through their original modules (the same parameters), run eagerly"
+            )
         inputs, labels, keys = split_samples(samples)
         self._input_keys = keys
         self.inputs = [a[: o.max_samples] for a in inputs]
@@ -239,7 +271,7 @@ class Recorder:
         self._epoch_seconds = 0.0
         self._previous_extremes: dict[int, dict[str, UnitExtremes]] = {}
         self._reported: set[tuple[str, str]] = set()
-        self._check_store: Any = None
+        self._checks = TrainingChecks(self.model_dir, self.header["id"])
         self._checks_every, self._checks_skipped, self._last_check_seconds = 1, 0, 0.0
         self._closed = False
         self._lock = threading.Lock()
@@ -310,9 +342,7 @@ class Recorder:
         finally:
             if self._writer is not None:
                 self._writer.close()
-            if self._check_store is not None:
-                self._check_store.close()
-                self._check_store = None
+            self._checks.close()
             self._report_errors()
             self._writer = None
             if self._architecture is not None:
@@ -457,10 +487,12 @@ class Recorder:
 
             return hook
 
+        stack = contextlib.ExitStack()
         modes = [(m, m.training) for m in self.module.modules()]
         handles = [m.register_forward_hook(hook_for(k)) for k, m in self.layer_modules.items()]
         args, kwargs = self._feed()
         try:
+            stack.enter_context(_uncompiled(self.module))
             self.module.eval()
             with torch.no_grad():
                 start = time.perf_counter()
@@ -486,6 +518,7 @@ class Recorder:
         finally:
             for handle in handles:
                 handle.remove()
+            stack.close()
             for module, mode in modes:
                 module.training = mode
         return {
@@ -691,26 +724,11 @@ class Recorder:
         return False
 
     def _run_checks(self, epoch: int, extremes: Mapping[int, Mapping[str, UnitExtremes]]) -> None:
-        """Silent-bug checks on what was just written; a failing check never stops training."""
-        from tinspect.analysis.diagnose import diagnose_model, seed_unit_extremes
-        from tinspect.store import Store
-        from tinspect.store.cache import Cache
-
+        """Silent-bug checks on what was just written (through ``record.checks``, the one
+        seam to the read side); a failing check never stops training."""
         start = time.perf_counter()
         try:
-            if self._check_store is None:
-                self._check_store = Store(self.model_dir, cache=Cache(None))
-            else:
-                self._check_store.refresh()
-            store = self._check_store
-            if self.header["id"] not in store.models:
-                return
-            for seen, layers in extremes.items():
-                if seen in store.models[self.header["id"]].epochs:
-                    for layer, (lo, hi) in layers.items():
-                        seed_unit_extremes(store, self.header["id"], seen, layer, lo, hi)
-            kinds = ("static", "dynamic") if epoch == 0 else ("dynamic",)
-            findings = diagnose_model(store, self.header["id"], kinds=kinds, epochs=[epoch])
+            findings = self._checks.run(epoch, extremes)
         except Exception as error:  # noqa: BLE001 - diagnostics must not harm training
             _warn(f"checks after epoch {epoch} failed: {type(error).__name__}: {error}")
             return
