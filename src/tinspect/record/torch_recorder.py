@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -274,7 +273,7 @@ class Recorder:
         self._checks = TrainingChecks(self.model_dir, self.header["id"])
         self._checks_every, self._checks_skipped, self._last_check_seconds = 1, 0, 0.0
         self._closed = False
-        self._lock = threading.Lock()
+        self._last_checked: int | None = None  # the newest epoch the checks ran on
         if self.active:
             o.refuse_existing()
 
@@ -342,6 +341,11 @@ class Recorder:
         finally:
             if self._writer is not None:
                 self._writer.close()
+            last = max(self._written) if self._written else None
+            if self.options.checks and last is not None and self._last_checked != last:
+                # The checks skipped the last checkpoint (their budget): the final state is
+                # what a user reads first, so it is checked in any case.
+                self._run_checks(last, {})
             self._checks.close()
             self._report_errors()
             self._writer = None
@@ -708,6 +712,7 @@ class Recorder:
         extremes = {epoch: outputs["extremes"]}
         if self._checks_due(epoch, final):
             self._run_checks(epoch, {**self._previous_extremes, **extremes})
+            self._last_checked = epoch
         self._previous_extremes = extremes
 
     # --- the in-training checks (the Keras callback's policy) ------------------------------
