@@ -326,4 +326,5 @@ def test_the_cli_help_spells_the_grammar() -> None:
     from tinspect import cli
     from tinspect.query.samples import GRAMMAR
 
-    assert cli.SAMPLES_HELP == f"Sample selection: {GRAMMAR}."
+    help_text = cli.SAMPLES_HELP
+    assert help_text == f"Sample selection: {GRAMMAR}."
