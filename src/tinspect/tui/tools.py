@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tinspect.query import Query
+from tinspect.query.spec import SAMPLE_DATA
 from tinspect.store import Store
 from tinspect.tui.selection import Selection
 
@@ -34,20 +35,37 @@ class Tool:
     classifier_only: bool = False
     #: Only for units of layers with variables (top-k weights: Flatten has none).
     needs_weights: bool = False
+    #: The sample selection is drawn highlighted among all samples instead of filtering
+    #: the query (projection: the selected points in the full picture).
+    highlights: bool = False
     #: Builds the query; the default fills ``template`` with the selection's unit paths.
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
 
     def query(
-        self, store: Store, selection: Selection, classes: tuple[int, ...] | None
+        self,
+        store: Store,
+        selection: Selection,
+        classes: tuple[int, ...] | None,
+        samples: str | None = None,
     ) -> Query | None:
+        """The tool's query for ``selection`` under the class and sample selections (both
+        apply to class-dependent tools reading per-sample data; weights have no samples)."""
         if self.build is not None:
-            return self.build(self, store, selection, classes)
-        if not self.template:
+            query = self.build(self, store, selection, classes)
+        elif not self.template:
             return None
-        data = {"uoas": tuple(selection.paths(store)), **self.template}
-        if self.class_dependent and classes is not None:
-            data["classes"] = tuple(classes)
-        return Query(**data)
+        else:
+            data = {"uoas": tuple(selection.paths(store)), **self.template}
+            if self.class_dependent and classes is not None:
+                data["classes"] = tuple(classes)
+            query = Query(**data)
+        if self.follows_samples(query) and samples is not None and not self.highlights:
+            query = query.replace(samples=samples)
+        return query
+
+    def follows_samples(self, query: Query | None) -> bool:
+        """Whether the sample selection changes what this tool shows for ``query``."""
+        return self.class_dependent and query is not None and query.data in SAMPLE_DATA
 
     def applies_to(self, selection: Selection, store: Store | None = None) -> bool:
         if selection.kind not in self.kinds:
@@ -154,6 +172,13 @@ TOOLS: tuple[Tool, ...] = (
         "Mean activation of every neuron (channel) for every class: which units code which class.",
         frozenset({"layer", "neuron"}), "heatmap",
         {"data": "activations", "step": "class_means", "epochs": "last"}, class_dependent=True,
+    ),
+    Tool(
+        "projection", "Projection", "e",
+        "2-D PCA of the per-sample activations (basis at the last epoch); [ ] step epochs.",
+        frozenset({"layer"}), "scatter",
+        {"data": "activations", "step": "projection", "epochs": "all"}, class_dependent=True,
+        highlights=True,
     ),
     Tool(
         "topk", "Top-k weights", "k",

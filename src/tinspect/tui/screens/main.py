@@ -11,6 +11,7 @@ refresh worker as ``StoreChanged``; everything that reads a checkpoint runs in a
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from tinspect.tui.messages import (
     InterestComputed,
     JumpRequested,
     OpenRequested,
+    SamplesChosen,
     SelectionChanged,
     StatusMessage,
     StoreChanged,
@@ -61,6 +63,13 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         ),
         Binding(
             "c", "classes", "classes", id="classes", tooltip="class selection (L1 and ◆ widgets)"
+        ),
+        Binding(
+            "S",
+            "samples",
+            "samples",
+            id="samples",
+            tooltip="sample selection (◇ widgets): misclassified, class:3, confusion:3,8 ...",
         ),
         Binding(
             "x", "export", "export", id="export", tooltip="export the focused widget (CSV/JSON)"
@@ -108,6 +117,8 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
 
     guides: reactive[Guides] = reactive(Guides, init=False, always_update=True)
     class_selection: reactive[tuple[int, ...] | None] = reactive(None, init=False)
+    #: The sample selection (``query.samples`` grammar), None for every sample.
+    sample_selection: reactive[str | None] = reactive(None, init=False)
 
     def __init__(
         self, store: Store, refresh_seconds: float = 2.0, notices: tuple[str, ...] = ()
@@ -172,6 +183,11 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.panel.set_classes(classes)
         self.update_crumbs()
 
+    def watch_sample_selection(self, samples: str | None) -> None:
+        self.panel.set_samples(samples)
+        self.update_crumbs()
+        self.status(f"samples: {samples}" if samples else "samples: all")
+
     def update_crumbs(self) -> None:
         self.query_one(Crumbs).show(
             self.store,
@@ -180,6 +196,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
             self.selection,
             self.place.model_id,
             self.class_selection,
+            self.sample_selection,
         )
 
     def status(self, message: str | None = None) -> None:
@@ -207,11 +224,13 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         """Structure badges (headers only), then the checks model by model, off the UI
         thread; stops between models when cancelled (quitting does not wait for it)."""
         from tinspect.analysis.diagnose import diagnose_model
+        from tinspect.analysis.diff import parent_deltas
         from tinspect.analysis.localize import badges
 
         worker = get_current_worker()
         structure = badges(self.store)
-        self.post_message(GuidesComputed(structure, [], complete=False))
+        deltas = parent_deltas(self.store)
+        self.post_message(GuidesComputed(structure, [], complete=False, deltas=deltas))
         findings: list[Any] = []
         for model in self.store.ordered_models():
             if worker.is_cancelled:
@@ -225,6 +244,8 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
 
     @on(GuidesComputed)
     def _guides_computed(self, message: GuidesComputed) -> None:
+        if message.deltas is not None and message.deltas != self.guides.deltas:
+            self.guides = replace(self.guides, deltas=message.deltas)
         if not message.complete and self.guides.findings:
             return  # keep the marks of the last complete run until the new one is done
         self.guides = self.guides.with_findings(
@@ -490,8 +511,63 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
             from tinspect.tui.widgets.notes import BranchCard, NoteCard
 
             card_class = NoteCard if tool.view == "note" else BranchCard
-        card = card_class(tool, selection, self.store, self.colours, self.class_selection)
+        card = card_class(
+            tool, selection, self.store, self.colours, self.class_selection, self.sample_selection
+        )
         return self.panel.add(card)
+
+    # --- the sample selection -------------------------------------------------------------------
+    def action_samples(self) -> None:
+        from tinspect.tui.screens.modals import SampleSelector
+
+        self.app.push_screen(
+            SampleSelector(self.sample_selection, self._sample_suggestions()), self.set_samples
+        )
+
+    def _sample_suggestions(self) -> list[tuple[str, str]]:
+        """The grammar's kinds, made concrete for the selected model and its experiment."""
+        from tinspect.query.samples import KINDS
+
+        store = self.store
+        ids = self.selection.models(store) or [m.id for m in store.ordered_models()[:1]]
+        model = store.models.get(ids[0]) if ids else None
+        out = [("all", KINDS["all"])]
+        if model is not None:
+            name = store.display_name(model)
+            experiment = store.tree.experiment_of(model.id)
+            others = [store.display_name(store.models[m]) for m in experiment.models]
+            out += [
+                ("misclassified", f"misclassified by the model in view ({name})"),
+                ("correct", "predicted right by the model in view"),
+                ("class:0", KINDS["class"]),
+                ("predicted:0", KINDS["predicted"]),
+                ("confusion:0,1", KINDS["confusion"]),
+            ]
+            out += [(f"misclassified@{o}", f"misclassified by {o}") for o in others if o != name]
+            out += [(f"disagree:{name},{o}", KINDS["disagree"]) for o in others if o != name]
+        out.append(("ids:0,1,2", KINDS["ids"]))
+        return out
+
+    def set_samples(self, text: str | None) -> None:
+        """Set the sample selection from its text (``""``: every sample); a malformed one is
+        one status line and changes nothing."""
+        if text is None:
+            return
+        from tinspect.query import QueryError
+        from tinspect.query.samples import parse
+
+        if not text or text.strip().lower() == "all":
+            self.sample_selection = None
+            return
+        try:
+            self.sample_selection = str(parse(text))
+        except QueryError as error:
+            self.status(str(error))
+
+    @on(SamplesChosen)
+    def _samples_chosen(self, message: SamplesChosen) -> None:
+        message.stop()
+        self.set_samples(message.samples)
 
     def action_classes(self) -> None:
         names = self._class_names()

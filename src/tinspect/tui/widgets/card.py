@@ -28,7 +28,13 @@ from textual.worker import get_current_worker
 from tinspect.query import Query, QueryCancelled, Table, run
 from tinspect.store import DataError, Store, UoAError
 from tinspect.tui.errors import ReportsWorkerErrors
-from tinspect.tui.messages import CardLoaded, ExportRequested, JumpRequested, StatusMessage
+from tinspect.tui.messages import (
+    CardLoaded,
+    ExportRequested,
+    JumpRequested,
+    SamplesChosen,
+    StatusMessage,
+)
 from tinspect.tui.palette import ModelColours
 from tinspect.tui.selection import Selection
 from tinspect.tui.tools import Tool
@@ -65,6 +71,8 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
 
     #: The global class selection; a class-dependent card reloads when it changes.
     class_selection: reactive[tuple[int, ...] | None] = reactive(None, init=False)
+    #: The global sample selection (grammar text); cards on per-sample data reload.
+    sample_selection: reactive[str | None] = reactive(None, init=False)
 
     def __init__(
         self,
@@ -73,6 +81,7 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         store: Store,
         colours: ModelColours,
         classes: tuple[int, ...] | None = None,
+        samples: str | None = None,
     ) -> None:
         self.number = next(_ids)
         super().__init__(id=f"card-{self.number}", classes="card")
@@ -81,12 +90,14 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self.store = store
         self.model_colours = colours
         self.set_reactive(WidgetCard.class_selection, classes)
+        self.set_reactive(WidgetCard.sample_selection, samples)
         #: The models the card was made on (an experiment's models may change later).
         self.model_ids = selection.models(store)
         self.colour = colours(self.model_ids[0]) if self.model_ids else "white"
         self.unit_title = selection.label(store)
-        # Histograms open on the last epoch; paged views (metrics, samples) on their first page.
-        self.state = ViewState(page=-1 if tool.view == "histogram" else 0)
+        # Histograms and projections open on the last epoch; paged views (metrics, samples)
+        # on their first page.
+        self.state = ViewState(page=-1 if tool.view in ("histogram", "scatter") else 0)
         self.table: Table | None = None
         self.current_query: Query | None = None
         self.grouped = False
@@ -101,8 +112,14 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     def on_mount(self) -> None:
         self.load()
 
+    def follows_samples(self) -> bool:
+        """The card's data depend on the sample selection (per-sample data)."""
+        return self.tool.follows_samples(self.current_query)
+
     def _header_text(self) -> str:
         mark = " [b]◆[/b]" if self.tool.class_dependent and self.class_selection is not None else ""
+        if self.sample_selection is not None and self.follows_samples():
+            mark += f" [b]◇ {escape(self.sample_selection)}[/b]"
         group = " [reverse] G [/reverse]" if self.grouped else ""
         detail = f"  [dim]{escape(self.state.title)}[/dim]" if self.state.title else ""
         return (
@@ -117,13 +134,19 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         if self.tool.class_dependent:
             self.load()
 
+    def watch_sample_selection(self) -> None:
+        if self.follows_samples():
+            self.load()
+
     # --- loading ---------------------------------------------------------------------------
     def load(self) -> None:
         if self.gone is not None:
             self._show_error(self.gone)
             return
         try:
-            self.current_query = self.tool.query(self.store, self.selection, self.class_selection)
+            self.current_query = self.tool.query(
+                self.store, self.selection, self.class_selection, self.sample_selection
+            )
         except (UoAError, DataError, ValueError, KeyError) as error:
             self._show_error(str(error))
             return
@@ -145,7 +168,16 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
             self.post_message(CardLoaded(self, table, None, extra))
 
     def _extra(self, table: Table) -> dict[str, Any]:
-        """Data a view needs besides its table (predictions beside samples)."""
+        """Data a view needs besides its table (predictions beside samples, the selected
+        samples of a projection)."""
+        if self.tool.highlights and self.current_query is not None:
+            if self.sample_selection is None:
+                return {"selected": None}
+            picked = run(self.store, self.current_query.replace(samples=self.sample_selection))
+            selected: dict[int, set[int]] = {}
+            for epoch, sample in zip(picked.column("epoch"), picked.column("sample"), strict=True):
+                selected.setdefault(epoch, set()).add(sample)
+            return {"selected": selected}
         if self.tool.view != "images" or self.current_query is None:
             return {}
         model = self.store.models[self.selection.models(self.store)[0]]
@@ -213,6 +245,25 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self.state.title = ""
         self._show_error(why)
         self.update_header()
+
+    # --- a cell cursor on the confusion matrix ---------------------------------------------
+    def on_key(self, event: Any) -> None:
+        """On a confusion matrix: arrows move a cell cursor, Enter selects the cell's samples."""
+        if self.tool.view != "confusion" or self.table is None:
+            return
+        moves = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
+        n = int(self.state.extra.get("classes", 0))
+        if event.key in moves and n:
+            t, p = self.state.extra.get("cell", (0, 0))
+            dt, dp = moves[event.key]
+            self.state.extra["cell"] = ((t + dt) % n, (p + dp) % n)
+            event.stop()
+            self.redraw()
+        elif event.key == "enter" and n:
+            event.stop()
+            t, p = self.state.extra.get("cell", (0, 0))
+            model = self.store.display_name(self.store.models[self.model_ids[0]])
+            self.post_message(SamplesChosen(f"confusion:{t},{p}@{model}"))
 
     # --- actions -----------------------------------------------------------------------------
     def action_page(self, step: int) -> None:

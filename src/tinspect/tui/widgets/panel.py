@@ -63,6 +63,10 @@ class WidgetPanel(VerticalScroll):
         for card in self.cards:
             card.class_selection = classes
 
+    def set_samples(self, samples: str | None) -> None:
+        for card in self.cards:
+            card.sample_selection = samples
+
     def store_changed(self, changes: Changes, alive: set[str]) -> None:
         """Cards on removed models say so; cards whose model got data reload.
 

@@ -386,9 +386,11 @@ def view_confusion(table: Table, state: ViewState) -> RenderableType:
     ):
         matrix[t, p] = c
     total = matrix.sum()
+    state.extra["classes"] = n
+    cell = state.extra.get("cell", (0, 0))
     state.title = (
         f"accuracy {np.trace(matrix) / total:.1%} on {total} samples" if total else "no samples"
-    )
+    ) + f"  cell {cell[0]}→{cell[1]}: {matrix[cell]} (arrows, Enter selects)"
     grid = RichTable(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold")
     grid.add_column("t\\p", justify="right")
     for p in range(n):
@@ -403,7 +405,10 @@ def view_confusion(table: Table, state: ViewState) -> RenderableType:
                 if t == p
                 else (scale(0.5 - 0.5 * value / top) if value else "#333333")
             )
-            cells.append(Text(f"{value:3d}", style=f"black on {colour}" if value else "dim"))
+            style = f"black on {colour}" if value else "dim"
+            if (t, p) == cell:
+                style = "bold reverse"
+            cells.append(Text(f"{value:3d}", style=style))
         grid.add_row(str(t), *cells)
     return grid
 
@@ -503,6 +508,57 @@ def view_images(table: Table, state: ViewState) -> RenderableType:
     return grid
 
 
+#: Class colours of the projection scatter (Okabe–Ito, then greys): colour-blind safe.
+CLASS_COLOURS = (
+    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2",
+    "#D55E00", "#CC79A7", "#999999", "#FFFFFF", "#777777",
+)  # fmt: skip
+
+
+def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
+    """The projection: one epoch at a time in the frame of the basis epoch, coloured by
+    class; with a sample selection, the selected points bright and the rest dim grey."""
+    if not len(table):
+        return Text("no data", style="dim")
+    epochs = sorted(set(table.column("epoch")))
+    epoch = epochs[_page(state, len(epochs))]
+    rows = _by(table, "epoch").get((epoch,), [])
+    selected: dict[int, set[int]] | None = state.extra.get("selected")
+    chosen = None if selected is None else selected.get(epoch, set())
+    basis = ", ".join(f"{v}" for v in (table.meta.get("basis_epoch") or {}).values())
+    wrong = sum(1 for r in rows if r["correct"] is False)
+    state.title = (
+        f"epoch {epoch} ({state.page + 1}/{len(epochs)}) basis {basis}"
+        + (f"  {wrong} wrong (×)" if wrong else "")
+        + (f"  {len(chosen)} selected" if chosen is not None else "")
+        + "  [ ] step epochs"
+    )
+    xs = table.column("pc1")
+    ys = table.column("pc2")
+    lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)  # one frame for every epoch
+
+    def draw(plt: Any) -> None:
+        groups: dict[tuple[Any, bool, bool], list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            on = chosen is None or r["sample"] in chosen
+            groups[(r["class"], on, r["correct"] is False)].append(r)
+        for (c, on, wrong_one), members in sorted(groups.items(), key=lambda g: g[0][1]):
+            colour = CLASS_COLOURS[c % len(CLASS_COLOURS)] if isinstance(c, int) else "#56B4E9"
+            plt.scatter(
+                [r["pc1"] for r in members],
+                [r["pc2"] for r in members],
+                color=_rgb(colour if on else "#444444"),
+                marker="x" if wrong_one else "braille",
+            )
+        if hi_x > lo_x:
+            plt.xlim(lo_x, hi_x)
+            ticks(plt, lo_x, hi_x)
+        if hi_y > lo_y:
+            plt.ylim(lo_y, hi_y)
+
+    return Chart(draw)
+
+
 def view_text(table: Table, state: ViewState) -> RenderableType:
     return Text(state.extra.get("text", ""))
 
@@ -517,6 +573,7 @@ VIEWS: dict[str, Callable[[Table, ViewState], Widget | RenderableType]] = {
     "table": view_table,
     "heatmap": view_heatmap,
     "confusion": view_confusion,
+    "scatter": view_scatter,
     "images": view_images,
     "text": view_text,
 }

@@ -1,0 +1,194 @@
+"""The comparison features in the viewer, driven by keys: the sample selection (S, and Enter
+on a confusion cell), cards that follow it, the projection scatter, and L3's Δ lines."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from tinspect.store import Store, UoA
+from tinspect.tui.app import TinspectApp
+from tinspect.tui.screens.modals import SampleSelector, Toolbox
+from tinspect.tui.selection import Selection
+from tinspect.tui.tools import TOOLS
+from tinspect.tui.widgets.experiments import ExperimentTree
+
+from .conftest import FIXTURES, ROOT
+
+DIGITS = FIXTURES / "digits"
+
+
+@pytest.fixture(autouse=True)
+def setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINSPECT_CACHE_DIR", "off")
+    monkeypatch.chdir(ROOT)
+
+
+def make_app(path: str | Path = "fixtures/digits") -> TinspectApp:
+    return TinspectApp(Store(path), refresh_seconds=0)
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def tool(tool_id: str):
+    return next(t for t in TOOLS if t.id == tool_id)
+
+
+def chars(text: str) -> list[str]:
+    names = {"_": "underscore", ":": "colon", ",": "comma", "@": "at"}
+    return [names.get(c, c) for c in text]
+
+
+def h5(name: str, epoch: int, dataset: str) -> np.ndarray:
+    path = next(DIGITS.glob(f"{name}-*/checkpoints/epoch-{epoch:04d}.h5"))
+    with h5py.File(path, "r", locking=False) as f:
+        return f[dataset][()]
+
+
+def crumbs(app: TinspectApp) -> str:
+    return str(app.main.query_one("#crumbs-level").render())
+
+
+async def test_the_sample_selection_key_sets_it_and_cards_follow() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        main, store = app.main, app.store
+        skip = store.model("dense_skip").id
+        hist = main.apply_tool(tool("histogram"), Selection(uoa=UoA(skip, "hidden_1")))
+        topk = main.apply_tool(tool("topk"), Selection(uoa=UoA(skip, "hidden_1", "kernel")))
+        await settle(pilot)
+        before = sum(hist.table.column("count"))
+        await pilot.press("S")
+        assert isinstance(app.screen, SampleSelector)
+        await pilot.press(*chars("misclassified"), "enter")
+        await settle(pilot)
+        assert main.sample_selection == "misclassified"
+        y = h5("dense_skip", 3, "data_samples/y_class")
+        wrong = (np.argmax(h5("dense_skip", 3, "data_samples/y_prediction"), 1) != y).sum()
+        epochs = len(store.model("dense_skip").epochs)
+        assert hist.current_query.samples == "misclassified"
+        assert topk.current_query.samples is None  # weights have no samples
+        last = [
+            c
+            for e, c in zip(hist.table.column("epoch"), hist.table.column("count"), strict=True)
+            if e == 3
+        ]
+        assert sum(last) == wrong * 64 and sum(hist.table.column("count")) < before * epochs
+        assert "◇ misclassified" in str(hist.query_one(".card-header").render())
+        assert "◇" not in str(topk.query_one(".card-header").render())
+        assert "◇ misclassified" in crumbs(app)
+        # A malformed selection is one status line and changes nothing.
+        await pilot.press("S")
+        app.screen.query_one("#samples-input").value = "confusion:3"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.sample_selection == "misclassified"
+        assert "a confusion cell is two classes" in str(main.query_one("#status").render())
+        # Empty clears it.
+        await pilot.press("S")
+        app.screen.query_one("#samples-input").value = ""
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.sample_selection is None and sum(hist.table.column("count")) == before
+
+
+async def test_picking_a_kind_from_the_list() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("S")
+        selector = app.screen
+        assert isinstance(selector, SampleSelector)
+        texts = [text for text, _meaning in selector.suggestions]
+        assert "misclassified" in texts and any(t.startswith("disagree:") for t in texts)
+        await pilot.press("tab", "down", "enter")  # the second suggestion: misclassified
+        await settle(pilot)
+        assert app.main.sample_selection == texts[1]
+
+
+async def test_enter_on_a_confusion_cell_selects_its_samples() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        main, store = app.main, app.store
+        conv = store.model("conv").id
+        matrix = main.apply_tool(tool("confusion"), Selection(uoa=UoA(conv)))
+        samples = main.apply_tool(tool("samples"), Selection(uoa=UoA(conv)))
+        await settle(pilot)
+        y = h5("conv", 3, "data_samples/y_class")
+        p = np.argmax(h5("conv", 3, "data_samples/y_prediction"), 1)
+        t, q = next((int(a), int(b)) for a, b in zip(y, p, strict=True) if a != b)
+        matrix.focus()
+        await pilot.press(*(["down"] * t), *(["right"] * q))
+        assert matrix.state.extra["cell"] == (t, q)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.sample_selection == f"confusion:{t},{q}@conv"
+        expected = np.flatnonzero((y == t) & (p == q)).tolist()
+        assert sorted(set(samples.table.column("sample"))) == expected
+        assert f"of {len(expected)}" in samples.state.title  # the viewer pages the selection
+        cells = [r for r in matrix.table.rows() if r[4]]
+        assert [(r[2], r[3], r[4]) for r in cells] == [(t, q, len(expected))]
+
+
+async def test_projection_scatter_highlights_the_selection_in_one_frame() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        main, store = app.main, app.store
+        await pilot.press("slash", *chars("conv/conv_2"), "enter", "t")
+        assert isinstance(app.screen, Toolbox)
+        await pilot.press("e")
+        await settle(pilot)
+        (card,) = main.panel.cards
+        assert card.tool.id == "projection" and card.table is not None
+        assert card.state.pages == len(store.model("conv").epochs)
+        assert "epoch 3 (4/4) basis 3" in card.state.title
+        assert card.state.extra["selected"] is None
+        full = len(card.table)
+        main.set_samples("class:4")
+        await settle(pilot)
+        assert len(card.table) == full  # every point drawn, the selection highlighted
+        fours = np.flatnonzero(h5("conv", 3, "data_samples/y_class") == 4).tolist()
+        assert sorted(card.state.extra["selected"][3]) == fours
+        assert f"{len(fours)} selected" in card.state.title
+        card.focus()
+        await pilot.press("left_square_bracket")
+        assert "epoch 2" in card.state.title
+
+
+async def test_l3_shows_what_each_child_changed_and_merges_under_both_parents(
+    tmp_path: Path,
+) -> None:
+    logdir = tmp_path / "logs"
+    shutil.copytree(DIGITS, logdir)
+    merge = logdir / "merged-11111111"
+    shutil.copytree(DIGITS / "dense_skip-c38f7cbb", merge)
+    info = json.loads((merge / "model.json").read_text())
+    conv_id = json.loads((DIGITS / "conv-d218bdf1" / "model.json").read_text())["header"]["id"]
+    parent_id = info["header"]["parents"][0]
+    info["header"].update(id="11111111" * 4, name="merged", parents=[parent_id, conv_id])
+    (merge / "model.json").write_text(json.dumps(info))
+    app = make_app(logdir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        tree = app.main.query_one(ExperimentTree)
+        labels = {}
+        for line in range(tree.last_line + 1):
+            node = tree.get_node_at_line(line)
+            if node is not None and node.data is not None and node.data.uoa is not None:
+                labels.setdefault(node.data.uoa.model, []).append(str(node.label))
+        store = app.store
+        fixed = labels[store.model("vae_25_75_fixed").id]
+        assert "Δ z_mean, z_log_var: relu → linear" in fixed[0]
+        merged = labels[store.model("merged").id]
+        assert "Δ hidden_2: units 32 → 64; +skip_add" in merged[0]  # against its first parent
+        assert len(merged) == 2 and "⇆" in merged[1] and "merge of" in merged[1]
+        assert "Δ" not in labels[store.model("dense_baseline").id][0]  # a root has no parent
