@@ -15,7 +15,7 @@ from tinspect.store import Store, UoA
 from tinspect.tui.app import TinspectApp
 from tinspect.tui.screens.modals import SampleSelector, Toolbox
 from tinspect.tui.selection import Selection
-from tinspect.tui.tools import TOOLS
+from tinspect.tui.tools import TOOLS, applicable
 from tinspect.tui.widgets.experiments import ExperimentTree
 
 from .conftest import FIXTURES, ROOT
@@ -192,3 +192,28 @@ async def test_l3_shows_what_each_child_changed_and_merges_under_both_parents(
         assert "Δ hidden_2: units 32 → 64; +skip_add" in merged[0]  # against its first parent
         assert len(merged) == 2 and "⇆" in merged[1] and "merge of" in merged[1]
         assert "Δ" not in labels[store.model("dense_baseline").id][0]  # a root has no parent
+
+
+async def test_the_diff_card_lists_the_rows_and_enter_jumps_to_the_layer() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        main, store = app.main, app.store
+        fixed, parent = store.model("vae_25_75_fixed").id, store.model("vae_25_75").id
+        root = Selection(uoa=UoA(store.model("vae_90_10").id))
+        assert tool("diff") not in applicable(root, store)  # a root has no parent
+        card = main.apply_tool(tool("diff"), Selection(uoa=UoA(fixed)))
+        await settle(pilot)
+        rows = list(card.table.rows())
+        assert rows[:2] == [
+            ("layer", "z_mean", "activation", "relu", "linear"),
+            ("layer", "z_log_var", "activation", "relu", "linear"),
+        ]
+        assert "a = vae_25_75, b = vae_25_75_fixed" in card.state.title
+        card.focus()
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert main.place.level == 2 and main.selection.uoa == UoA(fixed, "z_log_var")
+        card.focus()
+        await pilot.press("up", "A")
+        await settle(pilot)
+        assert main.selection.uoa == UoA(parent, "z_mean")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tinspect.query import Query
+from tinspect.query import Query, Table
 from tinspect.query.spec import SAMPLE_DATA
 from tinspect.store import Store
 from tinspect.tui.selection import Selection
@@ -40,6 +40,8 @@ class Tool:
     highlights: bool = False
     #: Builds the query; the default fills ``template`` with the selection's unit paths.
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
+    #: Computes the table directly, for data that is not a query (the generation diff).
+    compute: Callable[[Store, Selection], Table] | None = None
 
     def query(
         self,
@@ -74,6 +76,8 @@ class Tool:
             return all(is_classifier(store, m) for m in selection.models(store))
         if self.needs_weights and store is not None:
             return has_weights(store, selection)
+        if self.compute is _diff_table and store is not None:
+            return has_parent(store, selection)
         return True
 
 
@@ -122,6 +126,25 @@ def _predictions(
     if classes is not None:
         fields["classes"] = tuple(classes)
     return Query(uoas=tuple(selection.model_paths(store)[:1]), **fields)
+
+
+def _diff_table(store: Store, selection: Selection) -> Table:
+    """The diff rows of the selected model against its first parent (``tinspect diff``)."""
+    from tinspect.analysis.diff import COLUMNS, diff, pair
+
+    uoa = selection.uoa
+    if uoa is None:
+        raise ValueError("the diff needs a model")
+    a, b = pair(store, uoa.model)
+    result = diff(store, a, b)
+    meta = {"a": a.id, "b": b.id, "a_name": store.display_name(a), "b_name": store.display_name(b)}
+    return Table.from_rows(list(COLUMNS), [r.as_tuple() for r in result.rows], meta)
+
+
+def has_parent(store: Store, selection: Selection) -> bool:
+    uoa = selection.uoa
+    model = store.models.get(uoa.model) if uoa is not None else None
+    return model is not None and any(p in store.models for p in model.parents)
 
 
 TOOLS: tuple[Tool, ...] = (
@@ -206,6 +229,12 @@ TOOLS: tuple[Tool, ...] = (
         frozenset({"model"}), "confusion",
         {"data": "predictions", "step": "confusion", "epochs": "last"}, build=_predictions,
         class_dependent=True, classifier_only=True,
+    ),
+    Tool(
+        "diff", "Diff against the parent", "g",
+        "What changed from the first parent: layers, settings, metrics, distributions. "
+        "Enter jumps to a layer (in this model; A: in the parent).",
+        frozenset({"model"}), "diff", compute=_diff_table,
     ),
     Tool(
         "note", "Note", "o",

@@ -26,7 +26,7 @@ from textual.widgets import LoadingIndicator, Static
 from textual.worker import get_current_worker
 
 from tinspect.query import Query, QueryCancelled, Table, run
-from tinspect.store import DataError, Store, UoAError
+from tinspect.store import DataError, Store, UoA, UoAError
 from tinspect.tui.errors import ReportsWorkerErrors
 from tinspect.tui.messages import (
     CardLoaded,
@@ -157,7 +157,12 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     def compute(self, query: Query | None) -> None:
         worker = get_current_worker()
         try:
-            table = run(self.store, query, cancelled=lambda: worker.is_cancelled) if query else None
+            if self.tool.compute is not None:
+                table = self.tool.compute(self.store, self.selection)
+            elif query is not None:
+                table = run(self.store, query, cancelled=lambda: worker.is_cancelled)
+            else:
+                table = None
             extra = self._extra(table) if table is not None else {}
         except QueryCancelled:
             return
@@ -246,10 +251,16 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self._show_error(why)
         self.update_header()
 
-    # --- a cell cursor on the confusion matrix ---------------------------------------------
+    # --- a cell cursor on the confusion matrix, a row cursor on the diff ---------------------
     def on_key(self, event: Any) -> None:
-        """On a confusion matrix: arrows move a cell cursor, Enter selects the cell's samples."""
-        if self.tool.view != "confusion" or self.table is None:
+        """On a confusion matrix: arrows move a cell cursor, Enter selects the cell's samples.
+        On a diff: up/down move a row cursor, Enter jumps to its layer (A: in model A)."""
+        if self.table is None:
+            return
+        if self.tool.view == "diff":
+            self._diff_key(event)
+            return
+        if self.tool.view != "confusion":
             return
         moves = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
         n = int(self.state.extra.get("classes", 0))
@@ -264,6 +275,33 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
             t, p = self.state.extra.get("cell", (0, 0))
             model = self.store.display_name(self.store.models[self.model_ids[0]])
             self.post_message(SamplesChosen(f"confusion:{t},{p}@{model}"))
+
+    def _diff_key(self, event: Any) -> None:
+        assert self.table is not None
+        n = len(self.table)
+        row = int(self.state.extra.get("row", 0))
+        if event.key in ("up", "down") and n:
+            event.stop()
+            self.state.extra["row"] = (row + (1 if event.key == "down" else -1)) % n
+            self.redraw()
+        elif event.key in ("enter", "A") and n:
+            event.stop()
+            kind, unit, *_rest = list(self.table.rows())[row]
+            if not unit or kind in ("metric", "hyperparameter", "training"):
+                self.post_status("this row is about the whole model, not a layer")
+                return
+            side = "a" if event.key == "A" or kind == "layer-removed" else "b"
+            model_id = self.table.meta[side]
+            model = self.store.models.get(model_id)
+            layer = unit
+            if side == "a" and kind == "layer" and model is not None:
+                names = {x.name for x in model.layers}
+                renamed = [r for r in self.table.rows() if r[1] == unit and r[2] == "name"]
+                layer = unit if unit in names else (renamed[0][3] if renamed else unit)
+            if model is None or layer not in {x.name for x in model.layers}:
+                self.post_status(f"{layer} is not a layer of {self.table.meta[side + '_name']}")
+                return
+            self.post_message(JumpRequested(Selection(uoa=UoA(model_id, layer))))
 
     # --- actions -----------------------------------------------------------------------------
     def action_page(self, step: int) -> None:

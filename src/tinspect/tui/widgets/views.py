@@ -508,6 +508,43 @@ def view_images(table: Table, state: ViewState) -> RenderableType:
     return grid
 
 
+DIFF_STYLES = {
+    "layer-added": "green",
+    "layer-removed": "red",
+    "layer": "yellow",
+    "hyperparameter": "cyan",
+    "training": "cyan",
+    "metric": "dim",
+    "distribution": "dim",
+}
+
+
+def view_diff(table: Table, state: ViewState) -> RenderableType:
+    """The diff rows, structural first, a row cursor (Enter jumps to the layer)."""
+    if not len(table):
+        return Text("no difference", style="dim")
+    row = int(state.extra.get("row", 0)) % len(table)
+    state.extra["row"] = row
+    structural = sum(1 for k in table.column("kind") if k not in ("metric", "distribution"))
+    a, b = table.meta.get("a_name", "a"), table.meta.get("b_name", "b")
+    state.title = f"a = {a}, b = {b}: {structural} structural rows  ↑↓ Enter: layer"
+    grid = RichTable(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold underline")
+    for column in ("kind", "unit", "field", "a", "b"):
+        grid.add_column(column, no_wrap=True, overflow="ellipsis", max_width=24)
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    for i, (kind, unit, field_, va, vb) in enumerate(table.rows()):
+        style = DIFF_STYLES.get(kind, "")
+        if i == row:
+            style = f"{style} reverse".strip()
+        grid.add_row(*(Text(cell(v)) for v in (kind, unit, field_, va, vb)), style=style)
+    return grid
+
+
 #: Class colours of the projection scatter (Okabe–Ito, then greys): colour-blind safe.
 CLASS_COLOURS = (
     "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2",
@@ -574,6 +611,7 @@ VIEWS: dict[str, Callable[[Table, ViewState], Widget | RenderableType]] = {
     "heatmap": view_heatmap,
     "confusion": view_confusion,
     "scatter": view_scatter,
+    "diff": view_diff,
     "images": view_images,
     "text": view_text,
 }
