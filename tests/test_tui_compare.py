@@ -217,3 +217,48 @@ async def test_the_diff_card_lists_the_rows_and_enter_jumps_to_the_layer() -> No
         await pilot.press("up", "A")
         await settle(pilot)
         assert main.selection.uoa == UoA(parent, "z_mean")
+
+
+async def test_named_groups_and_a_common_scale() -> None:
+    from tinspect.tui.screens.group import GroupScreen
+    from tinspect.tui.widgets.views import common_scale
+
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        main, store = app.main, app.store
+        hist = tool("histogram")
+        a = main.apply_tool(hist, Selection(uoa=UoA(store.model("vae_25_75").id, "z_mean")))
+        b = main.apply_tool(hist, Selection(uoa=UoA(store.model("vae_90_10").id, "z_mean")))
+        c = main.apply_tool(hist, Selection(uoa=UoA(store.model("dense_skip").id, "hidden_1")))
+        await settle(pilot)
+        for card in (a, b):
+            card.focus()
+            await pilot.press("g")
+        await pilot.press("N")
+        app.screen.query_one("#text-input").value = "dense"
+        await pilot.press("enter")
+        c.focus()
+        await pilot.press("g")
+        assert (a.group, b.group, c.group) == ("1", "1", "dense")
+        assert "dense" in str(c.query_one(".card-header").render())
+        await pilot.press("G")  # the current group: dense
+        screen = app.screen
+        assert isinstance(screen, GroupScreen) and screen.cards == [c]
+        await pilot.press("n")  # the next group: 1
+        await pilot.pause()
+        screen = app.screen
+        assert (
+            isinstance(screen, GroupScreen) and screen.group_name == "1" and screen.cards == [a, b]
+        )
+        await pilot.press("s")
+        scales = [state.extra["common"] for state in screen.states]
+        assert scales[0] == scales[1]
+        counts = list(a.table.column("count")) + list(b.table.column("count"))
+        lefts = list(a.table.column("bin_left")) + list(b.table.column("bin_left"))
+        assert scales[0]["y"] == (0.0, float(max(counts)))
+        assert scales[0]["x"][0] == float(min(lefts))
+        assert common_scale([("histogram", a.table)])["histogram"]["y"][1] == max(
+            a.table.column("count")
+        )
+        await pilot.press("s")
+        assert all("common" not in state.extra for state in screen.states)

@@ -79,7 +79,15 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         ),
         Binding("w", "toggle_widgets", "widgets", id="widgets", tooltip="widen the widget panel"),
         Binding(
-            "G", "group", "group", show=False, id="group", tooltip="grouped widgets side by side"
+            "G", "group", "group", show=False, id="group", tooltip="the current group side by side"
+        ),
+        Binding(
+            "N",
+            "new_group",
+            "new group",
+            show=False,
+            id="group.new",
+            tooltip="name a new group; g on widgets then adds them to it",
         ),
         Binding(
             "M",
@@ -628,18 +636,44 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
     def action_group(self) -> None:
         from tinspect.tui.screens.group import GroupScreen
 
-        grouped = [card for card in self.panel.cards if card.grouped]
+        panel = self.panel
+        name = panel.current_group
+        grouped = [card for card in panel.cards if card.group == name]
         if not grouped:
-            self.status("g on widgets marks them for a group; G shows the group")
-            return
-        self.app.push_screen(GroupScreen(grouped))
+            others = panel.groups()
+            if not others:
+                self.status("g on widgets puts them in a group; G shows it; N names a new one")
+                return
+            name = others[0]
+            grouped = [card for card in panel.cards if card.group == name]
+        self.app.push_screen(GroupScreen(grouped, name, panel.groups()), self._group_closed)
+
+    def _group_closed(self, switch_to: str | None) -> None:
+        """The group screen asked for another group (its n key): show that one."""
+        if switch_to is not None:
+            self.panel.set_group(switch_to)
+            self.action_group()
+
+    def action_new_group(self) -> None:
+        from tinspect.tui.screens.modals import AskText
+
+        taken = set(self.panel.groups())
+        default = next(str(i) for i in range(1, 100) if str(i) not in taken)
+
+        def named(name: str | None) -> None:
+            if name:
+                self.panel.set_group(name)
+                self.status(f"group {name}: g on a widget adds it, G shows the group")
+
+        self.app.push_screen(AskText("name of the new group", default), named)
 
     def action_merge(self) -> None:
         """Merge grouped widgets of the same tool into one overlaid widget (shared range)."""
-        grouped = [card for card in self.panel.cards if card.grouped]
+        name = self.panel.current_group
+        grouped = [card for card in self.panel.cards if card.group == name]
         tools = {card.tool.id for card in grouped}
         if len(grouped) < 2 or len(tools) != 1:
-            self.status("merge needs two or more grouped widgets of the same tool")
+            self.status(f"merge needs two or more widgets of one tool in group {name}")
             return
         merged = MergedSelection([c.selection for c in grouped])
         if self.apply_tool(grouped[0].tool, merged) is not None:

@@ -153,6 +153,30 @@ class SampleSelector(ModalScreen[str]):
         self.dismiss(None)
 
 
+class AskText(ModalScreen[str]):
+    """One line of text (a group's name); None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel", id="text.cancel")]
+
+    def __init__(self, title: str, default: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Static(f"[b]{self.title_text}[/b]", classes="modal-title")
+            yield Input(self.default, id="text-input")
+            yield Static("Enter: ok   Esc: cancel", classes="modal-help")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class AskPath(ModalScreen[Path]):
     """Ask where to write a file, with a sensible default."""
 

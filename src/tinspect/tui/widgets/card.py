@@ -63,7 +63,13 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
             tooltip="next epoch (or page)",
         ),
         Binding("s", "sort", "sort", show=False, id="card.sort", tooltip="sort by the next column"),
-        Binding("g", "toggle_group", "group", id="card.group", tooltip="mark for the group (G, M)"),
+        Binding(
+            "g",
+            "toggle_group",
+            "group",
+            id="card.group",
+            tooltip="in/out of the current group (G, M)",
+        ),
         Binding("J", "jump", "jump to unit", id="card.jump", tooltip="go to this widget's unit"),
         Binding("delete,D", "remove", "remove", id="card.remove", tooltip="remove this widget"),
         Binding("r", "reload", "reload", show=False, id="card.reload", tooltip="reload its data"),
@@ -100,7 +106,10 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self.state = ViewState(page=-1 if tool.view in ("histogram", "scatter") else 0)
         self.table: Table | None = None
         self.current_query: Query | None = None
-        self.grouped = False
+        #: The named group the card belongs to (None: none), and the group ``g`` puts it in
+        #: (the main screen's current group, passed down by the panel).
+        self.group: str | None = None
+        self.current_group = "1"
         #: Why the card shows no data ("model removed"), or None.
         self.gone: str | None = None
 
@@ -120,7 +129,7 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         mark = " [b]◆[/b]" if self.tool.class_dependent and self.class_selection is not None else ""
         if self.sample_selection is not None and self.follows_samples():
             mark += f" [b]◇ {escape(self.sample_selection)}[/b]"
-        group = " [reverse] G [/reverse]" if self.grouped else ""
+        group = f" [reverse] {escape(self.group)} [/reverse]" if self.group is not None else ""
         detail = f"  [dim]{escape(self.state.title)}[/dim]" if self.state.title else ""
         return (
             f"[{self.colour}]●[/] [b]{self.tool.name}[/b]{mark}{group}  "
@@ -316,8 +325,13 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     def action_reload(self) -> None:
         self.load()
 
+    @property
+    def grouped(self) -> bool:
+        return self.group is not None
+
     def action_toggle_group(self) -> None:
-        self.grouped = not self.grouped
+        """Into the current group, or out of the group it is in."""
+        self.group = None if self.group is not None else self.current_group
         self.set_class(self.grouped, "grouped")
         self.update_header()
 

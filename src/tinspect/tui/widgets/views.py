@@ -71,6 +71,55 @@ def ticks(plt: Any, lo: float, hi: float, n: int = 4) -> None:
     plt.xticks(values, [f"{v:.3g}" for v in values])
 
 
+# --- common scales (the group view) -------------------------------------------------------------
+Range = tuple[float, float]
+
+
+def _finite(values: Any) -> list[float]:
+    return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+#: Per view: the x and y values a chart of it spans, from its table.
+SCALED: dict[str, Callable[[Table], tuple[list[float], list[float]]]] = {
+    "histogram": lambda t: (
+        _finite(t.column("bin_left")) + _finite(t.column("bin_right")),
+        [0.0, *_finite(t.column("count"))],
+    ),
+    "bands": lambda t: (_finite(t.column("epoch")), _finite(t.column("value"))),
+    "scatter": lambda t: (_finite(t.column("pc1")), _finite(t.column("pc2"))),
+}  # not "line": its pages show different metrics, which share no y range
+
+
+def common_scale(charts: list[tuple[str, Table]]) -> dict[str, dict[str, Range]]:
+    """Per view kind, the x and y range spanning every chart of that kind (common scale)."""
+    spans: dict[str, tuple[list[float], list[float]]] = {}
+    for view, table in charts:
+        if view in SCALED and len(table):
+            xs, ys = SCALED[view](table)
+            all_x, all_y = spans.setdefault(view, ([], []))
+            all_x += xs
+            all_y += ys
+    out: dict[str, dict[str, Range]] = {}
+    for view, (xs, ys) in spans.items():
+        if xs and ys:
+            out[view] = {"x": (min(xs), max(xs)), "y": (min(ys), max(ys))}
+    return out
+
+
+def apply_scale(plt: Any, state: ViewState) -> bool:
+    """Set the chart's limits to the group's common scale, if it has one."""
+    common = state.extra.get("common")
+    if not common:
+        return False
+    (x0, x1), (y0, y1) = common["x"], common["y"]
+    if x1 > x0:
+        plt.xlim(x0, x1)
+        ticks(plt, x0, x1)
+    if y1 > y0:
+        plt.ylim(y0, y1)
+    return True
+
+
 def _by(table: Table, *keys: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in table.rows():
@@ -203,6 +252,8 @@ def view_histogram(table: Table, state: ViewState) -> Widget | RenderableType:
                     centres, counts, label=uoa, color=_rgb(_colour(state, uoa)), marker="braille"
                 )
         lo, hi = table.meta.get("range", [None, None])
+        if apply_scale(plt, state):
+            return
         if lo is not None and hi is not None and hi > lo:
             plt.xlim(lo, hi)
             ticks(plt, lo, hi)
@@ -245,6 +296,7 @@ def view_bands(table: Table, state: ViewState) -> Widget | RenderableType:
                 label="median",
             )
         plt.xlabel("epoch")
+        apply_scale(plt, state)
 
     return Chart(draw)
 
@@ -587,6 +639,8 @@ def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
                 color=_rgb(colour if on else "#444444"),
                 marker="x" if wrong_one else "braille",
             )
+        if apply_scale(plt, state):
+            return
         if hi_x > lo_x:
             plt.xlim(lo_x, hi_x)
             ticks(plt, lo_x, hi_x)
