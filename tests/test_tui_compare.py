@@ -162,6 +162,23 @@ async def test_projection_scatter_highlights_the_selection_in_one_frame() -> Non
         card.focus()
         await pilot.press("left_square_bracket")
         assert "epoch 2" in card.state.title
+        # A box moved with keys selects the samples inside it at the epoch shown.
+        await pilot.press("right", "plus", "plus")
+        assert card.state.extra["box"] == pytest.approx((0.55, 0.5, 0.46875, 0.46875))
+        rows = [r for r in card.table.rows() if r[1] == 2]
+        xs, ys = card.table.column("pc1"), card.table.column("pc2")
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        lo_x, hi_x = x0 + (0.55 - 0.234375) * (x1 - x0), x0 + (0.55 + 0.234375) * (x1 - x0)
+        lo_y, hi_y = y0 + (0.5 - 0.234375) * (y1 - y0), y0 + (0.5 + 0.234375) * (y1 - y0)
+        inside = sorted(r[2] for r in rows if lo_x <= r[4] <= hi_x and lo_y <= r[5] <= hi_y)
+        assert inside and f"box: {len(inside)}" in card.state.title
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.sample_selection == "ids:" + ",".join(map(str, inside))
+        card.focus()
+        await pilot.press("7")
+        await settle(pilot)
+        assert main.sample_selection == "class:7"
 
 
 async def test_l3_shows_what_each_child_changed_and_merges_under_both_parents(

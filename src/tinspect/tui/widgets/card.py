@@ -269,6 +269,9 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         if self.tool.view == "diff":
             self._diff_key(event)
             return
+        if self.tool.view == "scatter":
+            self._scatter_key(event)
+            return
         if self.tool.view != "confusion":
             return
         moves = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
@@ -284,6 +287,36 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
             t, p = self.state.extra.get("cell", (0, 0))
             model = self.store.display_name(self.store.models[self.model_ids[0]])
             self.post_message(SamplesChosen(f"confusion:{t},{p}@{model}"))
+
+    def _scatter_key(self, event: Any) -> None:
+        """Arrows move a rectangle over the projection (+/- resize it), Enter selects the
+        samples inside it at the epoch shown; a digit selects that class."""
+        from tinspect.tui.widgets.views import samples_in_box
+
+        assert self.table is not None
+        steps = {"up": (0, 0.05), "down": (0, -0.05), "left": (-0.05, 0), "right": (0.05, 0)}
+        box = self.state.extra.get("box")
+        if event.key in steps or event.character in ("+", "-"):
+            event.stop()
+            cx, cy, w, h = box or (0.5, 0.5, 0.3, 0.3)
+            if event.key in steps:
+                dx, dy = steps[event.key]
+                cx, cy = min(1.0, max(0.0, cx + dx)), min(1.0, max(0.0, cy + dy))
+            elif box is not None:
+                factor = 1.25 if event.character == "+" else 0.8
+                w, h = min(1.0, w * factor), min(1.0, h * factor)
+            self.state.extra["box"] = (cx, cy, w, h)
+            self.redraw()
+        elif event.key == "enter" and box is not None:
+            event.stop()
+            picked = samples_in_box(self.table, self.state)
+            if not picked:
+                self.post_status("no sample in the box")
+                return
+            self.post_message(SamplesChosen("ids:" + ",".join(map(str, picked))))
+        elif event.character is not None and event.character.isdigit():
+            event.stop()
+            self.post_message(SamplesChosen(f"class:{event.character}"))
 
     def _diff_key(self, event: Any) -> None:
         assert self.table is not None

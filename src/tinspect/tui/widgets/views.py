@@ -604,6 +604,42 @@ CLASS_COLOURS = (
 )  # fmt: skip
 
 
+def scatter_frame(table: Table) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1): one frame for every epoch of a projection."""
+    xs, ys = _finite(table.column("pc1")), _finite(table.column("pc2"))
+    return min(xs), max(xs), min(ys), max(ys)
+
+
+def box_bounds(table: Table, state: ViewState) -> tuple[float, float, float, float] | None:
+    """The selection rectangle in data coordinates, or None when there is none."""
+    box = state.extra.get("box")
+    if box is None or not len(table):
+        return None
+    cx, cy, w, h = box
+    x0, x1, y0, y1 = scatter_frame(table)
+    return (
+        x0 + (cx - w / 2) * (x1 - x0),
+        x0 + (cx + w / 2) * (x1 - x0),
+        y0 + (cy - h / 2) * (y1 - y0),
+        y0 + (cy + h / 2) * (y1 - y0),
+    )
+
+
+def samples_in_box(table: Table, state: ViewState) -> list[int]:
+    """Samples whose point lies in the rectangle at the epoch shown."""
+    bounds = box_bounds(table, state)
+    if bounds is None:
+        return []
+    epochs = sorted(set(table.column("epoch")))
+    epoch = epochs[min(max(state.page, 0), len(epochs) - 1)] if state.page >= 0 else epochs[-1]
+    bx0, bx1, by0, by1 = bounds
+    return sorted(
+        int(r[2])
+        for r in table.rows()
+        if r[1] == epoch and bx0 <= r[4] <= bx1 and by0 <= r[5] <= by1
+    )
+
+
 def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
     """The projection: one epoch at a time in the frame of the basis epoch, coloured by
     class; with a sample selection, the selected points bright and the rest dim grey."""
@@ -620,11 +656,15 @@ def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
         f"epoch {epoch} ({state.page + 1}/{len(epochs)}) basis {basis}"
         + (f"  {wrong} wrong (×)" if wrong else "")
         + (f"  {len(chosen)} selected" if chosen is not None else "")
+        + (
+            f"  box: {len(samples_in_box(table, state))} (Enter selects)"
+            if state.extra.get("box")
+            else "  arrows: box, 0-9: class"
+        )
         + "  [ ] step epochs"
     )
-    xs = table.column("pc1")
-    ys = table.column("pc2")
-    lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)  # one frame for every epoch
+    lo_x, hi_x, lo_y, hi_y = scatter_frame(table)
+    bounds = box_bounds(table, state)
 
     def draw(plt: Any) -> None:
         groups: dict[tuple[Any, bool, bool], list[dict[str, Any]]] = defaultdict(list)
@@ -639,6 +679,9 @@ def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
                 color=_rgb(colour if on else "#444444"),
                 marker="x" if wrong_one else "braille",
             )
+        if bounds is not None:
+            bx0, bx1, by0, by1 = bounds
+            plt.plot([bx0, bx1, bx1, bx0, bx0], [by0, by0, by1, by1, by0], color="white")
         if apply_scale(plt, state):
             return
         if hi_x > lo_x:
