@@ -279,3 +279,29 @@ async def test_named_groups_and_a_common_scale() -> None:
         )
         await pilot.press("s")
         assert all("common" not in state.extra for state in screen.states)
+
+
+async def test_use_case_the_fixed_vae_difference_is_found_from_l3_by_keys() -> None:
+    """The study variant of the paper's use case 3: what differs between vae_25_75 and
+    vae_25_75_fixed, found from L3 without reading both layer graphs."""
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        main, store = app.main, app.store
+        fixed = store.model("vae_25_75_fixed").id
+        tree = main.query_one(ExperimentTree)
+        while main.selection.uoa != UoA(fixed):  # down the L3 tree to the fixed VAE
+            await pilot.press("down")
+        line = str(tree.get_node_at_line(tree.cursor_line).label)
+        assert "Δ z_mean, z_log_var: relu → linear" in line
+        await pilot.press("t", "g")  # the diff tool on the model
+        await settle(pilot)
+        (card,) = main.panel.cards
+        first = next(iter(card.table.rows()))
+        assert first == ("layer", "z_mean", "activation", "relu", "linear")
+        distribution = [r[1] for r in card.table.rows() if r[0] == "distribution"][:2]
+        assert set(distribution) == {"z_mean", "z_log_var"}  # and it shows in the activations
+        card.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.place.level == 2 and main.selection.uoa == UoA(fixed, "z_mean")
