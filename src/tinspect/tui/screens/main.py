@@ -535,6 +535,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
     def _sample_suggestions(self) -> list[tuple[str, str]]:
         """The grammar's kinds, made concrete for the selected model and its experiment."""
         from tinspect.query.samples import KINDS
+        from tinspect.tui.tools import is_classifier
 
         store = self.store
         ids = self.selection.models(store) or [m.id for m in store.ordered_models()[:1]]
@@ -543,14 +544,21 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         if model is not None:
             name = store.display_name(model)
             experiment = store.tree.experiment_of(model.id)
-            others = [store.display_name(store.models[m]) for m in experiment.models]
-            out += [
-                ("misclassified", f"misclassified by the model in view ({name})"),
-                ("correct", "predicted right by the model in view"),
-                ("class:0", KINDS["class"]),
-                ("predicted:0", KINDS["predicted"]),
-                ("confusion:0,1", KINDS["confusion"]),
+            others = [
+                store.display_name(store.models[m])
+                for m in experiment.models
+                if m in store.models and is_classifier(store, m)
             ]
+            if is_classifier(store, model.id):
+                out += [
+                    ("misclassified", f"misclassified by the model in view ({name})"),
+                    ("correct", "predicted right by the model in view"),
+                    ("predicted:0", KINDS["predicted"]),
+                    ("confusion:0,1", KINDS["confusion"]),
+                ]
+            else:
+                others = []  # prediction kinds need class scores
+            out.append(("class:0", KINDS["class"]))
             out += [(f"misclassified@{o}", f"misclassified by {o}") for o in others if o != name]
             out += [(f"disagree:{name},{o}", KINDS["disagree"]) for o in others if o != name]
         out.append(("ids:0,1,2", KINDS["ids"]))

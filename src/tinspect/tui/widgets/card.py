@@ -187,7 +187,11 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         if self.tool.highlights and self.current_query is not None:
             if self.sample_selection is None:
                 return {"selected": None}
-            picked = run(self.store, self.current_query.replace(samples=self.sample_selection))
+            try:
+                picked = run(self.store, self.current_query.replace(samples=self.sample_selection))
+            except (UoAError, DataError, ValueError) as error:
+                self.post_status(f"samples {self.sample_selection}: {error}")
+                return {"selected": {}}  # every point drawn, none highlighted
             selected: dict[int, set[int]] = {}
             for epoch, sample in zip(picked.column("epoch"), picked.column("sample"), strict=True):
                 selected.setdefault(epoch, set()).add(sample)
