@@ -36,6 +36,8 @@ class Guides:
     hits: frozenset[tuple[str, str | None]] = frozenset()
     #: Badge kinds shown (conv, skip, ...); None shows all. Finding marks always show.
     badge_kinds: frozenset[str] | None = None
+    #: model id → one line of what changed against its first parent (``analysis.diff``).
+    deltas: dict[str, str] = field(default_factory=dict)
 
     def badges_for(self, uoa: UoA | None) -> str:
         if uoa is None:

@@ -78,6 +78,8 @@ class BandChart:
     values: dict[float, list[float]]
     colour: str = "#56B4E9"
     height: int = 10
+    #: (low, high) of the value axis, e.g. a group's common scale; None: the data's range.
+    value_range: tuple[float, float] | None = None
 
     def _interpolated(self, width: int) -> dict[float, np.ndarray]:
         xs = np.asarray(self.epochs, dtype=float)
@@ -89,7 +91,7 @@ class BandChart:
         if not self.epochs or not finite:
             yield Text("no data", style="dim")
             return
-        lo, hi = min(finite), max(finite)
+        lo, hi = self.value_range or (min(finite), max(finite))
         if hi == lo:
             lo, hi = lo - 0.5, hi + 0.5
         labels = [number(hi), number((lo + hi) / 2), number(lo)]
