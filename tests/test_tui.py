@@ -276,7 +276,7 @@ async def test_logs_with_problems_open_and_show_them(tmp_path: Path) -> None:
         )
         await settle(pilot)
         assert card.table is None  # the last checkpoint is corrupt: an error in the card, no crash
-        assert "corrupt or truncated HDF5" in str(card.query_one(".card-body Static").render())
+        assert "file damaged or truncated" in str(card.query_one(".card-body Static").render())
         app.update_status()
         await pilot.press("P")
         assert "model.json is not valid JSON" in str(app.screen.body)
