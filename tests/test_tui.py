@@ -275,8 +275,12 @@ async def test_logs_with_problems_open_and_show_them(tmp_path: Path) -> None:
             Selection(uoa=UoA(app.store.model("conv").id, "conv_1")),
         )
         await settle(pilot)
-        assert card.table is None  # the last checkpoint is corrupt: an error in the card, no crash
-        assert "file damaged or truncated" in str(card.query_one(".card-body Static").render())
+        # The last checkpoint is corrupt: the card shows the other epochs, and says which
+        # checkpoint it skipped (meta problems, one line each).
+        assert card.table is not None and card.table.meta["epochs"] == [0, 1, 2, 3]
+        assert set(card.table.column("epoch")) == {0, 1, 2}
+        (line,) = card.table.meta["problems"]
+        assert "epoch-0003.h5 of model conv" in line and "file damaged or truncated" in line
         app.update_status()
         await pilot.press("P")
         assert "model.json is not valid JSON" in str(app.screen.body)

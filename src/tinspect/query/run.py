@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from tinspect import format as fmt
+from tinspect.query import samples as sample_selection
+from tinspect.query.samples import SampleSelection
 from tinspect.query.spec import Query, QueryError, select_epochs
 from tinspect.query.table import Table
 from tinspect.store import (
@@ -145,6 +147,10 @@ class Runner:
         #: One line per checkpoint skipped because it cannot be read (in order, unique).
         self.problems: list[str] = []
         self._read = 0  # checkpoints read successfully by the current query
+        #: The query's sample selection (None: every sample), set by ``run``, and its
+        #: resolved rows per (model id, epoch).
+        self.selection: SampleSelection | None = None
+        self._sample_rows: dict[tuple[str, int], np.ndarray] = {}
 
     def check(self) -> None:
         if self.cancelled():
@@ -187,16 +193,56 @@ class Runner:
             )
         return chosen
 
+    def sample_rows(self, model_id: str, epoch: int) -> np.ndarray | None:
+        """Sorted rows of the query's sample selection at a checkpoint (None: no selection)."""
+        if self.selection is None:
+            return None
+        key = (model_id, epoch)
+        if key not in self._sample_rows:
+            model = self.store.model_by_id(model_id)
+            self._sample_rows[key] = sample_selection.resolve(
+                self.store, self.selection, model, epoch
+            )
+        return self._sample_rows[key]
+
+    def check_selection(self, checkpoints: list[tuple[str, int]]) -> None:
+        """Resolve the sample selection at every checkpoint read; DataError when it selects
+        no sample of a model at any of them (an empty selection at some epochs is fine:
+        what a model misclassifies changes while it trains). Unreadable checkpoints are
+        skipped here as by the steps."""
+        if self.selection is None:
+            return
+        by_model: dict[str, list[int]] = {}
+        for model_id, epoch in checkpoints:
+            self.check()
+            try:
+                rows = self.sample_rows(model_id, epoch)
+            except CheckpointUnreadable as error:
+                self._skipped(error)
+                continue
+            assert rows is not None
+            by_model.setdefault(model_id, []).append(len(rows))
+        for model_id, counts in by_model.items():
+            if not any(counts):
+                name = self.store.display_name(self.store.model_by_id(model_id))
+                epochs = sorted({e for m, e in checkpoints if m == model_id})
+                where = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs}"
+                raise DataError(f"samples={self.selection} selects no sample of {name} at {where}")
+
     @staticmethod
     def classes_for(target: Target, classes: tuple[int, ...] | None) -> tuple[int, ...] | None:
         """The class selection that applies to ``target``: weights have no samples."""
         return None if target.weights else classes
 
     def ref(self, target: Target, epoch: int, classes: tuple[int, ...] | None) -> ArrayRef:
-        """The array ``target`` names at ``epoch``, restricted to the class selection's rows."""
+        """The array ``target`` names at ``epoch``, restricted to the rows of the sample and
+        class selections (weights have no samples: neither applies)."""
         data = self.handle(target.uoa.model, epoch)
-        classes = self.classes_for(target, classes)
-        return data.ref(target.dataset, None, target.unit, target.summary_row, classes)
+        if target.weights:
+            return data.ref(target.dataset, None, target.unit, target.summary_row)
+        picked = self.sample_rows(target.uoa.model, epoch)
+        rows = None if picked is None else tuple(int(i) for i in picked)
+        return data.ref(target.dataset, rows, target.unit, target.summary_row, classes)
 
     def summary(self, target: Target, epoch: int, classes: tuple[int, ...] | None) -> Summary:
         """The summary of a target at an epoch: stored when it answers exactly, else computed."""
@@ -223,6 +269,9 @@ class Runner:
     # --- the steps -----------------------------------------------------------------------------
     def run(self, query: Query) -> Table:
         self.problems, self._read = [], 0
+        self._sample_rows = {}
+        parsed = sample_selection.parse(query.samples) if query.samples is not None else None
+        self.selection = None if parsed is None or parsed.is_all else parsed
         meta: dict[str, Any] = {
             "query": query.to_dict(),
             "class_dependent": query.data
@@ -246,6 +295,7 @@ class Runner:
                 model = self.store.model_by_id(target.uoa.model)
                 pairs += [(target, e) for e in self.epochs(query, model)]
             checkpoints = len(pairs)
+            self.check_selection([(t.uoa.model, e) for t, e in pairs])
             table = getattr(self, f"step_{query.step}")(query, pairs)
             meta["uoas"] = sorted({t.path for t in targets}, key=[t.path for t in targets].index)
             meta["epochs"] = sorted({e for _t, e in pairs})
@@ -254,6 +304,8 @@ class Runner:
             raise DataError(self.problems[0] + (f" (and {more} more)" if more else ""))
         if query.classes is not None:
             meta["classes"] = list(query.classes)
+        if self.selection is not None:
+            meta["samples"] = str(self.selection)
         if self.problems:
             meta["problems"] = list(self.problems)
         table.meta.update(meta)
@@ -418,13 +470,14 @@ class Runner:
         )
 
     def _class_means(self, target: Target, epoch: int, model: ModelLogs) -> np.ndarray:
-        """(classes, units): the stored per-class means averaged over spatial axes, or computed."""
+        """(classes, units): the stored per-class means averaged over spatial axes, or computed
+        (always computed, from the selected rows, under a sample selection)."""
         stored = target.dataset.rsplit("/", 1)[0] + f"/{fmt.MEAN_CLASS_ACTIVATIONS}"
         data = self.handle(model.id, epoch)
-        ref = data.ref(target.dataset)
+        ref = self.ref(target, epoch, None).every_unit()
 
         def compute() -> dict[str, np.ndarray]:
-            if data.has(stored):
+            if ref.rows is None and data.has(stored):
                 values = data.read(stored).astype(np.float64)
                 if values.ndim == 0:
                     raise DataError(f"{model.name}: {stored} is not per class")
@@ -530,9 +583,8 @@ class Runner:
         def samples(target: Target, epoch: int) -> list[Row]:
             data = self.handle(target.uoa.model, epoch)
             ids = data.class_ids()
-            selected = data.class_rows(query.classes)
+            picked = data.rows_of(self.ref(target, epoch, query.classes))
             out: list[Row] = []
-            picked = None if selected is None else np.asarray(selected, dtype=np.int64)
             for index_rows, block in data.blocks(target.dataset, picked):
                 self.check()
                 if target.unit is not None:
@@ -568,6 +620,9 @@ class Runner:
         return Table.from_rows(columns, rows[:limit] if limit else rows)
 
     def confusion(self, query: Query) -> Table:
+        checkpoints = list(self._checkpoints(query))
+        self.check_selection([(model.id, epoch) for model, _name, epoch in checkpoints])
+
         def produce(model: ModelLogs, name: str, epoch: int) -> list[Row]:
             data = self.handle(model.id, epoch)
             ids = data.class_ids()
@@ -587,6 +642,9 @@ class Runner:
             n = max(model.n_classes, pred.shape[1])
             keep = np.ones(len(ids), bool) if query.classes is None else np.isin(ids, query.classes)
             keep &= (ids >= 0) & (ids < n)
+            picked = self.sample_rows(model.id, epoch)
+            if picked is not None:
+                keep &= np.isin(np.arange(len(ids)), picked)
             matrix = np.zeros((n, n), dtype=np.int64)
             np.add.at(matrix, (ids[keep], predicted[keep]), 1)
             return [(name, epoch, t, p, int(matrix[t, p])) for t in range(n) for p in range(n)]
