@@ -351,6 +351,11 @@ class Store:
             return None
         return mark[1]
 
+    def damaged_checkpoints(self) -> list[str]:
+        """One line per checkpoint found damaged this session (those of models still here)."""
+        with self._damaged_lock:
+            return [message for _identity, message in self._damaged.values()]
+
     def mark_damaged(self, model_id: str, epoch: int, what: str) -> CheckpointUnreadable:
         """Record that a checkpoint cannot be read: one ``Problem`` naming the file, and the
         checkpoint skipped for the rest of the session. Returns the error to raise, whose
