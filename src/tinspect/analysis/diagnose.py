@@ -565,7 +565,8 @@ def check_val_accuracy(ctx: Context) -> list[Finding]:
 def check_overfitting(ctx: Context) -> list[Finding]:
     train, val = _series(ctx.model, "loss"), _series(ctx.model, "val_loss")
     epochs = sorted(set(train) & set(val))
-    run_start, best = None, []
+    run_start: int | None = None
+    best: list[Any] = []
     th = ctx.thresholds
     for prev, cur in itertools.pairwise(epochs):
         if val[cur] > val[prev] and train[cur] < train[prev]:
@@ -590,7 +591,8 @@ def check_overfitting(ctx: Context) -> list[Finding]:
 
 
 def check_dead_units(ctx: Context) -> list[Finding]:
-    out, epoch = [], ctx.epochs[-1] if ctx.epochs else None
+    out: list[Finding] = []
+    epoch = ctx.epochs[-1] if ctx.epochs else None
     if int(ctx.model.dataset.get("n_samples") or 0) < ctx.thresholds.dead_min_samples:
         return out
     recorded = set(ctx.model.recording.get("layers") or [])
@@ -709,7 +711,8 @@ def check_one_sided_latent(ctx: Context) -> list[Finding]:
 
 
 def check_scale(ctx: Context) -> list[Finding]:
-    out, th = [], ctx.thresholds
+    out: list[Finding] = []
+    th = ctx.thresholds
     if not ctx.epochs:
         return out
     last, first = ctx.epochs[-1], ctx.model.epochs[0] if ctx.model.epochs else None

@@ -176,7 +176,7 @@ class ReshapedDataset:
         else:
             rows, rest = selection[0], selection[1:]
         data = np.asarray(self.source[rows])
-        if np.ndim(rows) == 0 and not isinstance(rows, slice):  # one row: its axis is gone
+        if not isinstance(rows, slice) and np.ndim(rows) == 0:  # one row: its axis is gone
             data = data.reshape(self.shape[1:])
         else:
             data = data.reshape((-1, *self.shape[1:]))

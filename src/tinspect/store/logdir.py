@@ -465,7 +465,7 @@ class Store:
             except h5.ReadError:
                 raise self.unreadable(model_id, epoch, name) from None
             if once is not None:
-                return once  # type: ignore[return-value]  # the Dataset interface we use
+                return once  # the part of the Dataset interface the store uses
             raise DataError(f"{self.models[model_id].name} epoch {epoch} has no {name!r}") from None
         except h5.UnsafeObject as error:  # refused, not damaged: the rest stays readable
             path = self.checkpoint_path(model_id, epoch)
