@@ -609,11 +609,15 @@ def score_units(
         for unit in _units(model, chosen):
             # Only arrays the checkpoint holds: its summary rows, or (no stored summary)
             # its datasets.
-            present = (
-                unit.row in table.names
-                if table.names
-                else reader.handle(model.id, chosen).has(unit.dataset)
-            )
+            try:
+                present = (
+                    unit.row in table.names
+                    if table.names
+                    else reader.handle(model.id, chosen).has(unit.dataset)
+                )
+            except DataError:
+                break  # the checkpoint cannot be read: the model is left out
+
             if present:
                 units.append(unit)
     raws = np.array([_raw(store, reader, u, measure) for u in units], dtype=np.float64)

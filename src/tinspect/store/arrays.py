@@ -148,18 +148,29 @@ class CheckpointData:
         return np.intersect1d(np.asarray(ref.rows), np.asarray(picked)).astype(np.int64)
 
     @contextmanager
-    def _reading(self, name: str) -> Iterator[None]:
-        """h5py failing on ``name`` marks the checkpoint damaged (one Problem) and raises."""
+    def _reading(self, name: str, dataset: Any = None) -> Iterator[None]:
+        """h5py failing on ``name`` marks the checkpoint damaged (one Problem) and raises.
+
+        Unless the dataset's file was closed under it (the file manager keeps a bounded
+        number open and another thread opened more): that is no damage, and says so.
+        """
         try:
             yield
         except h5.ReadError:
+            if dataset is not None and not h5.is_open(dataset):
+                self._datasets.pop(name, None)
+                raise DataError(
+                    f"{self.label}: closed while {name} was read (many files in use); ask again"
+                ) from None
             raise self.store.unreadable(self.model_id, self.epoch, name) from None
 
     def dataset(self, name: str) -> Any:
-        """The (lazy) dataset ``name``; for the reductions of ``store.reduce``."""
-        if name not in self._datasets:
-            self._datasets[name] = self.store.dataset(self.model_id, self.epoch, name)
-        return self._datasets[name]
+        """The (lazy) dataset ``name``; for the reductions of ``store.reduce``. Kept for the
+        handle's life while its file stays open (a closed file's dataset is looked up anew)."""
+        known = self._datasets.get(name)
+        if known is None or not h5.is_open(known):
+            known = self._datasets[name] = self.store.dataset(self.model_id, self.epoch, name)
+        return known
 
     def has(self, name: str) -> bool:
         return self.store.has(self.model_id, self.epoch, name)
@@ -173,13 +184,13 @@ class CheckpointData:
     # --- reads ---------------------------------------------------------------------------------
     def shape(self, name: str) -> tuple[int, ...]:
         dataset = self.dataset(name)
-        with self._reading(name):
+        with self._reading(name, dataset):
             return h5.shape(dataset)
 
     def read(self, name: str, selection: Any = ()) -> np.ndarray:
         """``dataset[selection]`` in memory: for small arrays (labels, a kernel, class means)."""
         dataset = self.dataset(name)
-        with self._reading(name):
+        with self._reading(name, dataset):
             return h5.read(dataset, selection)
 
     def blocks(
@@ -187,7 +198,7 @@ class CheckpointData:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(row indices, block)`` along the sample axis, optionally only ``rows``."""
         dataset = self.dataset(name)
-        with self._reading(name):
+        with self._reading(name, dataset):
             yield from h5.iter_blocks(dataset, rows)
 
     def class_ids(self) -> np.ndarray | None:
@@ -226,15 +237,16 @@ class CheckpointData:
         inner = reduce.blocks(dataset, self.rows_of(ref), ref.unit)
 
         def generate() -> Iterator[np.ndarray]:
-            with self._reading(ref.dataset):
+            with self._reading(ref.dataset, dataset):
                 yield from inner()
 
         return generate
 
     def n_values(self, ref: ArrayRef) -> int:
         dataset = self.dataset(ref.dataset)
-        with self._reading(ref.dataset):
-            return reduce.n_values(dataset, self.rows_of(ref), ref.unit)
+        rows = self.rows_of(ref)
+        with self._reading(ref.dataset, dataset):
+            return reduce.n_values(dataset, rows, ref.unit)
 
     def reduced(self, ref: ArrayRef, kind: str, reduction: Reduction, *params: object) -> Value:
         """``reduction`` of ref's blocks, cached under ``kind`` and ``params``."""
@@ -308,13 +320,14 @@ class CheckpointData:
     def class_unit_means(self, ref: ArrayRef, class_ids: np.ndarray, n_classes: int) -> np.ndarray:
         """(n_classes, units) mean per class and unit, streamed (not cached: callers cache)."""
         dataset = self.dataset(ref.dataset)
-        with self._reading(ref.dataset):
-            return reduce.class_unit_means(dataset, class_ids, n_classes, self.rows_of(ref))
+        rows = self.rows_of(ref)
+        with self._reading(ref.dataset, dataset):
+            return reduce.class_unit_means(dataset, class_ids, n_classes, rows)
 
     def top_k(self, ref: ArrayRef, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(flat indices, values) of the ``k`` largest entries by magnitude."""
         dataset = self.dataset(ref.dataset)
-        with self._reading(ref.dataset):
+        with self._reading(ref.dataset, dataset):
             return reduce.top_k(dataset, k)
 
 

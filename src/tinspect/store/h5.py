@@ -147,6 +147,17 @@ def reason(error: BaseException) -> str:
     return text[:200]
 
 
+def is_open(dataset: Any) -> bool:
+    """Whether a dataset's file is still open (the manager may close it for another file);
+    a view of another dataset (``ReshapedDataset``) asks its source."""
+    node = getattr(dataset, "source", dataset)
+    identifier = getattr(node, "id", None)
+    if identifier is None:
+        return True
+    with H5_LOCK:
+        return bool(identifier.valid)
+
+
 def has(root: h5py.Group, name: str) -> bool:
     """Whether ``name`` exists and may be followed (``ReadError`` when the file is damaged)."""
     try:

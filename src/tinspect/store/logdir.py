@@ -484,14 +484,16 @@ class Store:
         )
 
     def has(self, model_id: str, epoch: int, name: str) -> bool:
-        """Whether the checkpoint holds dataset ``name``; False for an unreadable checkpoint
-        (``has`` asks about presence; reading the checkpoint reports its damage)."""
+        """Whether the checkpoint holds dataset ``name``. ``CheckpointUnreadable`` for a
+        checkpoint that cannot be read: "damaged" must not read as "absent" (a caller would
+        then report a missing array, or fail the whole query, instead of skipping it)."""
         try:
             f = self.checkpoint(model_id, epoch)
             return h5.has(f, name) or stored_once(f, name) is not None
         except h5.ReadError:
-            self.unreadable(model_id, epoch, name)
-            return False
+            raise self.unreadable(model_id, epoch, name) from None
+        except CheckpointUnreadable:
+            raise
         except DataError:
             return False
 
