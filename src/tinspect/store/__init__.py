@@ -6,7 +6,7 @@ This module is the read side's public face: query/ and analysis/ import nothing 
 store (an import-linter contract keeps it so).
 """
 
-from tinspect.store.arrays import ArrayRef, Arrays, CheckpointData, Value
+from tinspect.store.arrays import ArrayRef, Arrays, ArrayView, CheckpointData, Value
 from tinspect.store.checkpoint import CheckpointUnreadable, DataError, SummaryTable
 from tinspect.store.logdir import Changes, Store
 from tinspect.store.model import Layer, ModelLogs
@@ -15,6 +15,7 @@ from tinspect.store.uoa import UnitNotFound, UoA, UoAError
 
 __all__ = [
     "ArrayRef",
+    "ArrayView",
     "Arrays",
     "Changes",
     "CheckpointData",

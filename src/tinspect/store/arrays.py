@@ -32,7 +32,12 @@ import numpy as np
 
 from tinspect import format as fmt
 from tinspect.store import h5, reduce
-from tinspect.store.checkpoint import CheckpointUnreadable, DataError, SummaryTable
+from tinspect.store.checkpoint import (
+    CheckpointUnreadable,
+    DataError,
+    ReshapedDataset,
+    SummaryTable,
+)
 from tinspect.summary import Summary, finite_values, quantiles_from_histogram
 
 if TYPE_CHECKING:
@@ -227,6 +232,24 @@ class CheckpointData:
         with self._reading(ref.dataset):
             return self.store.cache.get_or_compute([self.identity], key, compute)
 
+    def cached_across(
+        self,
+        others: list[CheckpointData],
+        ref: ArrayRef,
+        kind: str,
+        compute: Callable[[], Value],
+        *params: object,
+    ) -> Value:
+        """Like ``cached``, for a result computed from this checkpoint and ``others`` (e.g. a
+        projection fitted at one epoch, applied at another): keyed by every file's identity."""
+        sources = [self.identity, *(o.identity for o in others)]
+        with self._reading(ref.dataset):
+            return self.store.cache.get_or_compute(sources, ref.key(kind, *params), compute)
+
+    def array(self, name: str) -> ArrayView:
+        """The stored array ``name`` for an algorithm that reads it its own way."""
+        return ArrayView(self, name)
+
     def remember(self, ref: ArrayRef, kind: str, value: Value, *params: object) -> None:
         """Give the cache a result computed elsewhere (the recorder's extremes)."""
         self.store.cache.put([self.identity], ref.key(kind, *params), value)
@@ -331,6 +354,42 @@ class CheckpointData:
             return reduce.top_k(dataset, k)
 
 
+class ArrayView:
+    """One stored array of a checkpoint for an algorithm that reads it its own way (the
+    projection reads slabs of features): ``shape``, ``dtype`` and numpy-style indexing, each
+    read under the HDF5 lock and guarded like every read of the service (damage → Problem).
+
+    For a layer stored once as another layer's (format 1.1), the view is on the stored array:
+    the same values in the same row-major order, in the other shape (algorithms that flatten
+    each sample need no more).
+    """
+
+    def __init__(self, data: CheckpointData, name: str) -> None:
+        self.data = data
+        self.name = name
+
+    def _stored(self) -> Any:
+        dataset = self.data.dataset(self.name)
+        return dataset.source if isinstance(dataset, ReshapedDataset) else dataset
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        stored = self._stored()
+        with self.data._reading(self.name, stored):
+            return h5.shape(stored)
+
+    @property
+    def dtype(self) -> np.dtype:
+        stored = self._stored()
+        with self.data._reading(self.name, stored):
+            return h5.dtype(stored)
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        stored = self._stored()
+        with self.data._reading(self.name, stored):
+            return h5.read(stored, selection)
+
+
 class Arrays:
     """The store's array service: handles on checkpoints, and shortcuts taking an ArrayRef."""
 
@@ -363,4 +422,4 @@ class Arrays:
         return [e for e in epochs if self.damaged(model_id, e) is None]
 
 
-__all__ = ["ArrayRef", "Arrays", "CheckpointData", "Reduction", "Value"]
+__all__ = ["ArrayRef", "ArrayView", "Arrays", "CheckpointData", "Reduction", "Value"]

@@ -176,6 +176,15 @@ def read(dataset: h5py.Dataset, selection: Any = ()) -> np.ndarray:
             raise ReadError(reason(error)) from None
 
 
+def dtype(dataset: h5py.Dataset) -> np.dtype:
+    """The dataset's dtype under the lock (``ReadError`` when its header is damaged)."""
+    with H5_LOCK:
+        try:
+            return np.dtype(dataset.dtype)
+        except H5PY_ERRORS as error:
+            raise ReadError(reason(error)) from None
+
+
 def shape(dataset: h5py.Dataset) -> tuple[int, ...]:
     """The dataset's shape under the lock (``ReadError`` when its header is damaged)."""
     with H5_LOCK:
