@@ -267,7 +267,8 @@ def test_damaged_checkpoints_never_escape(
         assert digest(logdir) == before, f"variant {variant}: a reader changed the logs"
         restore(logdir, variant)
     assert sum(ran.values()) == VARIANTS and set(ran) == set(KINDS)
-    assert {v.kind for v in viewer_variants} == set(KINDS)
+    if VIEWER_EVERY * len(KINDS) <= VARIANTS:  # (fewer with FUZZ_VARIANTS, to debug)
+        assert {v.kind for v in viewer_variants} == set(KINDS)
     for kind in DETECTED:
         assert detected[kind] == ran[kind]
     print(f"damaged variants by kind: {dict(ran)}; noticed: {dict(detected)}")
