@@ -7,6 +7,13 @@ store (an import-linter contract keeps it so).
 """
 
 from tinspect.store.arrays import ArrayRef, Arrays, ArrayView, CheckpointData, Value
+from tinspect.store.attributions import (
+    RECORDER_OPTION,
+    AttributionMaps,
+    attribution_epochs,
+    read_attributions,
+    recorded_inputs,
+)
 from tinspect.store.checkpoint import CheckpointUnreadable, DataError, SummaryTable
 from tinspect.store.logdir import Changes, Store
 from tinspect.store.model import Layer, ModelLogs
@@ -14,9 +21,11 @@ from tinspect.store.problems import Problem, Severity
 from tinspect.store.uoa import UnitNotFound, UoA, UoAError
 
 __all__ = [
+    "RECORDER_OPTION",
     "ArrayRef",
     "ArrayView",
     "Arrays",
+    "AttributionMaps",
     "Changes",
     "CheckpointData",
     "CheckpointUnreadable",
@@ -31,4 +40,7 @@ __all__ = [
     "UoA",
     "UoAError",
     "Value",
+    "attribution_epochs",
+    "read_attributions",
+    "recorded_inputs",
 ]
