@@ -157,8 +157,7 @@ def _fit_gram(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
     columns = max(1, budget // (8 * n))
     slabs = list(feature_slabs(shape, columns))
-    with h5.H5_LOCK:
-        low_precision = np.dtype(dataset.dtype).itemsize <= 4
+    low_precision = np.dtype(dataset.dtype).itemsize <= 4
     gram = np.zeros((n, n))
     means: list[np.ndarray] = []
     for selection in slabs:
