@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tinspect.query import Query
+from tinspect.query import Query, Table
 from tinspect.store import Store
 from tinspect.tui.selection import Selection
 
@@ -36,6 +36,13 @@ class Tool:
     needs_weights: bool = False
     #: Builds the query; the default fills ``template`` with the selection's unit paths.
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
+    #: Computes the table (and the view's extra data) itself instead of a query: for
+    #: analyses that are not query steps (the IMACS compare tool). Runs in the card's worker.
+    compute: (
+        Callable[[Store, Selection, tuple[int, ...] | None], tuple[Table, dict[str, Any]]] | None
+    ) = None
+    #: Only for selections with recorded attributions (the compare tool).
+    needs_attributions: bool = False
 
     def query(
         self, store: Store, selection: Selection, classes: tuple[int, ...] | None
@@ -56,7 +63,25 @@ class Tool:
             return all(is_classifier(store, m) for m in selection.models(store))
         if self.needs_weights and store is not None:
             return has_weights(store, selection)
+        if self.needs_attributions and store is not None:
+            return has_attributions(store, selection)
         return True
+
+
+def has_attributions(store: Store, selection: Selection) -> bool:
+    from tinspect.store import attribution_epochs
+
+    return any(
+        m in store.models and attribution_epochs(store.models[m]) for m in selection.models(store)
+    )
+
+
+def _imacs(
+    store: Store, selection: Selection, classes: tuple[int, ...] | None
+) -> tuple[Table, dict[str, Any]]:
+    from tinspect.tui.imacs import compute
+
+    return compute(store, selection, classes)
 
 
 def has_weights(store: Store, selection: Selection) -> bool:
@@ -181,6 +206,20 @@ TOOLS: tuple[Tool, ...] = (
         frozenset({"model"}), "confusion",
         {"data": "predictions", "step": "confusion", "epochs": "last"}, build=_predictions,
         class_dependent=True, classifier_only=True,
+    ),
+    Tool(
+        "imacs_histograms", "Compare attributions: cluster histograms", "a",
+        "IMACS on a pair of models: per concept (segments clustered by appearance), both "
+        "models' attribution histograms on one x-range, largest imbalance first.",
+        frozenset({"experiment", "model"}), "imacs_histograms", class_dependent=True,
+        compute=_imacs, needs_attributions=True,
+    ),
+    Tool(
+        "imacs_concepts", "Compare attributions: concepts", "A",
+        "IMACS on a pair of models: per concept, its segments as thumbnails sorted by "
+        "attribution, framed green/red by correctness, each model's attribution as a bar.",
+        frozenset({"experiment", "model"}), "imacs_concepts", class_dependent=True,
+        compute=_imacs, needs_attributions=True,
     ),
     Tool(
         "note", "Note", "o",

@@ -134,8 +134,13 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     def compute(self, query: Query | None) -> None:
         worker = get_current_worker()
         try:
-            table = run(self.store, query, cancelled=lambda: worker.is_cancelled) if query else None
-            extra = self._extra(table) if table is not None else {}
+            if self.tool.compute is not None:  # an analysis that is not a query (IMACS)
+                table, extra = self.tool.compute(self.store, self.selection, self.class_selection)
+            else:
+                table = (
+                    run(self.store, query, cancelled=lambda: worker.is_cancelled) if query else None
+                )
+                extra = self._extra(table) if table is not None else {}
         except QueryCancelled:
             return
         except (UoAError, DataError, ValueError) as error:
