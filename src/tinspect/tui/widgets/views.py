@@ -539,7 +539,7 @@ def view_imacs_histograms(table: Table, state: ViewState) -> Widget | Renderable
     return Chart(draw)
 
 
-def _bar(value: float, norm: float, width: int = 6) -> str:
+def _bar(value: float, norm: float, width: int = 5) -> str:
     n = 0 if norm <= 0 else round(min(1.0, abs(value) / norm) * width)
     return ("█" * n or "·").ljust(width) + ("-" if value < 0 else " ")
 
@@ -557,24 +557,27 @@ def view_imacs_concepts(table: Table, state: ViewState) -> RenderableType:
         return Text("no data", style="dim")
     truth = state.extra.get("truth")
     predicted_a, predicted_b = state.extra.get("predicted", (None, None))
-    per_page, per_row = 2, 6
+    per_page, per_row = 2, 4
     clusters = comparison.clusters
     pages = max(1, math.ceil(len(clusters) / per_page))
     page = _page(state, pages)
     shown = clusters[page * per_page : (page + 1) * per_page]
     first = page * per_page + 1
-    state.title = f"concepts {first}–{first + len(shown) - 1} of {len(clusters)}  [ ] more"
+    state.title = (
+        f"concepts {first}–{first + len(shown) - 1} of {len(clusters)}  [ ] more  "
+        "frame: a right/wrong, #: b"
+    )
     colour_a, colour_b = _imacs_colours(state, comparison)
     norm = max(
         (max(abs(va), abs(vb)) for c in clusters for _s, _r, _c, va, vb in c.segments), default=1.0
     )
-    scale = max(1, 6 // max(1, images.shape[1] // comparison.grid))
+    scale = max(1, 6 // max(1, images.shape[1] // comparison.grid))  # cells ~6 pixels wide
     rows: list[RenderableType] = []
     for cluster in shown:
         rows.append(
             Text(
                 f"cluster {cluster.cluster}  imbalance {cluster.imbalance:+.2f}  "
-                f"size {cluster.size}  coherence {cluster.coherence:.2f}",
+                f"size {cluster.size}  coh. {cluster.coherence:.2f}",
                 style="bold",
             )
         )
@@ -584,14 +587,12 @@ def view_imacs_concepts(table: Table, state: ViewState) -> RenderableType:
             pixels = thumbnail(images, sample, row, col, comparison.grid)
             pixels = np.kron(pixels, np.ones((scale, scale)))
             right = truth is None or predicted_a is None or predicted_a[sample] == truth[sample]
-            caption = Text(f"#{sample} ({row},{col})")
-            if truth is not None and predicted_b is not None:
-                ok_b = predicted_b[sample] == truth[sample]
-                caption.append(" b✓" if ok_b else " b✗", style="green" if ok_b else "red")
+            ok_b = truth is None or predicted_b is None or predicted_b[sample] == truth[sample]
+            caption = Text(f"#{sample}", style="green" if ok_b else "red")
             bars = Text()
-            bars.append("a " + _bar(va, norm), style=colour_a)
+            bars.append("a" + _bar(va, norm), style=colour_a)
             bars.append("\n")
-            bars.append("b " + _bar(vb, norm), style=colour_b)
+            bars.append("b" + _bar(vb, norm), style=colour_b)
             cells.append(
                 Panel(
                     Group(image_text(pixels), caption, bars),
