@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.view
 	$(BIN)/python -m bench.compare
 	$(BIN)/python -m bench.attributions
+	$(BIN)/python -m bench.torch_record
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

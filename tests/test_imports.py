@@ -1,4 +1,4 @@
-"""The viewer side never imports TensorFlow or Keras (importing them takes ~6 s here)."""
+"""The viewer side never imports TensorFlow, Keras, torch or JAX (seconds each to import)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("tensorflow", "keras")
+HEAVY = ("tensorflow", "keras", "torch", "jax")
 
 
 @pytest.mark.parametrize(
@@ -33,9 +33,21 @@ def test_cli_help_and_view_do_not_import_keras(tmp_path: object) -> None:
         "    cli.main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_torch_recorder_does_not_import_keras() -> None:
+    """A PyTorch user never pays for TensorFlow: ``tinspect.torch`` imports torch only."""
+    code = (
+        "import sys, tinspect.torch\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'jax'}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"

@@ -157,6 +157,53 @@ class ReshapedDataset:
         return data[(slice(None), *rest)]
 
 
+class ChannelsLastDataset:
+    """A channels-first array (torch's (N, C, H, W)) seen with its channel axis last.
+
+    Every unit-wise reduction of the store (neurons, channels, class × unit means, unit
+    extremes for the checks) works on the last axis, the Keras layout. A layer whose
+    model.json entry names another ``channel_axis`` is read through this view, so the same
+    reductions see channels as units; the file keeps the framework's own layout. Rows
+    (the sample axis) are read from the source block by block, then the axis is moved:
+    ``np.moveaxis`` returns a view, no copy.
+    """
+
+    is_virtual = False
+
+    def __init__(self, source: Any, axis: int) -> None:
+        self.source = source
+        self.axis = axis
+        shape = tuple(source.shape)
+        self.shape = (*shape[:axis], *shape[axis + 1 :], shape[axis])
+        self.dtype = source.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        """Rows are selected in the source (the sample axis is not moved), the rest after."""
+        if not isinstance(selection, tuple):
+            selection = (selection,)
+        if not selection or selection[0] is Ellipsis:
+            rows, rest = slice(None), selection
+        else:
+            rows, rest = selection[0], selection[1:]
+        data = np.asarray(self.source[rows])
+        one_row = not isinstance(rows, slice) and np.ndim(rows) == 0
+        data = np.moveaxis(data, self.axis - 1 if one_row else self.axis, -1)
+        if not rest:
+            return data
+        return data[rest] if one_row else data[(slice(None), *rest)]
+
+
 def stored_once(f: h5py.File, name: str) -> ReshapedDataset | None:
     """The view of ``layers/<layer>/activations`` (or ``…/mean_class_activations``) of a
     layer stored as another layer's, or None when ``name`` is not such an array."""

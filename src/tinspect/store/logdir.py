@@ -20,6 +20,7 @@ from tinspect import format as fmt
 from tinspect.store import h5
 from tinspect.store.cache import Cache, default_cache_dir
 from tinspect.store.checkpoint import (
+    ChannelsLastDataset,
     DataError,
     SummaryTable,
     check_version,
@@ -327,7 +328,37 @@ class Store:
         return table
 
     def dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
-        """A dataset of a checkpoint by its HDF5 path (hard links only)."""
+        """A dataset of a checkpoint by its HDF5 path (hard links only); a channels-first
+        layer's activations and class means, and a weight whose units are not its last axis
+        (torch's), with that axis last (see ``ChannelsLastDataset``)."""
+        node = self._dataset(model_id, epoch, name)
+        axis = self._unit_axis(model_id, name)
+        if axis is not None and len(node.shape) > axis + 1:
+            return ChannelsLastDataset(node, axis)  # answers the Dataset interface we use
+        return node
+
+    def _unit_axis(self, model_id: str, name: str) -> int | None:
+        """The axis of the units of a layer's activations, class means or weight when
+        model.json names one other than the last (``channel_axis``, ``unit_axis``)."""
+        parts = name.strip("/").split("/")
+        if len(parts) < 3 or parts[0] != fmt.LAYERS_GROUP:
+            return None
+        model = self.models.get(model_id)
+        layer = next(
+            (x for x in (model.layers if model else []) if fmt.h5_key(x.name) == parts[1]), None
+        )
+        if layer is None:
+            return None
+        if len(parts) == 3 and parts[2] in (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS):
+            return layer.channel_axis
+        if len(parts) == 4 and parts[2] == fmt.WEIGHTS_GROUP:
+            for variable in layer.variables:
+                axis = variable.get("unit_axis")
+                if fmt.h5_key(str(variable.get("name"))) == parts[3] and isinstance(axis, int):
+                    return axis if not isinstance(axis, bool) and axis >= 0 else None
+        return None
+
+    def _dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
         f = self.checkpoint(model_id, epoch)
         try:
             node = h5.safe_get(f, name)

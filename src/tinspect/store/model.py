@@ -50,6 +50,9 @@ class Layer:
     operations: tuple[dict[str, Any], ...]
     config: dict[str, Any]
     submodel: dict[str, Any] | None = None
+    #: Axis of the units in the stored output when it is not the last one: 1 for a torch
+    #: convolution's (N, C, H, W). The store presents such arrays with that axis moved last.
+    channel_axis: int | None = None
 
     @property
     def params(self) -> int:
@@ -61,10 +64,12 @@ class Layer:
 
     @property
     def units(self) -> int | None:
-        """Neurons of the layer: the last axis of its output (channels for convolutions)."""
+        """Neurons of the layer: the last axis of its output (channels for convolutions),
+        or its ``channel_axis`` when the layout is channels-first."""
         if not self.output_shape:
             return None
-        last = self.output_shape[-1]
+        axis = self.channel_axis if self.channel_axis is not None else -1
+        last = self.output_shape[axis]
         return int(last) if last is not None else None
 
 
@@ -94,7 +99,15 @@ def _parse_layer(raw: Any) -> Layer | None:
         operations=tuple(o for o in raw.get("operations") or [] if isinstance(o, dict)),
         config=raw.get("config") if isinstance(raw.get("config"), dict) else {},
         submodel=raw.get("submodel") if isinstance(raw.get("submodel"), dict) else None,
+        channel_axis=_channel_axis(raw.get("channel_axis"), output_shape),
     )
+
+
+def _channel_axis(value: Any, shape: tuple[int | None, ...] | None) -> int | None:
+    """A layer's ``channel_axis`` when it names an axis other than the sample and last axes."""
+    if isinstance(value, bool) or not isinstance(value, int) or shape is None:
+        return None
+    return value if 0 < value < len(shape) - 1 else None
 
 
 @dataclass
