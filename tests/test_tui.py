@@ -136,7 +136,7 @@ async def test_every_tool_produces_its_widget() -> None:
                     assert len(card.table) > 0, (each.id, selection)
                     assert not card.query(".card-error"), (each.id, selection)
                 applied.add(each.id)
-        assert applied == {t.id for t in TOOLS}
+        assert applied == {t.id for t in TOOLS if not t.needs_attributions}  # test_imacs_tui
         # the VAE's samples are reconstructions: predictions of the same size as inputs
         sample_card = main.apply_tool(tool("samples"), Selection(uoa=UoA(vae)))
         await settle(pilot)

@@ -108,7 +108,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         attribution_steps: quadrature steps of the path integral.
         attribution_epochs: ``"last"`` (the last checkpoint of each fit), ``"all"`` or an
             int N (epochs that are multiples of N, and the last).
-        attribution_baseline: ``"blur"`` (the sample blurred) or ``"zeros"``.
+        attribution_baseline: ``"zeros"`` (a black image) or ``"blur"`` (the sample
+            blurred; hides bright-patch shortcuts, see ``record/attributions.py``).
     """
 
     def __init__(
@@ -129,7 +130,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         attributions: str | None = None,
         attribution_steps: int = 32,
         attribution_epochs: str | int = "last",
-        attribution_baseline: str = "blur",
+        attribution_baseline: str = "zeros",
     ) -> None:
         super().__init__()
         if not isinstance(logdir, (str, Path)) or not str(logdir):
