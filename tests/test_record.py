@@ -25,6 +25,11 @@ from tinspect.summary import summarize
 from .checkpoint_io import checkpoint, epochs, metrics, model_dir, model_json, summary_table
 
 XY = tuple[np.ndarray, np.ndarray]
+#: This file runs once per Keras backend (tests/test_backends.py starts the other two).
+BACKEND = keras.backend.backend()
+only_compiled = pytest.mark.skipif(
+    BACKEND not in ("tensorflow", "jax"), reason=f"the recorder runs eagerly on {BACKEND}"
+)
 
 
 def skip_model() -> keras.Model:
@@ -228,6 +233,9 @@ def test_conv_model_channels_last(tmp_path: Path, rng: np.random.Generator) -> N
     assert arch["flatten"]["operations"] == [{"op": "reshape"}]
 
 
+@pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="the demo VAE's train_step is TensorFlow's (GradientTape)"
+)
 def test_vae_with_custom_train_step(tmp_path: Path, rng: np.random.Generator) -> None:
     keras.utils.set_random_seed(4)
     x = rng.uniform(0, 1, size=(64, 64)).astype(np.float32)
@@ -340,9 +348,10 @@ def test_layers_subset_float32_and_gzip(tmp_path: Path, tabular: XY) -> None:
 
 
 def test_unknown_layer_names_fail_before_training(tmp_path: Path, tabular: XY) -> None:
+    x, y = tabular
     cb = InspectCheckpoint(tmp_path, tinspect.make_header("m"), tabular, layers=["nope"])
     with pytest.raises(ValueError, match=r"unknown layers \['nope'\]"):
-        fit(skip_model(), tabular, cb)
+        fit(skip_model(), (x, [y, x[:, :1]]), cb)
 
 
 def test_samples_that_do_not_fit_the_model_fail_before_training(
@@ -558,6 +567,7 @@ def test_a_dropout_of_the_same_shape_is_a_hard_link(tmp_path: Path, tabular: XY)
             assert f[f"layers/drop/{name}"] == f[f"layers/h/{name}"]  # one object, two names
 
 
+@only_compiled
 def test_compiled_and_eager_runs_record_the_same(rng: np.random.Generator) -> None:
     """The traced recorder (long fits) and the eager one (short fits, other backends) agree;
     the extremes handed to the checks equal those of the stored arrays exactly."""
@@ -597,6 +607,7 @@ def test_compiled_and_eager_runs_record_the_same(rng: np.random.Generator) -> No
     )
 
 
+@only_compiled
 def test_the_writer_compiles_the_recorder_once_epoch_0_ended(
     tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -633,6 +644,7 @@ def test_the_writer_compiles_the_recorder_once_epoch_0_ended(
     assert last["attrs"][fmt.ATTR_RUNTIME_PER_SAMPLE] > 0
 
 
+@only_compiled
 def test_a_long_fit_without_a_shadow_compiles_on_the_main_thread(
     tmp_path: Path, tabular: XY
 ) -> None:

@@ -37,6 +37,7 @@ from tinspect.record.capture import (
     UnitExtremes,
     class_weights,
 )
+from tinspect.record.distributed import process_count, process_index
 from tinspect.record.files import (
     append_line,
     json_line,
@@ -190,7 +191,11 @@ class InspectCheckpoint(keras.callbacks.Callback):
         if not isinstance(logdir, (str, Path)) or not str(logdir):
             raise TypeError(f"logdir must be a path. Received: logdir={logdir!r}")
         self.logdir = Path(logdir)
-        if self.logdir.exists() and not self.logdir.is_dir():
+        #: False in every process but process 0 of a multi-process run: such a callback
+        #: records nothing and never touches the logdir (``record.distributed``). Decided
+        #: again when training begins, in case the run was set up after this constructor.
+        self.active = process_index(keras.backend.backend()) == 0
+        if self.active and self.logdir.exists() and not self.logdir.is_dir():
             raise ValueError(
                 f"logdir must be a directory, but it is a file. Received: logdir={str(logdir)!r}"
             )
@@ -273,8 +278,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
 
         self.model_dir = self.logdir / fmt.model_dir_name(self.header["name"], self.header["id"])
         existing = self.model_dir / fmt.CHECKPOINTS_DIR
-        if existing.is_dir() and any(
-            fmt.parse_checkpoint_name(p.name) is not None for p in existing.iterdir()
+        if (
+            self.active
+            and existing.is_dir()
+            and any(fmt.parse_checkpoint_name(p.name) is not None for p in existing.iterdir())
         ):
             raise ValueError(
                 f"{self.model_dir} already holds checkpoints of model id {self.header['id']}; "
@@ -294,11 +301,15 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._architecture: dict[str, Any] | None = None
         self._architecture_text: tuple[dict[str, Any], str] | None = None
         self._previous_extremes: dict[int, dict[str, UnitExtremes]] = {}
+        self._several = False  # one of several processes training together
         self._compile = False  # the recorder traced on the main thread (no shadow)
         self._compile_in_writer = False  # and in the writer thread (with the shadow)
 
     # --- Keras hooks ---------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.active = process_index(keras.backend.backend()) == 0
+        if not self.active:
+            return
         self._ensure_built()
         self._check_inputs()
         if not self._started:
@@ -313,6 +324,15 @@ class InspectCheckpoint(keras.callbacks.Callback):
                         f"layers names unknown layers {unknown}; the model has {sorted(names)}. "
                         f"Received: layers={self.layers!r}"
                     )
+            self._several = process_count(keras.backend.backend()) > 1
+            if self._several and self._capture.shadow is None and not self._capture.reason:
+                # The live model is distributed over every process: running it here alone
+                # would be a collective the other processes never join.
+                self._capture.extractor = None
+                self._capture.reason = (
+                    "in a multi-process run activations are computed only with a copy of the "
+                    "model on process 0, and this model could not be cloned"
+                )
             if self._capture.reason:
                 _warn(
                     f"activations not recorded for {self.header['name']!r}: {self._capture.reason}"
@@ -336,6 +356,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
             self._checkpoint(0, {}, wait=self._epoch_ran)
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if not self.active:
+            return
         if self._first_epoch_of_fit is None:
             self._first_epoch_of_fit = epoch
             # fit(initial_epoch=k) numbers epochs absolutely; a plain second fit restarts at 0.
@@ -343,6 +365,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if not self.active:
+            return
         self._epoch_ran.set()  # the initialization checkpoint may be computed now
         completed = self._offset + epoch + 1
         self._completed = completed
@@ -367,6 +391,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._report_errors()
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if not self.active:
+            return
         self._epoch_ran.set()
         try:
             if self._completed and self._completed not in self._written:
@@ -557,6 +583,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
             outputs = capture.run(  # live weights: must run now
                 self.inputs, None, extremes=self.checks, compiled=self._compile
             )
+        elif capture.extractor is None and self._several:
+            outputs = Activations([], [], [], 0.0)  # no model call: see on_train_begin
         elif capture.extractor is None:
             start = time.perf_counter()
             prediction = self.model(self._feed(), training=False)
