@@ -210,6 +210,10 @@ def show(
 
 # --- export -----------------------------------------------------------------------------------
 DATA_HELP = "metrics, weights, activations, mean_class_activations, samples, predictions, runtime"
+SAMPLES_HELP = (
+    "Sample selection: all, class:3,8, predicted:3[@MODEL], correct[@MODEL], "
+    "misclassified[@MODEL], confusion:TRUE,PRED[@MODEL], disagree:A,B, ids:0,5,9."
+)
 STAT_HELP = "raw, summary, histogram, quantiles, unit_stats, class_means, density, topk, confusion"
 
 
@@ -227,6 +231,7 @@ def export(
     classes: Annotated[
         str | None, typer.Option("--classes", "-c", help="Class ids, e.g. 0,3.")
     ] = None,
+    samples: Annotated[str | None, typer.Option("--samples", help=SAMPLES_HELP)] = None,
     stat: Annotated[str | None, typer.Option("--stat", "-s", help=STAT_HELP)] = None,
     bins: Annotated[int, typer.Option(help="Bins of histogram and density.")] = 30,
     lo: Annotated[
@@ -257,6 +262,7 @@ def export(
             data=data,
             epochs=epoch if epoch is not None else ("all" if data == "metrics" else "last"),
             classes=_int_list(classes, "--classes") if classes else None,
+            samples=samples,
             step=stat
             if stat is not None
             else ("raw" if data in ("metrics", "mean_class_activations", "runtime") else "summary"),

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from tinspect import format as fmt
+from tinspect.query import samples as sample_selection
+from tinspect.query.samples import SampleSelection
 from tinspect.query.spec import Query, QueryError, select_epochs
 from tinspect.query.table import Table
 from tinspect.store import h5, reduce
@@ -128,6 +130,10 @@ class Runner:
     def __init__(self, store: Store, cancelled: Cancelled | None = None) -> None:
         self.store = store
         self.cancelled = cancelled or (lambda: False)
+        #: The query's sample selection (None: every sample), set by ``run``, and its
+        #: resolved rows per (model id, epoch).
+        self.selection: SampleSelection | None = None
+        self._sample_rows: dict[tuple[str, int], np.ndarray] = {}
 
     def check(self) -> None:
         if self.cancelled():
@@ -144,9 +150,30 @@ class Runner:
         return chosen
 
     def rows(self, model_id: str, epoch: int, classes: tuple[int, ...] | None) -> np.ndarray | None:
-        """Sorted sample rows of the class selection (None: all samples)."""
+        """Sorted sample rows of the class selection and the sample selection (None: all)."""
+        picked = self.sample_rows(model_id, epoch)
         if classes is None:
+            return picked
+        by_class = self._class_rows(model_id, epoch, classes)
+        return by_class if picked is None else np.intersect1d(by_class, picked)
+
+    def sample_rows(self, model_id: str, epoch: int) -> np.ndarray | None:
+        """Sorted rows of the query's sample selection at a checkpoint (None: no selection)."""
+        if self.selection is None:
             return None
+        key = (model_id, epoch)
+        if key not in self._sample_rows:
+            model = self.store.models[model_id]
+            self._sample_rows[key] = sample_selection.resolve(
+                self.store, self.selection, model, epoch
+            )
+        return self._sample_rows[key]
+
+    def samples_tag(self, model_id: str, epoch: int) -> str:
+        """The sample selection's part of a cache key: its exact rows (or "all")."""
+        return sample_selection.rows_key(self.sample_rows(model_id, epoch))
+
+    def _class_rows(self, model_id: str, epoch: int, classes: tuple[int, ...]) -> np.ndarray:
         name = f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_Y_CLASS}"
         if not self.store.has(model_id, epoch, name):
             raise DataError(
@@ -181,7 +208,10 @@ class Runner:
         def compute() -> dict[str, np.ndarray]:
             return reduction(reduce.blocks(*self.read(target, epoch, classes)))
 
-        return self._cached(target.uoa.model, epoch, f"{key}|{target.dataset}|{classes}", compute)
+        tag = self.samples_tag(target.uoa.model, epoch)
+        return self._cached(
+            target.uoa.model, epoch, f"{key}|{target.dataset}|{classes}|{tag}", compute
+        )
 
     @staticmethod
     def classes_for(target: Target, classes: tuple[int, ...] | None) -> tuple[int, ...] | None:
@@ -199,7 +229,8 @@ class Runner:
     def summary(self, target: Target, epoch: int, classes: tuple[int, ...] | None) -> Summary:
         """The summary of a target at an epoch: stored when it answers exactly, else computed."""
         model_id = target.uoa.model
-        if classes is None and target.unit is None and target.summary_row is not None:
+        exact = classes is None and self.selection is None and target.unit is None
+        if exact and target.summary_row is not None:
             stored = self.store.summary_table(model_id, epoch).row(target.summary_row)
             if stored is not None:
                 return stored
@@ -218,7 +249,8 @@ class Runner:
                 "exact": np.array(result.exact_quantiles),
             }
 
-        key = f"summary|{target.dataset}|{classes}|{target.unit}"
+        tag = self.samples_tag(model_id, epoch)
+        key = f"summary|{target.dataset}|{classes}|{target.unit}|{tag}"
         value = self._cached(model_id, epoch, key, compute)
         return Summary(value["stats"], value["counts"], value["edges"], bool(value["exact"]))
 
@@ -237,7 +269,10 @@ class Runner:
 
     # --- the steps -----------------------------------------------------------------------------
     def run(self, query: Query) -> Table:
-        meta = {
+        self._sample_rows = {}
+        parsed = sample_selection.parse(query.samples) if query.samples is not None else None
+        self.selection = None if parsed is None or parsed.is_all else parsed
+        meta: dict[str, Any] = {
             "query": query.to_dict(),
             "class_dependent": query.data
             in ("activations", "samples", "predictions", "mean_class_activations"),
@@ -256,13 +291,35 @@ class Runner:
             for target in targets:
                 model = self.store.models[target.uoa.model]
                 pairs += [(target, e) for e in self.epochs(query, model)]
+            self.check_selection([(t.uoa.model, e) for t, e in pairs])
             table = getattr(self, f"step_{query.step}")(query, pairs)
             meta["uoas"] = sorted({t.path for t in targets}, key=[t.path for t in targets].index)
             meta["epochs"] = sorted({e for _t, e in pairs})
         if query.classes is not None:
             meta["classes"] = list(query.classes)
+        if self.selection is not None:
+            meta["samples"] = str(self.selection)
         table.meta.update(meta)
         return table
+
+    def check_selection(self, checkpoints: list[tuple[str, int]]) -> None:
+        """Resolve the sample selection at every checkpoint read; DataError when it selects
+        no sample of a model at any of them (an empty selection at some epochs is fine:
+        what a model misclassifies changes while it trains)."""
+        if self.selection is None:
+            return
+        by_model: dict[str, list[int]] = {}
+        for model_id, epoch in checkpoints:
+            self.check()
+            rows = self.sample_rows(model_id, epoch)
+            assert rows is not None
+            by_model.setdefault(model_id, []).append(len(rows))
+        for model_id, counts in by_model.items():
+            if not any(counts):
+                name = self.store.display_name(self.store.models[model_id])
+                epochs = sorted({e for m, e in checkpoints if m == model_id})
+                where = f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {epochs}"
+                raise DataError(f"samples={self.selection} selects no sample of {name} at {where}")
 
     def metrics(self, query: Query) -> Table:
         rows = []
@@ -349,7 +406,8 @@ class Runner:
             )
             return {"counts": counts, "edges": edges}
 
-        key = f"hist|{target.dataset}|{classes}|{target.unit}|{lo!r}|{hi!r}|{query.bins}"
+        tag = self.samples_tag(model_id, epoch)
+        key = f"hist|{target.dataset}|{classes}|{target.unit}|{lo!r}|{hi!r}|{query.bins}|{tag}"
         value = self._cached(model_id, epoch, key, compute)
         return value["counts"], value["edges"]
 
@@ -390,7 +448,8 @@ class Runner:
             counts, edges = reduce.hist(source, s["min"], s["max"], 8192)
             return {"values": quantiles_from_histogram(counts, edges, qs)}
 
-        key = f"quantiles|{target.dataset}|{classes}|{target.unit}|{list(qs)}"
+        tag = self.samples_tag(model_id, epoch)
+        key = f"quantiles|{target.dataset}|{classes}|{target.unit}|{list(qs)}|{tag}"
         return self._cached(model_id, epoch, key, compute)["values"]
 
     def step_unit_stats(self, query: Query, pairs: list[tuple[Target, int]]) -> Table:
@@ -444,11 +503,13 @@ class Runner:
         return Table.from_rows(["uoa", "epoch", "class", "class_name", "unit", "mean"], rows)
 
     def _class_means(self, target: Target, epoch: int, model: ModelLogs) -> np.ndarray:
-        """(classes, units): the stored per-class means averaged over spatial axes, or computed."""
+        """(classes, units): the stored per-class means averaged over spatial axes, or computed
+        (always computed, from the selected rows, under a sample selection)."""
         stored = target.dataset.rsplit("/", 1)[0] + f"/{fmt.MEAN_CLASS_ACTIVATIONS}"
+        picked = self.sample_rows(model.id, epoch)
 
         def compute() -> dict[str, np.ndarray]:
-            if self.store.has(model.id, epoch, stored):
+            if picked is None and self.store.has(model.id, epoch, stored):
                 values = h5.read(self.store.dataset(model.id, epoch, stored)).astype(np.float64)
                 units = values.shape[-1] if values.ndim > 1 else 1
                 return {"means": values.reshape(values.shape[0], -1, units).mean(axis=1)}
@@ -456,9 +517,10 @@ class Runner:
             if ids is None or model.n_classes == 0:
                 raise DataError(f"{model.name} has no class labels for per-class means")
             dataset = self.store.dataset(model.id, epoch, target.dataset)
-            return {"means": reduce.class_unit_means(dataset, ids, model.n_classes)}
+            return {"means": reduce.class_unit_means(dataset, ids, model.n_classes, picked)}
 
-        return self._cached(model.id, epoch, f"class_means|{target.dataset}", compute)["means"]
+        key = f"class_means|{target.dataset}|{sample_selection.rows_key(picked)}"
+        return self._cached(model.id, epoch, key, compute)["means"]
 
     def step_density(self, query: Query, pairs: list[tuple[Target, int]]) -> Table:
         lo, hi = self.shared_range(pairs, query)
@@ -577,7 +639,9 @@ class Runner:
 
     def confusion(self, query: Query) -> Table:
         rows = []
-        for model, name, epoch in self._checkpoints(query):
+        checkpoints = list(self._checkpoints(query))
+        self.check_selection([(model.id, epoch) for model, _name, epoch in checkpoints])
+        for model, name, epoch in checkpoints:
             ids = self.class_ids(model.id, epoch)
             if ids is None:
                 raise DataError(f"{model.name} has no class labels for a confusion matrix")
@@ -598,6 +662,9 @@ class Runner:
             predicted = np.argmax(pred, axis=1)
             n = max(model.n_classes, pred.shape[1])
             keep = np.ones(len(ids), bool) if query.classes is None else np.isin(ids, query.classes)
+            picked = self.sample_rows(model.id, epoch)
+            if picked is not None:
+                keep &= np.isin(np.arange(len(ids)), picked)
             matrix = np.zeros((n, n), dtype=np.int64)
             np.add.at(matrix, (ids[keep], predicted[keep]), 1)
             for t in range(n):

@@ -9,6 +9,9 @@ validated here with messages that name the offending field, and never evaluated 
   runtime (per checkpoint: inference time per sample, weight bytes, optimizer step).
 * ``epochs``: ``last``, ``first``, ``all``, an epoch ``N`` or a range ``A:B`` (inclusive).
 * ``classes``: the class selection (sample rows whose class is listed), or None for all.
+* ``samples``: a sample selection in the grammar of ``tinspect.query.samples`` (``class:3``,
+  ``misclassified@MODEL``, ``ids:0,5``...), or None for all; it combines with ``classes``
+  (both must hold) and applies to the per-sample data (activations, samples, predictions).
 * ``step``: the processing: raw, summary, histogram, quantiles, unit_stats, class_means,
   density, topk, confusion — each with its parameters.
 """
@@ -58,6 +61,8 @@ STEPS_FOR: dict[str, tuple[str, ...]] = {
     "predictions": ("raw", "confusion", "summary", "histogram"),
     "runtime": ("raw",),
 }
+#: Data with one row per recorded sample: what a sample selection applies to.
+SAMPLE_DATA = ("activations", "samples", "predictions")
 DEFAULT_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
@@ -71,6 +76,7 @@ class Query:
     data: str = "activations"
     epochs: str = "last"
     classes: tuple[int, ...] | None = None
+    samples: str | None = None
     step: str = "summary"
     bins: int = 30
     range: tuple[float, float] | None = None
@@ -157,6 +163,14 @@ def validate(query: Query) -> None:
         allowed = ", ".join(STEPS_FOR[query.data])
         raise QueryError(f"step {query.step!r} does not apply to {query.data}; it takes: {allowed}")
     parse_epochs(query.epochs)
+    if query.samples is not None:
+        from tinspect.query.samples import parse
+
+        parse(query.samples)  # QueryError with the grammar when malformed
+        if query.data not in SAMPLE_DATA:
+            raise QueryError(
+                f"a sample selection applies to {', '.join(SAMPLE_DATA)}, not {query.data}"
+            )
     if query.classes is not None and (
         not query.classes
         or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in query.classes)
@@ -192,6 +206,7 @@ _FIELDS = {
     "data",
     "epochs",
     "classes",
+    "samples",
     "step",
     "bins",
     "range",
