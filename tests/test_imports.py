@@ -1,4 +1,4 @@
-"""The viewer side never imports TensorFlow or Keras (importing them takes ~6 s here)."""
+"""The viewer side never imports Keras or a backend (TensorFlow, JAX, torch; ~6 s here)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("tensorflow", "keras")
+HEAVY = ("tensorflow", "keras", "torch", "jax")
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_cli_help_and_view_do_not_import_keras(tmp_path: object) -> None:
         "    cli.main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'torch', 'jax'}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

@@ -656,7 +656,7 @@ def test_a_long_fit_without_a_shadow_compiles_on_the_main_thread(
     model = keras.Model(inputs, out)
     model.compile("adam", "sparse_categorical_crossentropy")
     x, y = tabular
-    cb = InspectCheckpoint(tmp_path, tinspect.make_header("long"), (x[:32], y[:32]))
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("long"), (x[:32], y[:32]), every=1)
     epochs = COMPILE_MIN_CHECKPOINTS - 1
     model.fit(x, y, epochs=epochs, batch_size=96, verbose=0, callbacks=[cb])
     assert cb._capture is not None and cb._capture.shadow is None
@@ -745,3 +745,47 @@ def test_a_fit_that_raised_leaves_no_writer_behind(tmp_path: Path, tabular: XY) 
     d = model_dir(tmp_path)
     assert epochs(d) == [0, 1, 2, 3]
     assert [m[fmt.METRIC_EPOCH] for m in metrics(d)] == [1, 2, 3]
+
+
+class WaitForWriter(keras.callbacks.Callback):
+    """Before the recorder decides at an epoch's end, let its writer measure every job."""
+
+    def __init__(self, recorder: InspectCheckpoint) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        import time
+
+        deadline = time.monotonic() + 30
+        while len(self.recorder._fit_costs) < self.recorder._submitted_in_fit:
+            assert time.monotonic() < deadline, "the writer did not finish its checkpoints"
+            time.sleep(0.005)
+
+
+@pytest.mark.parametrize(("budget", "expected"), [(0.0, [0, 4, 8, 12]), (1e9, list(range(13)))])
+def test_every_auto_keeps_an_even_minimum_and_adds_what_the_budget_allows(
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch, budget: float, expected: list[int]
+) -> None:
+    """every="auto": without budget, AUTO_MIN_CHECKPOINTS evenly spread (the
+    initialization and the last epoch included); with an unlimited one, every epoch once
+    the recorder's cost has been measured."""
+    from tinspect.record import callback as callback_module
+
+    monkeypatch.setattr(callback_module, "AUTO_BUDGET", budget)
+    monkeypatch.setattr(callback_module, "AUTO_MIN_CHECKPOINTS", 4)
+    monkeypatch.setattr(callback_module, "INIT_WAIT_SECONDS", 0.0)  # measured by epoch 1
+    keras.utils.set_random_seed(11)
+    model = skip_model()
+    x, y = tabular
+    cb = InspectCheckpoint(
+        tmp_path, tinspect.make_header("auto"), (x[:16], y[:16]), every="auto", checks=False
+    )
+    model.fit(
+        x, [y, x[:, :1]], epochs=12, batch_size=96, verbose=0, callbacks=[WaitForWriter(cb), cb]
+    )
+    d = model_dir(tmp_path)
+    assert epochs(d) == expected
+    assert [m[fmt.METRIC_EPOCH] for m in metrics(d)] == list(range(1, 13))  # every epoch
+    assert model_json(d)["recording"]["every"] == "auto"
+    assert len(cb._fit_costs) == len(expected) and all(c > 0 for c in cb._fit_costs)

@@ -64,6 +64,12 @@ CHECK_BUDGET = 0.02
 #: and a writer thread computing meanwhile competes for the GIL: on the bench model that
 #: slowed the whole fit by ~6 %. Once the epoch runs (in TensorFlow's C++ code), it does not.
 INIT_WAIT_SECONDS = 10.0
+#: ``every="auto"``: the recorder's own measured work (the writer's CPU time per checkpoint
+#: and the main thread's part) may take at most this share of the fit's time so far ...
+AUTO_BUDGET = 0.05
+#: ... beyond at least this many checkpoints per fit, spread evenly over its epochs, the
+#: initialization and the last epoch included (fewer when the fit has fewer epochs).
+AUTO_MIN_CHECKPOINTS = 4
 
 
 def _warn(message: str) -> None:
@@ -156,8 +162,12 @@ class InspectCheckpoint(keras.callbacks.Callback):
         samples: the fixed samples whose activations are recorded at every checkpoint:
             ``x``, ``(x,)`` or ``(x, y)``; ``x`` may be a list or dict for several inputs.
             ``y`` gives the classes for per-class means (integer labels or one-hot rows).
-        every: write a checkpoint every this many epochs (``"epoch"`` means 1). The
-            initialization (epoch 0) and the last epoch are always written.
+        every: write a checkpoint every this many epochs (``"epoch"``: 1, the default), or
+            ``"auto"``. The initialization (epoch 0) and the last epoch are always
+            written. ``"auto"`` writes every epoch while the recorder's measured cost stays
+            under ``AUTO_BUDGET`` (5 %) of the fit's time, and otherwise thins checkpoints
+            out, keeping at least ``AUTO_MIN_CHECKPOINTS`` (4) per fit evenly spread: long
+            epochs get all, fits of many sub-second epochs every few.
         layers: names of the layers to record; None records all.
         max_samples: keep at most this many of ``samples`` (the first ones).
         activations_dtype: ``"float16"`` (half the bytes) or ``"float32"``.
@@ -213,9 +223,11 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self.header = dict(header)
         if every == "epoch":
             every = 1
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an integer >= 1 or 'epoch'. Received: every={every!r}")
-        self.every = every
+        if every != "auto" and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+            raise ValueError(
+                f"every must be an integer >= 1, 'epoch' or 'auto'. Received: every={every!r}"
+            )
+        self.every: int | str = every
         if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
             raise ValueError(
                 f"max_samples must be an integer >= 1. Received: max_samples={max_samples!r}"
@@ -302,6 +314,13 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._architecture_text: tuple[dict[str, Any], str] | None = None
         self._previous_extremes: dict[int, dict[str, UnitExtremes]] = {}
         self._several = False  # one of several processes training together
+        # every="auto": this fit's start, planned epochs, the writer's CPU seconds per
+        # checkpoint, checkpoints submitted, and main-thread seconds spent on them.
+        self._fit_start = 0.0
+        self._fit_epochs = 0
+        self._fit_costs: list[float] = []
+        self._submitted_in_fit = 0
+        self._main_seconds = 0.0
         self._compile = False  # the recorder traced on the main thread (no shadow)
         self._compile_in_writer = False  # and in the writer thread (with the shadow)
 
@@ -349,7 +368,15 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._write_model_json(state="training")
         self._writer = BackgroundWriter()
         self._epoch_ran = threading.Event()
-        planned = int((self.params or {}).get("epochs") or 0) // self.every + 1
+        epochs = int((self.params or {}).get("epochs") or 0)
+        planned = epochs // self.every + 1 if isinstance(self.every, int) else epochs + 1
+        if self.every == "auto":
+            planned = min(planned, AUTO_MIN_CHECKPOINTS)  # at least; more if the budget allows
+        self._fit_start = time.perf_counter()
+        self._fit_epochs = epochs
+        self._fit_costs = []
+        self._submitted_in_fit = 0
+        self._main_seconds = 0.0
         self._compile = planned >= COMPILE_MIN_CHECKPOINTS
         self._compile_in_writer = planned >= WRITER_COMPILE_MIN_CHECKPOINTS
         if 0 not in self._written:
@@ -386,8 +413,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
         last = (self.params or {}).get("epochs")
         self._epoch_seconds = line[fmt.METRIC_WALL_TIME]
         final = last is not None and epoch + 1 == last
-        if completed % self.every == 0 or final:
+        if final or self._due(completed):
+            start = time.perf_counter()
             self._checkpoint(completed, metrics, final=final)
+            self._main_seconds += time.perf_counter() - start
         self._report_errors()
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
@@ -412,6 +441,25 @@ class InspectCheckpoint(keras.callbacks.Callback):
             self._write_model_json(state="finished")
 
     # --- internals -----------------------------------------------------------------------
+    def _due(self, completed: int) -> bool:
+        """Whether the epoch that just ended (not the fit's last) gets a checkpoint."""
+        if isinstance(self.every, int):
+            return completed % self.every == 0
+        # every="auto": first the evenly spread minimum, then the budget.
+        first = self._offset + (self._first_epoch_of_fit or 0)
+        done, n = completed - first, self._fit_epochs - (self._first_epoch_of_fit or 0)
+        intervals = AUTO_MIN_CHECKPOINTS - 1
+        if n > 0 and (done * intervals) // n > ((done - 1) * intervals) // n:
+            return True
+        costs = list(self._fit_costs)  # appended by the writer thread, one per checkpoint
+        if not costs:
+            return False  # nothing measured yet: the minimum only
+        pending = self._submitted_in_fit - len(costs)
+        estimate = costs[-1] if len(costs) == 1 else max(costs[1:])  # the 1st traced
+        spent = sum(costs) + self._main_seconds + pending * estimate
+        budget = AUTO_BUDGET * (time.perf_counter() - self._fit_start)
+        return spent + estimate <= budget
+
     def _n_classes(self) -> int:
         n = self.n_classes
         if self.class_ids is not None and self.output_kind in (None, "classification"):
@@ -600,6 +648,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             self._build_and_write, epoch, attrs, weights, model_layers, outputs, info, final, wait
         )
         self._written.add(epoch)
+        self._submitted_in_fit += 1
         self._writer.submit(f"epoch {epoch}", job)
 
     def _build_and_write(
@@ -616,6 +665,23 @@ class InspectCheckpoint(keras.callbacks.Callback):
         """Runs in the writer thread: activations, class means, summaries, HDF5 file."""
         if wait is not None:
             wait.wait(INIT_WAIT_SECONDS)
+        costs = self._fit_costs  # this fit's, even if the next fit has begun when it ends
+        start = time.thread_time()  # this thread's CPU time: what it takes from training
+        try:
+            self._compute_and_write(epoch, attrs, weights, model_layers, outputs, info, final)
+        finally:
+            costs.append(time.thread_time() - start)
+
+    def _compute_and_write(
+        self,
+        epoch: int,
+        attrs: dict[str, Any],
+        weights: dict[str, list[np.ndarray]],
+        model_layers: list[Any],
+        outputs: Activations | None,
+        info: str,
+        final: bool,
+    ) -> None:
         capture = self._capture
         assert capture is not None
         checks = self._checks_due(epoch, final)
