@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.record
 	$(BIN)/python -m bench.read
 	$(BIN)/python -m bench.view
+	$(BIN)/python -m bench.compare
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

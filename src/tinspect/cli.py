@@ -214,7 +214,10 @@ SAMPLES_HELP = (
     "Sample selection: all, class:3,8, predicted:3[@MODEL], correct[@MODEL], "
     "misclassified[@MODEL], confusion:TRUE,PRED[@MODEL], disagree:A,B, ids:0,5,9."
 )
-STAT_HELP = "raw, summary, histogram, quantiles, unit_stats, class_means, density, topk, confusion"
+STAT_HELP = (
+    "raw, summary, histogram, quantiles, unit_stats, class_means, density, topk, confusion, "
+    "projection"
+)
 
 
 @app.command("export")
@@ -242,6 +245,12 @@ def export(
     ] = None,
     quantiles: Annotated[str | None, typer.Option(help="Quantiles, e.g. 0.05,0.5,0.95.")] = None,
     k: Annotated[int, typer.Option("-k", help="How many entries topk keeps.")] = 10,
+    basis_epoch: Annotated[
+        str,
+        typer.Option(
+            "--basis-epoch", help="projection: the checkpoint that fits the basis (N, first, last)."
+        ),
+    ] = "last",
     limit: Annotated[int | None, typer.Option(help="At most this many raw rows.")] = None,
     out_format: Annotated[str, typer.Option("--format", "-f", help="csv or json.")] = "csv",
     no_header: Annotated[
@@ -273,6 +282,7 @@ def export(
             else Query.__dataclass_fields__["quantiles"].default,
             k=k,
             limit=limit,
+            basis_epoch=basis_epoch,
         )
     except QueryError as error:
         raise _fail(str(error), ExitCode.USAGE) from None
@@ -305,6 +315,82 @@ def _float_list(text: str, flag: str) -> list[float]:
         raise _fail(
             f"{flag} takes numbers separated by commas. Received: {text!r}", ExitCode.USAGE
         ) from None
+
+
+# --- diff -------------------------------------------------------------------------------------
+@app.command("diff")
+def diff_command(
+    logdir: LogdirArg,
+    a: Annotated[
+        str, typer.Argument(help="Model A (or, alone, the model to compare with its parent).")
+    ],
+    b: Annotated[str | None, typer.Argument(help="Model B, compared against A.")] = None,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    no_header: Annotated[
+        bool, typer.Option("--no-header", help="CSV without the header row.")
+    ] = False,
+) -> None:
+    """What changed from model A to model B (or from a model's first parent to it).
+
+    Rows kind, unit, field, a, b: layer-added, layer-removed, layer (matched by name, then
+    by position and class), hyperparameter, training, metric (last common epoch) and
+    distribution (activation divergence per layer at the last common checkpoint).
+    """
+    if csv_out and json_out:
+        raise _fail("--csv and --json exclude each other", ExitCode.USAGE)
+    from tinspect.analysis.diff import COLUMNS, diff, pair
+    from tinspect.query.table import Table, write_table
+    from tinspect.store import DataError, UoAError
+
+    store = _open(logdir)
+    try:
+        model_a, model_b = pair(store, a, b)
+        result = diff(store, model_a, model_b)
+    except (UoAError, DataError) as error:
+        _print_problems(store)
+        raise _fail(str(error), ExitCode.DATA) from None
+    meta = {
+        "a": store.display_name(model_a),
+        "b": store.display_name(model_b),
+        "metric_epoch": result.metric_epoch,
+        "distribution_epoch": result.distribution_epoch,
+    }
+    table = Table.from_rows(list(COLUMNS), [r.as_tuple() for r in result.rows], meta)
+    if csv_out or json_out:
+        write_table(table, sys.stdout, "json" if json_out else "csv", header=not no_header)
+    else:
+        _print_diff(store, result)
+    _print_problems(store)
+
+
+def _print_diff(store: Any, result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    from tinspect.analysis.diff import STRUCTURAL, summary_line
+
+    console = Console()
+    a, b = store.display_name(result.a), store.display_name(result.b)
+    line = summary_line(result.rows)
+    console.print(f"b = {b} against a = {a}", style="bold", highlight=False, markup=False)
+    console.print(f"Δ {line or 'no structural change'}", highlight=False, markup=False)
+    view = RichTable(box=None, padding=(0, 0, 0, 2), pad_edge=False, header_style="bold underline")
+    view.add_column("kind", no_wrap=True)
+    for column in ("unit", "field", "a", "b"):
+        view.add_column(column, no_wrap=True, overflow="ellipsis", max_width=30)
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    for row in result.rows:
+        style = "" if row.kind in STRUCTURAL else "dim"
+        cells = (row.kind, row.unit, row.field, cell(row.a), cell(row.b))
+        view.add_row(*(Text(c) for c in cells), style=style)  # values are not markup
+    console.print(view)
 
 
 # --- check ------------------------------------------------------------------------------------

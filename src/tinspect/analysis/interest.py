@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from scipy import stats as sps
 
 from tinspect import format as fmt
 from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, h5, reduce
@@ -273,6 +272,8 @@ def normal_divergence(s: Summary) -> float:
     if _constant(s):
         return float("nan")
     edges = np.asarray(s.hist_edges, dtype=np.float64)
+    from scipy import stats as sps  # lazily: ~1.5 s, and diff/ls need none of it
+
     normal = np.diff(sps.norm.cdf(edges, loc=mean, scale=std))
     return js_divergence(np.asarray(s.hist_counts, dtype=np.float64), normal)
 
@@ -530,6 +531,8 @@ def percentile_scores(dev: np.ndarray) -> np.ndarray:
     n = int(ok.sum())
     if n == 0:
         return out
+    from scipy import stats as sps
+
     ranks = sps.rankdata(dev[ok], method="average")
     out[ok] = np.where(dev[ok] > 0, (ranks - 0.5) / n, 0.0)
     return out

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tinspect import format as fmt
+from tinspect.query import projection
 from tinspect.query import samples as sample_selection
 from tinspect.query.samples import SampleSelection
 from tinspect.query.spec import Query, QueryError, select_epochs
@@ -134,6 +135,8 @@ class Runner:
         #: resolved rows per (model id, epoch).
         self.selection: SampleSelection | None = None
         self._sample_rows: dict[tuple[str, int], np.ndarray] = {}
+        #: Projection bases fitted during this runner's life, by (model, dataset, epoch).
+        self._bases: dict[tuple[str, str, int], projection.Basis] = {}
 
     def check(self) -> None:
         if self.cancelled():
@@ -636,6 +639,82 @@ class Runner:
                         if limit and len(rows) >= limit:
                             return Table.from_rows(columns, rows)
         return Table.from_rows(columns, rows)
+
+    def step_projection(self, query: Query, pairs: list[tuple[Target, int]]) -> Table:
+        """2-D PCA coordinates per sample; the basis is fitted at ``query.basis_epoch`` of each
+        model and applied to every epoch asked for, so the samples move in one frame.
+
+        The basis is fitted on every recorded sample, whatever the selection: a sample's
+        coordinates do not depend on which others are shown, so a selection is the same
+        points highlighted (or filtered) in the same picture.
+        """
+        columns = ["uoa", "epoch", "sample", "class", "pc1", "pc2", "predicted", "correct"]
+        rows: list[tuple[Any, ...]] = []
+        explained: dict[str, list[float]] = {}
+        basis_epochs: dict[str, int] = {}
+        for target, epoch in pairs:
+            self.check()
+            if target.unit is not None:
+                raise QueryError(
+                    f"projection takes a layer ({target.path.rsplit('/', 1)[0]}), not a unit"
+                )
+            model = self.store.models[target.uoa.model]
+            chosen = select_epochs(query.basis_epoch, model.epochs)
+            if not chosen:
+                raise DataError(
+                    f"{model.name}: no checkpoint matches basis_epoch={query.basis_epoch!r} "
+                    f"(has {model.epochs or 'none'})"
+                )
+            basis_epoch = chosen[0]
+            value = self._projection(target, basis_epoch, epoch)
+            explained[target.path] = [float(v) for v in value["explained"]]
+            basis_epochs[target.path] = basis_epoch
+            ids = self.class_ids(model.id, epoch)
+            try:
+                predicted = sample_selection.predicted_classes(self.store, model, epoch)
+            except DataError:
+                predicted = None  # not a classifier: no predicted class, no correctness
+            selected = self.rows(model.id, epoch, query.classes)
+            samples = range(len(value["scores"])) if selected is None else selected
+            for sample in samples:
+                i = int(sample)
+                true = int(ids[i]) if ids is not None else None
+                guess = int(predicted[i]) if predicted is not None else None
+                correct = None if true is None or guess is None else guess == true
+                pc1, pc2 = value["scores"][i]
+                rows.append((target.path, epoch, i, true, float(pc1), float(pc2), guess, correct))
+        table = Table.from_rows(columns, rows)
+        table.meta["basis_epoch"] = basis_epochs
+        table.meta["explained_variance_ratio"] = explained
+        return table
+
+    def _projection(self, target: Target, basis_epoch: int, epoch: int) -> dict[str, np.ndarray]:
+        """Scores (N, 2) of ``epoch`` in the basis fitted at ``basis_epoch``, cached under
+        both files' identities; the basis itself is kept for the run (it is D × 3 floats)."""
+        model_id = target.uoa.model
+        key = (model_id, target.dataset, basis_epoch)
+
+        def basis() -> projection.Basis:
+            if key not in self._bases:
+                dataset = self.store.dataset(model_id, basis_epoch, target.dataset)
+                self._bases[key] = projection.fit(dataset, check=self.check)
+            return self._bases[key]
+
+        def compute() -> dict[str, np.ndarray]:
+            fitted = basis()
+            if epoch == basis_epoch:
+                scores = fitted.scores
+            else:
+                dataset = self.store.dataset(model_id, epoch, target.dataset)
+                scores = projection.project(dataset, fitted, check=self.check)
+            return {"scores": scores, "explained": fitted.explained}
+
+        identities = [
+            self.store.identity(model_id, basis_epoch),
+            self.store.identity(model_id, epoch),
+        ]
+        cache_key = f"projection|{target.dataset}|{basis_epoch}|{epoch}"
+        return self.store.cache.get_or_compute(identities, cache_key, compute)
 
     def confusion(self, query: Query) -> Table:
         rows = []

@@ -13,7 +13,8 @@ validated here with messages that name the offending field, and never evaluated 
   ``misclassified@MODEL``, ``ids:0,5``...), or None for all; it combines with ``classes``
   (both must hold) and applies to the per-sample data (activations, samples, predictions).
 * ``step``: the processing: raw, summary, histogram, quantiles, unit_stats, class_means,
-  density, topk, confusion — each with its parameters.
+  density, topk, confusion, projection — each with its parameters (``basis_epoch``: the
+  checkpoint whose activations fit the projection's basis, ``last``, ``first`` or ``N``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ STEPS = (
     "density",
     "topk",
     "confusion",
+    "projection",
 )
 #: Which steps apply to which data.
 STEPS_FOR: dict[str, tuple[str, ...]] = {
@@ -55,9 +57,10 @@ STEPS_FOR: dict[str, tuple[str, ...]] = {
         "unit_stats",
         "class_means",
         "density",
+        "projection",
     ),
     "mean_class_activations": ("raw",),
-    "samples": ("raw", "summary", "histogram"),
+    "samples": ("raw", "summary", "histogram", "projection"),
     "predictions": ("raw", "confusion", "summary", "histogram"),
     "runtime": ("raw",),
 }
@@ -83,6 +86,7 @@ class Query:
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     k: int = 10
     limit: int | None = None
+    basis_epoch: str = "last"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -163,6 +167,12 @@ def validate(query: Query) -> None:
         allowed = ", ".join(STEPS_FOR[query.data])
         raise QueryError(f"step {query.step!r} does not apply to {query.data}; it takes: {allowed}")
     parse_epochs(query.epochs)
+    kind, a, b = parse_epochs(query.basis_epoch)
+    if kind == "all" or a != b:
+        raise QueryError(
+            f"basis_epoch must be one epoch: last, first or N. Received: "
+            f"basis_epoch={query.basis_epoch!r}"
+        )
     if query.samples is not None:
         from tinspect.query.samples import parse
 
@@ -213,6 +223,7 @@ _FIELDS = {
     "quantiles",
     "k",
     "limit",
+    "basis_epoch",
     "extra",
 }
 
@@ -236,8 +247,9 @@ def from_dict(data: Mapping[str, Any]) -> Query:
             if not isinstance(values[name], (list, tuple)):
                 raise QueryError(f"{name} must be a list. Received: {name}={values[name]!r}")
             values[name] = tuple(values[name])
-    if "epochs" in values:
-        values["epochs"] = str(values["epochs"])
+    for name in ("epochs", "basis_epoch"):
+        if name in values:
+            values[name] = str(values[name])
     if "extra" in values and not isinstance(values["extra"], dict):
         raise QueryError(f"extra must be an object. Received: extra={values['extra']!r}")
     try:

@@ -37,6 +37,7 @@ from tinspect.record.capture import (
     UnitExtremes,
     class_weights,
 )
+from tinspect.record.checks import TrainingChecks
 from tinspect.record.distributed import process_count, process_index
 from tinspect.record.files import (
     append_line,
@@ -252,7 +253,6 @@ class InspectCheckpoint(keras.callbacks.Callback):
             raise TypeError(f"checks must be True or False. Received: checks={checks!r}")
         self.checks = checks
         self._reported: set[tuple[str, str]] = set()
-        self._check_store: Any = None
         self._checks_every = 1
         self._checks_skipped = 0
         self._last_check_seconds = 0.0
@@ -289,6 +289,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         )
 
         self.model_dir = self.logdir / fmt.model_dir_name(self.header["name"], self.header["id"])
+        self._checks = TrainingChecks(self.model_dir, self.header["id"])
         existing = self.model_dir / fmt.CHECKPOINTS_DIR
         if (
             self.active
@@ -433,9 +434,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             if self.checks and self._completed and self._final_checked != self._completed:
                 # Training stopped early on an epoch written as an ordinary checkpoint.
                 self._run_checks(self._completed)
-            if self._check_store is not None:
-                self._check_store.close()
-                self._check_store = None
+            self._checks.close()
             self._report_errors()
             self._writer = None  # closed: a next fit starts its own
             self._write_model_json(state="finished")
@@ -766,26 +765,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         ``extremes`` are per-unit extremes of layers by epoch, computed while their
         activations were in memory: the checks use them instead of reading them back.
         """
-        from tinspect.analysis.diagnose import diagnose_model, seed_unit_extremes
-        from tinspect.store import Store
-        from tinspect.store.cache import Cache
-
         start = time.perf_counter()
         try:
-            if self._check_store is None:  # one store for the run: its cache spans checkpoints
-                self._check_store = Store(self.model_dir, cache=Cache(None))
-            else:
-                self._check_store.refresh()
-            store = self._check_store
-            if self.header["id"] not in store.models:
-                return
-            for seen, layers in (extremes or {}).items():
-                if seen in store.models[self.header["id"]].epochs:
-                    for layer, (lo, hi) in layers.items():
-                        seed_unit_extremes(store, self.header["id"], seen, layer, lo, hi)
-            # Static checks need the architecture only: once, with the initialization.
-            kinds = ("static", "dynamic") if epoch == 0 else ("dynamic",)
-            findings = diagnose_model(store, self.header["id"], kinds=kinds, epochs=[epoch])
+            findings = self._checks.run(epoch, extremes)
         except Exception as error:  # noqa: BLE001 - diagnostics must not harm training
             _warn(f"checks after epoch {epoch} failed: {type(error).__name__}: {error}")
             return
