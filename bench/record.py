@@ -51,7 +51,7 @@ def summary(results: Mapping[str, Any]) -> str:
         "Summary: fit time with InspectCheckpoint ÷ plain fit (median of paired rounds),",
         "the no-op callback's ratio as the noise floor, and bytes per checkpoint (last epoch)",
         f"  {'backend':<11}{'model':<7}{'rounds':>7}{'noop':>7}{'defaults':>9}{'every=1':>9}"
-        f"{'target':>8}  {'ckpts':>5}{'MB/ckpt':>9}  verdict",
+        f"{'auto':>7}{'target':>8}  {'ckpts':>5}{'MB/ckpt':>9}  verdict  CPU-time defaults",
     ]
     for backend, run in results["backends"].items():
         if "error" in run:
@@ -68,9 +68,11 @@ def summary(results: Mapping[str, Any]) -> str:
             lines.append(
                 f"  {backend:<11}{name:<7}{model['rounds']:>7}"
                 f"{median('noop / plain (noise floor)'):>7}{defaults:>9.3f}"
-                f"{median('inspect every=1 / plain'):>9}{'≤ 1.10':>8}  "
+                f"{median('inspect every=1 / plain'):>9}"
+                f"{median('inspect every=auto / plain'):>7}{'≤ 1.10':>8}  "
                 f"{size.get('n_checkpoints', 0):>5}{size.get('file_bytes', 0) / 1e6:>9.2f}  "
-                f"{'ok' if defaults <= 1.10 else 'MISSED'}"
+                f"{'ok' if defaults <= 1.10 else 'MISSED':<8} "
+                f"{model['cpu_ratios']['inspect defaults / plain']['median']:.3f}"
             )
     return "\n".join(lines)
 

@@ -62,7 +62,13 @@ def record(
     if samples is None:
         samples = x if y is None else (x, y)
     recorder = InspectCheckpoint(
-        logdir, header, samples, input_kind=input_kind, output_kind=output_kind, checks=False
+        logdir,
+        header,
+        samples,
+        every=1,  # every epoch, so that the checks see the same checkpoints on any machine
+        input_kind=input_kind,
+        output_kind=output_kind,
+        checks=False,
     )
     model.fit(
         x,

@@ -767,7 +767,7 @@ class WaitForWriter(keras.callbacks.Callback):
 def test_every_auto_keeps_an_even_minimum_and_adds_what_the_budget_allows(
     tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch, budget: float, expected: list[int]
 ) -> None:
-    """every="auto": without budget, AUTO_MIN_CHECKPOINTS evenly spread (the
+    """The default, every="auto": without budget, AUTO_MIN_CHECKPOINTS evenly spread (the
     initialization and the last epoch included); with an unlimited one, every epoch once
     the recorder's cost has been measured."""
     from tinspect.record import callback as callback_module
@@ -778,9 +778,8 @@ def test_every_auto_keeps_an_even_minimum_and_adds_what_the_budget_allows(
     keras.utils.set_random_seed(11)
     model = skip_model()
     x, y = tabular
-    cb = InspectCheckpoint(
-        tmp_path, tinspect.make_header("auto"), (x[:16], y[:16]), every="auto", checks=False
-    )
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("auto"), (x[:16], y[:16]), checks=False)
+    assert cb.every == "auto"  # the default
     model.fit(
         x, [y, x[:, :1]], epochs=12, batch_size=96, verbose=0, callbacks=[WaitForWriter(cb), cb]
     )
@@ -789,3 +788,39 @@ def test_every_auto_keeps_an_even_minimum_and_adds_what_the_budget_allows(
     assert [m[fmt.METRIC_EPOCH] for m in metrics(d)] == list(range(1, 13))  # every epoch
     assert model_json(d)["recording"]["every"] == "auto"
     assert len(cb._fit_costs) == len(expected) and all(c > 0 for c in cb._fit_costs)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling")
+def test_the_writer_runs_at_normal_priority_while_training_waits_for_it() -> None:
+    """SCHED_IDLE yields to every job of the machine: once training waits for the writer
+    (here: the fit ends and close() waits), the running job continues at normal priority."""
+    import os
+    import threading
+    import time
+
+    from tinspect.record.writer import BackgroundWriter
+
+    go = threading.Event()
+    seen: list[int] = []
+
+    def job() -> None:
+        seen.append(os.sched_getscheduler(0))
+        go.wait(30)
+        seen.append(os.sched_getscheduler(0))
+
+    writer = BackgroundWriter()
+    writer.submit("job", job)
+    native_id = writer._thread.native_id
+    assert native_id is not None
+    deadline = time.monotonic() + 30
+    while not seen:  # the job runs, at idle priority
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    closer = threading.Thread(target=writer.close)
+    closer.start()
+    while os.sched_getscheduler(native_id) != os.SCHED_OTHER:
+        assert time.monotonic() < deadline, "close() did not raise the writer's priority"
+        time.sleep(0.005)
+    go.set()
+    closer.join(30)
+    assert seen == [os.SCHED_IDLE, os.SCHED_OTHER]
