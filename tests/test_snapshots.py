@@ -1,4 +1,5 @@
-"""Snapshots of each level and the main widgets at 100×30 and 80×24 on the fixtures.
+"""Snapshots of each level, the main widgets and the modals, driven by keys, at 100×30 and
+80×24 on the fixtures.
 
 Update after an intended change with ``pytest tests/test_snapshots.py --snapshot-update``
 and look at the SVGs under ``tests/__snapshots__/`` before committing them.
@@ -10,19 +11,19 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tinspect.store import Store, UoA
+from tinspect.store import Store
 from tinspect.tui.app import TinspectApp
-from tinspect.tui.selection import Selection
-from tinspect.tui.tools import BY_ID
 
 from .conftest import ROOT
 
 SIZES = [(100, 30), (80, 24)]
+KEY_NAMES = {"_": "underscore", " ": "space", "/": "slash", "-": "minus"}
 
 
 @pytest.fixture(autouse=True)
 def setup(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TINSPECT_CACHE_DIR", "off")
+    monkeypatch.setenv("TINSPECT_KEYMAP", "keymap.toml")  # relative: no checkout path on screen
     monkeypatch.chdir(ROOT)
 
 
@@ -30,72 +31,100 @@ def app() -> TinspectApp:
     return TinspectApp(Store("fixtures/digits"), refresh_seconds=0)
 
 
-def steps(*actions: Callable[[TinspectApp], object]) -> Callable[..., Awaitable[None]]:
+def search(path: str) -> list[str]:
+    """``/`` then the unit path, then Enter: the search jumps to the unit."""
+    return ["slash", *[KEY_NAMES.get(c, c) for c in path], "enter"]
+
+
+def keys(*groups: list[str] | str, top: bool = True) -> Callable[..., Awaitable[None]]:
+    """Press each group of keys, letting workers finish after each group."""
+
     async def run_before(pilot) -> None:
         await pilot.pause()
-        for action in actions:
-            action(pilot.app)
+        await pilot.app.workers.wait_for_complete()
+        for group in groups:
+            await pilot.press(*([group] if isinstance(group, str) else group))
             await pilot.pause()
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.2)
-        # Scrolling to a new card depends on when charts got their height: start at the top.
-        pilot.app.query_one("#widgets").scroll_home(animate=False)
+        if top:  # scrolling to a new card depends on when charts got their height
+            pilot.app.main.query_one("#widgets").scroll_home(animate=False)
         await pilot.pause()
 
     return run_before
 
 
-def unit(
-    name: str, layer: str | None = None, variable: str | None = None, neuron: int | None = None
-):
-    return lambda a: Selection(uoa=UoA(a.store.model(name).id, layer, variable, neuron))
+def snapshot(snap_compare, size: tuple[int, int], *groups: list[str] | str) -> bool:
+    return snap_compare(app(), terminal_size=size, run_before=keys(*groups))
 
 
-def go(
-    name: str, layer: str | None = None, neuron: int | None = None
-) -> Callable[[TinspectApp], object]:
-    return lambda a: a.jump_to(unit(name, layer, None, neuron)(a))
+sizes = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 
 
-def tool(
-    tool_id: str, target: Callable[[TinspectApp], Selection]
-) -> Callable[[TinspectApp], object]:
-    return lambda a: a.apply_tool(BY_ID[tool_id], target(a))
-
-
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@sizes
 def test_l3_experiments(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(app(), terminal_size=size, run_before=steps())
+    assert snapshot(snap_compare, size)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@sizes
 def test_l2_layer_graph_with_skip(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(app(), terminal_size=size, run_before=steps(go("dense_skip", "skip_add")))
+    assert snapshot(snap_compare, size, search("dense_skip/skip_add"))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@sizes
 def test_l1_conv_layer(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(app(), terminal_size=size, run_before=steps(go("conv", "conv_2", 3)))
+    assert snapshot(snap_compare, size, search("conv/conv_2"), "enter", ["down"] * 4)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@sizes
 def test_histogram_and_metrics_widgets(snap_compare, size: tuple[int, int]) -> None:
-    run_before = steps(
-        tool("metrics", unit("dense_skip")),
-        tool("histogram", unit("vae_25_75", "z_mean")),
-        lambda a: a.action_toggle_widgets(),
+    assert snapshot(
+        snap_compare,
+        size,
+        search("dense_skip"),
+        ["t", "m"],
+        search("vae_25_75/z_mean"),
+        ["t", "h"],
+        "w",
     )
-    assert snap_compare(app(), terminal_size=size, run_before=run_before)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@sizes
 def test_heatmap_confusion_and_samples(snap_compare, size: tuple[int, int]) -> None:
-    run_before = steps(
-        tool("samples", unit("conv")),
-        tool("confusion", unit("conv")),
-        tool("class_means", unit("vae_25_75", "z_mean")),
-        lambda a: a.action_toggle_widgets(),
+    assert snapshot(
+        snap_compare,
+        size,
+        search("conv"),
+        "escape",  # search lands on conv's L3 node
+        ["t", "v"],
+        ["t", "c"],
+        search("vae_25_75/z_mean"),
+        ["t", "n"],
+        "w",
     )
-    assert snap_compare(app(), terminal_size=size, run_before=run_before)
+
+
+@sizes
+def test_toolbox_on_a_layer(snap_compare, size: tuple[int, int]) -> None:
+    assert snapshot(snap_compare, size, ["enter", "down"], "t")
+
+
+@sizes
+def test_findings_screen(snap_compare, size: tuple[int, int]) -> None:
+    assert snapshot(snap_compare, size, "F")
+
+
+@sizes
+def test_class_selector(snap_compare, size: tuple[int, int]) -> None:
+    assert snapshot(snap_compare, size, "c", ["space", "down", "down", "space"])
+
+
+@sizes
+def test_help_screen(snap_compare, size: tuple[int, int]) -> None:
+    assert snapshot(snap_compare, size, "question_mark")
+
+
+@sizes
+def test_command_palette(snap_compare, size: tuple[int, int]) -> None:
+    assert snapshot(snap_compare, size, ["enter", "down"], "ctrl+p", ["h", "i", "s", "t"])

@@ -23,49 +23,52 @@ if TYPE_CHECKING:
 class TinspectCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app: TinspectApp = self.app  # type: ignore[assignment]
-        store = app.store
+        main = app.main
+        store = main.store
         out: list[tuple[str, Callable[[], object], str]] = []
-        unit = app.selection.label(store)
-        for tool in applicable(app.selection, store):
+        unit = main.selection.label(store)
+        for tool in applicable(main.selection, store):
             out.append(
-                (f"tool: {tool.name} on {unit}", partial(app.apply_tool, tool), tool.description)
+                (f"tool: {tool.name} on {unit}", partial(main.apply_tool, tool), tool.description)
             )
         for model in store.ordered_models():
             name = store.display_name(model)
             out.append(
                 (
                     f"go to model {name}",
-                    partial(app.jump_to, Selection(uoa=UoA(model.id))),
+                    partial(main.jump_to, Selection(uoa=UoA(model.id))),
                     model.label,
                 )
             )
-            out.append((f"open layers of {name}", partial(app.open_model, model.id), "level L2"))
+            out.append((f"open layers of {name}", partial(main.open_model, model.id), "level L2"))
         for experiment in store.tree.experiments:
             out.append(
                 (
                     f"go to experiment {experiment.name}",
-                    partial(app.jump_to, Selection(experiment=experiment.name)),
+                    partial(main.jump_to, Selection(experiment=experiment.name)),
                     "level L3",
                 )
             )
         out += [
             (
                 "choose classes",
-                app.action_classes,
+                main.action_classes,
                 "the class selection for L1 and class-dependent widgets",
             ),
-            ("clear the class selection", partial(app.set_classes, None), "all classes"),
-            ("export the focused widget as CSV", app.action_export, "same CSV as tinspect export"),
-            ("search units", app.action_search, "models, layers, types, activations"),
-            ("show problems in the logs", app.action_problems, "what could not be read"),
+            ("clear the class selection", partial(main.set_classes, None), "all classes"),
+            ("export the focused widget as CSV", main.action_export, "same CSV as tinspect export"),
+            ("search units", main.action_search, "models, layers, types, activations"),
+            ("show problems in the logs", main.action_problems, "what could not be read"),
             (
                 "group view of grouped widgets",
-                app.action_group,
+                main.action_group,
                 "g marks widgets, G shows them side by side",
             ),
-            ("merge grouped widgets", app.action_merge, "one overlaid chart, shared range"),
-            ("toggle wide widget panel", app.action_toggle_widgets, "w"),
-            ("go up one level", app.action_up, "Backspace"),
+            ("merge grouped widgets", main.action_merge, "one overlaid chart, shared range"),
+            ("toggle wide widget panel", main.action_toggle_widgets, "w"),
+            ("go up one level", main.action_up, "Backspace"),
+            ("show findings of the checks", main.action_findings, "F"),
+            ("next interestingness measure", main.action_interest, "i"),
             ("help: keys", app.action_help, "?"),
         ]
         return out

@@ -55,3 +55,26 @@ class Selection:
         if self.uoa is not None:
             return store.path(self.uoa)
         return f"experiment {self.experiment}" if self.experiment else "nothing selected"
+
+
+class MergedSelection(Selection):
+    """Several units shown in one widget (same tool; histograms share one range)."""
+
+    def __init__(self, parts: list[Selection]) -> None:
+        super().__init__(parts[0].experiment, parts[0].uoa)
+        object.__setattr__(self, "parts", tuple(parts))
+
+    def paths(self, store: Store) -> list[str]:
+        out: list[str] = []
+        for part in self.parts:  # type: ignore[attr-defined]
+            out += [p for p in part.paths(store) if p not in out]
+        return out
+
+    def models(self, store: Store) -> list[str]:
+        out: list[str] = []
+        for part in self.parts:  # type: ignore[attr-defined]
+            out += [m for m in part.models(store) if m not in out]
+        return out
+
+    def label(self, store: Store) -> str:
+        return " + ".join(self.paths(store))

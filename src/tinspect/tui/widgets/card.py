@@ -3,76 +3,97 @@
 The header names the unit path in its model's colour, marks class-dependent data and says
 what the view shows (the epoch, the metric); the body is the tool's view. Data is computed
 in a thread worker that the card cancels when it reloads (class selection changed) or goes
-away, and posted back as a message. ``x`` exports exactly the table the card shows, through
-the same writer as ``tinspect export``.
+away, and posted back as ``CardLoaded``. The card is given what it reads (the store, the
+model colours) and the class selection (``class_selection``, set by the main screen); what it wants
+done elsewhere (jump to its unit, export, a status line) it posts as a message.
+``x`` exports exactly the table the card shows, through the same writer as
+``tinspect export``.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from textual import work
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import LoadingIndicator, Static
 from textual.worker import get_current_worker
 
 from tinspect.query import Query, QueryCancelled, Table, run
-from tinspect.store import DataError, UoAError
+from tinspect.store import DataError, Store, UoAError
+from tinspect.tui.errors import ReportsWorkerErrors
+from tinspect.tui.messages import CardLoaded, ExportRequested, JumpRequested, StatusMessage
+from tinspect.tui.palette import ModelColours
 from tinspect.tui.selection import Selection
 from tinspect.tui.tools import Tool
 from tinspect.tui.widgets.views import ViewState, render
 
-if TYPE_CHECKING:
-    from tinspect.tui.app import TinspectApp
-
 _ids = itertools.count(1)
 
 
-@dataclass
-class CardLoaded(Message):
-    card: WidgetCard
-    table: Table | None
-    error: str | None
-    extra: dict[str, Any]
-
-
-class WidgetCard(Vertical, can_focus=True):
+class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     """One widget in the widget panel."""
 
     BINDINGS = [
-        Binding("x", "export", "export CSV", id="card.export"),
-        Binding("left_square_bracket", "page(-1)", "◂ epoch", id="card.previous"),
-        Binding("right_square_bracket", "page(1)", "epoch ▸", id="card.next"),
-        Binding("s", "sort", "sort", show=False, id="card.sort"),
-        Binding("g", "toggle_group", "group", id="card.group"),
-        Binding("J", "jump", "jump to unit", id="card.jump"),
-        Binding("delete,D", "remove", "remove", id="card.remove"),
-        Binding("r", "reload", "reload", show=False, id="card.reload"),
+        Binding("x", "export", "export CSV", id="card.export", tooltip="export this widget's data"),
+        Binding(
+            "left_square_bracket",
+            "page(-1)",
+            "◂ epoch",
+            id="card.previous",
+            tooltip="previous epoch (or page)",
+        ),
+        Binding(
+            "right_square_bracket",
+            "page(1)",
+            "epoch ▸",
+            id="card.next",
+            tooltip="next epoch (or page)",
+        ),
+        Binding("s", "sort", "sort", show=False, id="card.sort", tooltip="sort by the next column"),
+        Binding("g", "toggle_group", "group", id="card.group", tooltip="mark for the group (G, M)"),
+        Binding("J", "jump", "jump to unit", id="card.jump", tooltip="go to this widget's unit"),
+        Binding("delete,D", "remove", "remove", id="card.remove", tooltip="remove this widget"),
+        Binding("r", "reload", "reload", show=False, id="card.reload", tooltip="reload its data"),
     ]
 
-    def __init__(self, tool: Tool, selection: Selection, colour: str, title: str) -> None:
+    #: The global class selection; a class-dependent card reloads when it changes.
+    class_selection: reactive[tuple[int, ...] | None] = reactive(None, init=False)
+
+    def __init__(
+        self,
+        tool: Tool,
+        selection: Selection,
+        store: Store,
+        colours: ModelColours,
+        classes: tuple[int, ...] | None = None,
+    ) -> None:
         self.number = next(_ids)
         super().__init__(id=f"card-{self.number}", classes="card")
         self.tool = tool
         self.selection = selection
-        self.colour = colour
-        self.unit_title = title
+        self.store = store
+        self.model_colours = colours
+        self.set_reactive(WidgetCard.class_selection, classes)
+        #: The models the card was made on (an experiment's models may change later).
+        self.model_ids = selection.models(store)
+        self.colour = colours(self.model_ids[0]) if self.model_ids else "white"
+        self.unit_title = selection.label(store)
         # Histograms open on the last epoch; paged views (metrics, samples) on their first page.
         self.state = ViewState(page=-1 if tool.view == "histogram" else 0)
         self.table: Table | None = None
         self.current_query: Query | None = None
         self.grouped = False
+        #: Why the card shows no data ("model removed"), or None.
+        self.gone: str | None = None
 
-    @property
-    def tinspect(self) -> TinspectApp:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self):
+    def compose(self) -> ComposeResult:
         yield Static(self._header_text(), classes="card-header")
         yield LoadingIndicator(classes="card-loading")
         yield Vertical(classes="card-body")
@@ -81,38 +102,39 @@ class WidgetCard(Vertical, can_focus=True):
         self.load()
 
     def _header_text(self) -> str:
-        mark = (
-            " [b]◆[/b]"
-            if self.tool.class_dependent and self.tinspect.class_selection is not None
-            else ""
-        )
+        mark = " [b]◆[/b]" if self.tool.class_dependent and self.class_selection is not None else ""
         group = " [reverse] G [/reverse]" if self.grouped else ""
-        detail = f"  [dim]{self.state.title}[/dim]" if self.state.title else ""
+        detail = f"  [dim]{escape(self.state.title)}[/dim]" if self.state.title else ""
         return (
             f"[{self.colour}]●[/] [b]{self.tool.name}[/b]{mark}{group}  "
-            f"[{self.colour}]{self.unit_title}[/]{detail}"
+            f"[{self.colour}]{escape(self.unit_title)}[/]{detail}"
         )
 
     def update_header(self) -> None:
         self.query_one(".card-header", Static).update(self._header_text())
 
+    def watch_class_selection(self) -> None:
+        if self.tool.class_dependent:
+            self.load()
+
     # --- loading ---------------------------------------------------------------------------
     def load(self) -> None:
-        app = self.tinspect
+        if self.gone is not None:
+            self._show_error(self.gone)
+            return
         try:
-            self.current_query = self.tool.query(app.store, self.selection, app.class_selection)
-        except (UoAError, DataError, ValueError) as error:
+            self.current_query = self.tool.query(self.store, self.selection, self.class_selection)
+        except (UoAError, DataError, ValueError, KeyError) as error:
             self._show_error(str(error))
             return
         self.query_one(".card-loading").display = True
         self.compute(self.current_query)
 
-    @work(thread=True, exclusive=True, group="card")
+    @work(thread=True, exclusive=True, group="card", exit_on_error=False)
     def compute(self, query: Query | None) -> None:
         worker = get_current_worker()
-        app = self.tinspect
         try:
-            table = run(app.store, query, cancelled=lambda: worker.is_cancelled) if query else None
+            table = run(self.store, query, cancelled=lambda: worker.is_cancelled) if query else None
             extra = self._extra(table) if table is not None else {}
         except QueryCancelled:
             return
@@ -126,9 +148,8 @@ class WidgetCard(Vertical, can_focus=True):
         """Data a view needs besides its table (predictions beside samples)."""
         if self.tool.view != "images" or self.current_query is None:
             return {}
-        app = self.tinspect
-        model = app.store.models[self.selection.models(app.store)[0]]
-        predictions = run(app.store, self.current_query.replace(data="predictions", limit=None))
+        model = self.store.models[self.selection.models(self.store)[0]]
+        predictions = run(self.store, self.current_query.replace(data="predictions", limit=None))
         by_sample: dict[int, list[float]] = {}
         for sample, value in zip(
             predictions.column("sample"), predictions.column("value"), strict=True
@@ -139,11 +160,14 @@ class WidgetCard(Vertical, can_focus=True):
             "class_names": model.class_names,
         }
 
-    def on_card_loaded(self, message: CardLoaded) -> None:
+    @on(CardLoaded)
+    def _loaded(self, message: CardLoaded) -> None:
         if message.card is not self:
             return
         message.stop()
         self.query_one(".card-loading").display = False
+        if self.gone is not None:
+            return  # the unit went away while the worker ran
         if message.error is not None:
             self._show_error(message.error)
             return
@@ -153,18 +177,41 @@ class WidgetCard(Vertical, can_focus=True):
 
     def _show_error(self, text: str) -> None:
         self.query_one(".card-loading").display = False
+        self.table = None
         body = self.query_one(".card-body", Vertical)
         body.remove_children()
-        body.mount(Static(f"[red]{text}[/red]", classes="view"))
+        body.mount(Static(f"[red]{escape(text)}[/red]", classes="view card-error"))
+
+    def unit_colours(self) -> dict[str, str]:
+        """Colour of each model by display name (unit paths start with it)."""
+        store = self.store
+        return {store.display_name(m): self.model_colours(m.id) for m in store.models.values()}
 
     def redraw(self) -> None:
         body = self.query_one(".card-body", Vertical)
         body.remove_children()
         if self.table is not None:
-            self.state.colours = self.tinspect.unit_colours(self.table)
-            if self.tool.view in ("note", "branch"):
-                return
+            self.state.colours = self.unit_colours()
             body.mount(render(self.tool.view, self.table, self.state))
+            problems = self.table.meta.get("problems") or []
+            if problems:
+                body.mount(
+                    Static(
+                        "\n".join(f"[yellow]⚠ {escape(str(p))}[/]" for p in problems),
+                        classes="view card-problems",
+                    )
+                )
+        self.update_header()
+
+    def post_status(self, text: str) -> None:
+        self.post_message(StatusMessage(text))
+
+    def unit_removed(self, why: str) -> None:
+        """The unit (its model, or every checkpoint of it) is gone: say so, drop the data."""
+        self.gone = why
+        self.workers.cancel_group(self, "card")
+        self.state.title = ""
+        self._show_error(why)
         self.update_header()
 
     # --- actions -----------------------------------------------------------------------------
@@ -186,11 +233,12 @@ class WidgetCard(Vertical, can_focus=True):
         self.update_header()
 
     def action_jump(self) -> None:
-        self.tinspect.jump_to(self.selection)
+        if self.gone is None:
+            self.post_message(JumpRequested(self.selection))
 
     def action_remove(self) -> None:
         self.workers.cancel_group(self, "card")
         self.remove()
 
     def action_export(self) -> None:
-        self.tinspect.export_card(self)
+        self.post_message(ExportRequested(self))

@@ -48,6 +48,8 @@ def write_notes(path: Path, notes: dict[str, str]) -> None:
 
 
 class NoteCard(WidgetCard):
+    """A markdown note on the card's unit; ctrl+s saves it beside the logdir."""
+
     BINDINGS = [
         Binding("ctrl+s", "save", "save note", id="note.save"),
         Binding("J", "jump", "jump to unit", id="note.jump"),
@@ -60,7 +62,7 @@ class NoteCard(WidgetCard):
         yield Static("[dim]ctrl+s saves to " + str(self._path()) + "[/dim]", classes="card-foot")
 
     def _path(self) -> Path:
-        return notes_path(self.tinspect.store.roots[0])
+        return notes_path(self.store.roots[0])
 
     def _initial(self) -> str:
         return read_notes(self._path()).get(self.unit_title, "")
@@ -75,9 +77,9 @@ class NoteCard(WidgetCard):
         try:
             write_notes(path, notes)
         except OSError as error:
-            self.tinspect.update_status(f"could not save the note: {error.strerror}")
+            self.post_status(f"could not save the note: {error.strerror}")
             return
-        self.tinspect.update_status(f"note saved to {path}")
+        self.post_status(f"note saved to {path}")
 
 
 def branch_code(header: dict[str, Any], name: str) -> str:
@@ -93,13 +95,15 @@ def branch_code(header: dict[str, Any], name: str) -> str:
 
 
 class BranchCard(WidgetCard):
+    """The ``tinspect.branch(...)`` call for a child of the model; w writes it to a file."""
+
     BINDINGS = [
         Binding("w", "write", "write .py", id="branch.write"),
         Binding("delete,D", "remove", "remove", id="branch.remove"),
     ]
 
     def _code(self) -> str:
-        model = self.tinspect.store.models[self.selection.models(self.tinspect.store)[0]]
+        model = self.store.models[self.selection.models(self.store)[0]]
         header = model.info.get("header", {})
         return branch_code(header, f"{model.name}_child")
 
@@ -114,11 +118,11 @@ class BranchCard(WidgetCard):
         return
 
     def action_write(self) -> None:
-        model = self.tinspect.store.models[self.selection.models(self.tinspect.store)[0]]
+        model = self.store.models[self.selection.models(self.store)[0]]
         path = Path.cwd() / f"branch_{re.sub(r'[^A-Za-z0-9_]+', '_', model.name)}.py"
         try:
             path.write_text(self._code(), encoding="utf-8")
         except OSError as error:
-            self.tinspect.update_status(f"could not write {path}: {error.strerror}")
+            self.post_status(f"could not write {path}: {error.strerror}")
             return
-        self.tinspect.update_status(f"wrote {path}")
+        self.post_status(f"wrote {path}")

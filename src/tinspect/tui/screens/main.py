@@ -1,0 +1,602 @@
+"""The main screen: the inspection panel's three levels beside the persistent widget panel.
+
+It owns the navigation (``Place``: level, model, layer; the selected unit), the class
+selection and the ``Guides`` (badges, findings, interestingness), and passes them down:
+``guides`` and ``class_selection`` are reactive and data-bound to the level widgets, the
+widget panel hands them to the cards. Widgets post intents up (``tui.messages``); the
+handlers here route them with ``@on(Message, selector)``. Store changes arrive from the
+refresh worker as ``StoreChanged``; everything that reads a checkpoint runs in a worker.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, OptionList
+from textual.worker import get_current_worker
+
+from tinspect.query import write_table
+from tinspect.store import DataError, Store, UoA, UoAError
+from tinspect.tui.errors import ReportsWorkerErrors
+from tinspect.tui.messages import (
+    ExportRequested,
+    GuidesComputed,
+    InterestComputed,
+    JumpRequested,
+    OpenRequested,
+    SelectionChanged,
+    StatusMessage,
+    StoreChanged,
+)
+from tinspect.tui.palette import ModelColours
+from tinspect.tui.selection import MergedSelection, Selection
+from tinspect.tui.state import Guides, Place
+from tinspect.tui.tools import Tool, applicable
+from tinspect.tui.widgets.bars import Crumbs, StatusLine
+from tinspect.tui.widgets.card import WidgetCard
+from tinspect.tui.widgets.experiments import ExperimentTree
+from tinspect.tui.widgets.graph import ModelView
+from tinspect.tui.widgets.layer import LayerDetail
+from tinspect.tui.widgets.marks import strip
+from tinspect.tui.widgets.panel import WidgetPanel
+
+LEVEL_IDS = {3: "experiments", 2: "model-view", 1: "layer"}
+
+
+class MainScreen(ReportsWorkerErrors, Screen[None]):
+    """Levels L3 → L2 → L1 on the left, widget cards on the right."""
+
+    BINDINGS = [
+        Binding("backspace,escape", "up", "up", id="nav.up", tooltip="up one level (L1 → L2 → L3)"),
+        Binding(
+            "t", "toolbox", "tools", id="tools", tooltip="toolbox: a tool for the selected unit"
+        ),
+        Binding(
+            "c", "classes", "classes", id="classes", tooltip="class selection (L1 and ◆ widgets)"
+        ),
+        Binding(
+            "x", "export", "export", id="export", tooltip="export the focused widget (CSV/JSON)"
+        ),
+        Binding(
+            "slash", "search", "search", id="search", tooltip="search layers, kinds and structures"
+        ),
+        Binding("w", "toggle_widgets", "widgets", id="widgets", tooltip="widen the widget panel"),
+        Binding(
+            "G", "group", "group", show=False, id="group", tooltip="grouped widgets side by side"
+        ),
+        Binding(
+            "M",
+            "merge",
+            "merge",
+            show=False,
+            id="merge",
+            tooltip="merge grouped widgets into one chart",
+        ),
+        Binding(
+            "P",
+            "problems",
+            "problems",
+            show=False,
+            id="problems",
+            tooltip="problems in the logs and the viewer",
+        ),
+        Binding(
+            "F", "findings", "findings", id="findings", tooltip="findings of the silent-bug checks"
+        ),
+        Binding("i", "interest", "interest", id="interest", tooltip="next interestingness measure"),
+        Binding(
+            "I",
+            "ranking",
+            "ranking",
+            show=False,
+            id="ranking",
+            tooltip="most abnormal units for the measure",
+        ),
+        Binding("j", "cursor('down')", "down", show=False, id="nav.down", tooltip="cursor down"),
+        Binding("k", "cursor('up')", "up", show=False, id="nav.cursor-up", tooltip="cursor up"),
+        Binding("l", "descend", "descend", show=False, id="nav.descend", tooltip="descend a level"),
+        Binding("h", "up", "up", show=False, id="nav.up-h", tooltip="up one level"),
+    ]
+
+    guides: reactive[Guides] = reactive(Guides, init=False, always_update=True)
+    class_selection: reactive[tuple[int, ...] | None] = reactive(None, init=False)
+
+    def __init__(
+        self, store: Store, refresh_seconds: float = 2.0, notices: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(id="main-screen")
+        self.store = store
+        self.refresh_seconds = refresh_seconds
+        self.colours = ModelColours()
+        for model in store.ordered_models():
+            self.colours(model.id)
+        self.place = Place()
+        self.selection = Selection()
+        self.message = ""
+        #: Unexpected failures of workers (the App routes them here), listed by P.
+        self.errors: list[str] = list(notices)
+        #: Display names as last seen, to name a model after it is removed.
+        self.names = {m.id: store.display_name(m) for m in store.models.values()}
+
+    # --- layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Crumbs(id="crumbs")
+        with Horizontal(id="main"):
+            with ContentSwitcher(initial="experiments", id="inspection"):
+                yield ExperimentTree(self.store, self.colours).data_bind(MainScreen.guides)
+                yield ModelView(self.store, self.colours).data_bind(MainScreen.guides)
+                yield LayerDetail(self.store, self.colours).data_bind(
+                    MainScreen.guides, MainScreen.class_selection
+                )
+            yield WidgetPanel(id="widgets")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    @property
+    def tree(self) -> ExperimentTree:
+        return self.query_one(ExperimentTree)
+
+    @property
+    def model_view(self) -> ModelView:
+        return self.query_one(ModelView)
+
+    @property
+    def layer_detail(self) -> LayerDetail:
+        return self.query_one(LayerDetail)
+
+    @property
+    def panel(self) -> WidgetPanel:
+        return self.query_one(WidgetPanel)
+
+    def on_mount(self) -> None:
+        first = self.store.ordered_models()[:1]
+        self.selection = Selection(uoa=UoA(first[0].id)) if first else Selection()
+        self.tree.rebuild(select=self.selection)
+        self.tree.focus()
+        self.update_crumbs()
+        self.status()
+        if self.refresh_seconds > 0:
+            self.set_interval(self.refresh_seconds, self.refresh_store)
+        self.call_after_refresh(self.load_guides)  # after the first screen is drawn
+
+    # --- state passed down ----------------------------------------------------------------------
+    def watch_class_selection(self, classes: tuple[int, ...] | None) -> None:
+        self.panel.set_classes(classes)
+        self.update_crumbs()
+
+    def update_crumbs(self) -> None:
+        self.query_one(Crumbs).show(
+            self.store,
+            self.colours,
+            self.place.level,
+            self.selection,
+            self.place.model_id,
+            self.class_selection,
+        )
+
+    def status(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        self.query_one(StatusLine).show(
+            self.store, self.message, len(self.errors), len(self.guides.findings)
+        )
+
+    def worker_failed(self, what: str, error: BaseException | None, line: str = "") -> None:
+        """An unexpected error in a worker: one status line, listed by P; the viewer lives."""
+        if not line:
+            line = f"{what} failed: {type(error).__name__}: {error}" if error else f"{what} failed"
+        self.errors.append(line)
+        self.status(line)
+
+    @on(StatusMessage)
+    def _status_message(self, message: StatusMessage) -> None:
+        message.stop()
+        self.status(message.text)
+
+    # --- guides: findings, structure badges, interestingness -----------------------------------
+    @work(thread=True, exclusive=True, group="guides", exit_on_error=False)
+    def load_guides(self) -> None:
+        """Structure badges (headers only), then the checks model by model, off the UI
+        thread; stops between models when cancelled (quitting does not wait for it)."""
+        from tinspect.analysis.diagnose import diagnose_model
+        from tinspect.analysis.localize import badges
+
+        worker = get_current_worker()
+        structure = badges(self.store)
+        self.post_message(GuidesComputed(structure, [], complete=False))
+        findings: list[Any] = []
+        for model in self.store.ordered_models():
+            if worker.is_cancelled:
+                return
+            try:
+                findings += diagnose_model(self.store, model.id)
+            except (DataError, UoAError, KeyError):
+                continue  # removed or unreadable since the snapshot; its problem is listed
+        if not worker.is_cancelled:
+            self.post_message(GuidesComputed(structure, findings, complete=True))
+
+    @on(GuidesComputed)
+    def _guides_computed(self, message: GuidesComputed) -> None:
+        if not message.complete and self.guides.findings:
+            return  # keep the marks of the last complete run until the new one is done
+        self.guides = self.guides.with_findings(
+            message.structure, message.findings, self.store.resolve
+        )
+        self.status()
+
+    def action_interest(self) -> None:
+        """Cycle the interestingness measure that colours every level (off → skew → ...)."""
+        from tinspect.analysis.interest import MEASURES
+
+        order = [None, *MEASURES]
+        measure = order[(order.index(self.guides.measure) + 1) % len(order)]
+        if measure is None:
+            self.guides = self.guides.with_interest(None, [], {})
+            self.status("interestingness off")
+            return
+        self.guides = self.guides.with_interest(measure, [], {})
+        self.status(f"interestingness: {measure} (computing…)")
+        self.load_interest(measure)
+
+    @work(thread=True, exclusive=True, group="interest", exit_on_error=False)
+    def load_interest(self, measure: str) -> None:
+        from tinspect.analysis.interest import aggregate, score_units
+
+        scores = score_units(self.store, measure)
+        levels = aggregate(scores, self.store)
+        if not get_current_worker().is_cancelled:
+            self.post_message(InterestComputed(measure, scores, levels))
+
+    @on(InterestComputed)
+    def _interest_computed(self, message: InterestComputed) -> None:
+        if message.measure != self.guides.measure:
+            return  # the user moved on to another measure meanwhile
+        self.guides = self.guides.with_interest(message.measure, message.scores, message.levels)
+        self.status(
+            f"interestingness: {message.measure}  blue low → red high  (i: next, I: ranking)"
+        )
+
+    def action_ranking(self) -> None:
+        from tinspect.tui.screens.guide import RankScreen
+
+        if self.guides.measure is None:
+            self.status("i chooses an interestingness measure first")
+            return
+        scores = sorted(
+            (s for s in self.guides.scores if s.score == s.score), key=lambda s: -s.score
+        )[:100]
+        self.app.push_screen(RankScreen(self.guides.measure, scores), self._jump_path)
+
+    def action_findings(self) -> None:
+        from tinspect.tui.screens.guide import FindingsScreen
+
+        epochs = {m.id: m.epochs for m in self.store.models.values()}
+        self.app.push_screen(FindingsScreen(list(self.guides.findings), epochs), self._jump_path)
+
+    def _jump_path(self, path: str | None) -> None:
+        if not path:
+            return
+        try:
+            self.jump_to(Selection(uoa=self.store.resolve(path)))
+        except (UoAError, KeyError) as error:
+            self.status(str(error))
+
+    # --- navigation ----------------------------------------------------------------------------
+    def show_level(self, level: int) -> None:
+        self.place = Place(level, self.place.model_id, self.place.layer)
+        self.query_one(ContentSwitcher).current = LEVEL_IDS[level]
+        if level == 3:
+            self.tree.focus()
+        elif level == 2:
+            self.model_view.graph.focus()
+        else:
+            self.query_one("#units", OptionList).focus()
+        self.update_crumbs()
+
+    def show_experiments(self, select: Selection) -> None:
+        self.show_level(3)
+        self.tree.rebuild(select=select)
+        self.select(select)
+
+    def open_model(self, model_id: str, layer: str | None = None) -> None:
+        model = self.store.models[model_id]
+        layer = layer or (model.layers[0].name if model.layers else None)
+        self.place = Place(self.place.level, model_id, layer)
+        self.model_view.show_model(model_id, select=layer)
+        self.show_level(2)
+        self.select(Selection(uoa=UoA(model_id, layer)))
+
+    def open_layer(self, model_id: str, layer: str, select: UoA | None = None) -> None:
+        if self.place.model_id != model_id or self.place.level == 3:
+            self.open_model(model_id, layer)
+        self.place = Place(self.place.level, model_id, layer)
+        self.layer_detail.show_layer(model_id, layer, select)
+        self.show_level(1)
+        self.select(Selection(uoa=select or UoA(model_id, layer)))
+
+    def select(self, selection: Selection) -> None:
+        self.selection = selection
+        self.update_crumbs()
+        self.panel.link(selection)
+
+    def jump_to(self, selection: Selection) -> None:
+        """Show ``selection`` at its level (from a widget, search or the command palette)."""
+        uoa = selection.uoa
+        if uoa is not None and uoa.model not in self.store.models:
+            self.status(f"{self.names.get(uoa.model, uoa.model)} is no longer in the logs")
+            return
+        if uoa is None or uoa.layer is None:
+            self.show_experiments(selection)
+        elif uoa.variable is None and uoa.neuron is None:
+            self.open_model(uoa.model, uoa.layer)
+        else:
+            self.open_layer(uoa.model, uoa.layer, uoa)
+
+    def action_up(self) -> None:
+        place = self.place
+        if place.level == 1 and place.model_id is not None:
+            self.open_model(place.model_id, place.layer)
+        elif place.level == 2 and place.model_id is not None:
+            self.show_experiments(Selection(uoa=UoA(place.model_id)))
+
+    def action_descend(self) -> None:
+        self._open(self.selection)
+
+    def _open(self, selection: Selection) -> None:
+        uoa = selection.uoa
+        if uoa is None:
+            return
+        if self.place.level == 3:
+            self.open_model(uoa.model)
+        elif self.place.level == 2 and uoa.layer:
+            self.open_layer(uoa.model, uoa.layer)
+
+    def action_cursor(self, direction: str) -> None:
+        action = getattr(self.focused, f"action_cursor_{direction}", None)
+        if action is not None:
+            action()
+
+    def action_crumb(self, level: int) -> None:
+        place = self.place
+        if level == 3 and place.level != 3:
+            uoa = self.selection.uoa
+            self.show_experiments(self.selection if uoa is None else Selection(uoa=UoA(uoa.model)))
+        elif level == 2 and place.model_id is not None:
+            self.open_model(place.model_id, place.layer)
+        elif level == 1 and place.model_id is not None and place.layer is not None:
+            self.open_layer(place.model_id, place.layer)
+
+    # --- intents from the level widgets and cards -----------------------------------------
+    # Highlight events also arrive from a level while it is rebuilt out of sight: only the
+    # visible level's widget may select.
+    @on(SelectionChanged, "#experiments")
+    def _tree_moved(self, message: SelectionChanged) -> None:
+        if self.place.level == 3:
+            self.select(message.selection)
+
+    @on(SelectionChanged, "#layers")
+    def _graph_moved(self, message: SelectionChanged) -> None:
+        uoa = message.selection.uoa
+        if self.place.level == 2 and uoa is not None:
+            self.place = Place(2, uoa.model, uoa.layer)
+            self.select(message.selection)
+
+    @on(SelectionChanged, "#layer")
+    def _unit_moved(self, message: SelectionChanged) -> None:
+        if self.place.level == 1:
+            self.select(message.selection)
+
+    @on(OpenRequested)
+    def _open_requested(self, message: OpenRequested) -> None:
+        self._open(message.selection)
+
+    @on(JumpRequested)
+    def _jump_requested(self, message: JumpRequested) -> None:
+        self.jump_to(message.selection)
+
+    @on(ExportRequested)
+    def _export_requested(self, message: ExportRequested) -> None:
+        self.export_card(message.card)
+
+    # --- store changes --------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
+    def refresh_store(self) -> None:
+        """Walk the logdirs off the UI thread; the store swaps in a new snapshot."""
+        changes = self.store.refresh()
+        if changes:
+            self.post_message(StoreChanged(changes))
+
+    @on(StoreChanged)
+    def _store_changed(self, message: StoreChanged) -> None:
+        changes, store = message.changes, self.store
+        alive = set(store.models)
+        for model_id in changes.new_models:
+            self.colours(model_id)
+        removed = [m for m in changes.removed_models if m not in alive]
+        lines = []
+        if removed:
+            lines.append(
+                "removed from the logs: " + ", ".join(self.names.get(m, m) for m in removed)
+            )
+        self.names.update({m.id: store.display_name(m) for m in store.models.values()})
+        place = self.place
+        if place.model_id is not None and place.model_id not in alive:
+            self.layer_detail.clear()
+            self.place = Place(3, None, None)
+            first = store.ordered_models()[:1]
+            self.show_experiments(Selection(uoa=UoA(first[0].id)) if first else Selection())
+        elif self.selection.uoa is not None and self.selection.uoa.model not in alive:
+            first = store.ordered_models()[:1]
+            self.show_experiments(Selection(uoa=UoA(first[0].id)) if first else Selection())
+        elif place.level == 3:
+            self.tree.rebuild()
+        elif place.model_id in self._touched(changes):
+            self._reopen(place)
+        self.panel.store_changed(changes, alive)
+        if changes.new_models or changes.changed_models or changes.new_checkpoints or removed:
+            self.load_guides()  # badges and findings of the new data (exclusive worker)
+        new_checkpoints = sum(len(v) for v in changes.new_checkpoints.values())
+        if changes.new_models or new_checkpoints:
+            lines.append(f"{len(changes.new_models)} new models, {new_checkpoints} new checkpoints")
+        self.status("; ".join(lines) if lines else None)
+
+    @staticmethod
+    def _touched(changes: Any) -> set[str]:
+        return (
+            set(changes.changed_models)
+            | set(changes.new_checkpoints)
+            | set(getattr(changes, "removed_checkpoints", {}) or {})
+        )
+
+    def _reopen(self, place: Place) -> None:
+        """Redraw the open model (L2) or layer (L1) from the new snapshot; a layer that no
+        longer exists returns to its model's graph."""
+        assert place.model_id is not None
+        model = self.store.models[place.model_id]
+        names = {layer.name for layer in model.layers}
+        if place.level == 1 and place.layer in names:
+            self.layer_detail.show_layer(place.model_id, place.layer, self.selection.uoa)
+        else:
+            layer = place.layer if place.layer in names else None
+            self.open_model(place.model_id, layer)
+
+    # --- tools and widgets -----------------------------------------------------------------------
+    def action_toolbox(self) -> None:
+        tools = applicable(self.selection, self.store)
+        if not tools:
+            self.status("select a unit first")
+            return
+        from tinspect.tui.screens.modals import Toolbox  # modals load on first use
+
+        label = self.selection.label(self.store)
+        self.app.push_screen(Toolbox(tools, label), self.apply_tool)
+
+    def apply_tool(
+        self, tool: Tool | None, selection: Selection | None = None
+    ) -> WidgetCard | None:
+        if tool is None:
+            return None
+        selection = selection or self.selection
+        card_class: type[WidgetCard] = WidgetCard
+        if tool.view in ("note", "branch"):
+            from tinspect.tui.widgets.notes import BranchCard, NoteCard
+
+            card_class = NoteCard if tool.view == "note" else BranchCard
+        card = card_class(tool, selection, self.store, self.colours, self.class_selection)
+        return self.panel.add(card)
+
+    def action_classes(self) -> None:
+        names = self._class_names()
+        if not names:
+            self.status("these models have no classes")
+            return
+        from tinspect.tui.screens.modals import ClassSelector
+
+        self.app.push_screen(ClassSelector(names, self.class_selection), self.set_classes)
+
+    def _class_names(self) -> list[str]:
+        models = self.store.models
+        for model_id in self.selection.models(self.store) or list(models):
+            if model_id in models and models[model_id].class_names:
+                return models[model_id].class_names
+        return []
+
+    def set_classes(self, classes: tuple[int, ...] | None) -> None:
+        self.class_selection = classes
+
+    def action_export(self) -> None:
+        focused = self.focused
+        card = focused if isinstance(focused, WidgetCard) else None
+        cards = self.panel.cards
+        card = card or (cards[-1] if cards else None)
+        if card is None:
+            self.status("no widget to export: t applies a tool")
+            return
+        self.export_card(card)
+
+    def export_card(self, card: WidgetCard) -> None:
+        if card.table is None:
+            self.status("the widget has no data yet")
+            return
+        default = Path.cwd() / f"tinspect-{card.tool.id}-{_file_slug(card.unit_title)}.csv"
+        table = card.table
+
+        def write(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "w", encoding="utf-8", newline="") as f:
+                    write_table(table, f, "json" if path.suffix == ".json" else "csv")
+            except OSError as error:
+                self.status(f"could not write {path}: {error.strerror}")
+                return
+            self.status(f"wrote {len(table)} rows to {path}")
+            self.notify(f"wrote {len(table)} rows to {path}", title="export")
+
+        from tinspect.tui.screens.modals import AskPath
+
+        self.app.push_screen(AskPath("export widget data (.csv or .json)", default), write)
+
+    def action_toggle_widgets(self) -> None:
+        self.query_one("#main").toggle_class("widgets-wide")
+
+    def action_group(self) -> None:
+        from tinspect.tui.screens.group import GroupScreen
+
+        grouped = [card for card in self.panel.cards if card.grouped]
+        if not grouped:
+            self.status("g on widgets marks them for a group; G shows the group")
+            return
+        self.app.push_screen(GroupScreen(grouped))
+
+    def action_merge(self) -> None:
+        """Merge grouped widgets of the same tool into one overlaid widget (shared range)."""
+        grouped = [card for card in self.panel.cards if card.grouped]
+        tools = {card.tool.id for card in grouped}
+        if len(grouped) < 2 or len(tools) != 1:
+            self.status("merge needs two or more grouped widgets of the same tool")
+            return
+        merged = MergedSelection([c.selection for c in grouped])
+        if self.apply_tool(grouped[0].tool, merged) is not None:
+            for old in grouped:
+                old.action_toggle_group()
+
+    def action_search(self) -> None:
+        entries: list[tuple[str, str]] = []
+        guides = self.guides
+        for model in self.store.ordered_models():
+            name = self.store.display_name(model)
+            badge = guides.badges_for(UoA(model.id))
+            entries.append((name, f"model {model.label} {model.id} {strip(model)} {badge}"))
+            for layer in model.layers:
+                ops = " ".join(str(o.get("op")) for o in layer.operations)
+                badge = guides.badges_for(UoA(model.id, layer.name))
+                entries.append(
+                    (
+                        f"{name}/{layer.name}",
+                        f"{layer.class_name} {layer.activation or ''} {ops} {badge}",
+                    )
+                )
+        from tinspect.tui.screens.modals import Search
+
+        self.app.push_screen(Search(entries), self._jump_path)
+
+    def action_problems(self) -> None:
+        from tinspect.tui.screens.modals import TextModal
+
+        lines = [str(p) for p in self.store.problems]
+        lines += [f"viewer: {e}" for e in self.errors]
+        self.app.push_screen(TextModal("problems in the logs", "\n".join(lines) or "none"))
+
+
+def _file_slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:60] or "widget"

@@ -1,0 +1,86 @@
+"""The two one-line bars: breadcrumbs on top, the status line below.
+
+The breadcrumbs name where the user is (logdir › experiment › model › layer › unit) with
+clickable parts, and, right-aligned so it stays visible at 80 columns however long the path,
+the level badge and the class selection. The logdir is shown by its last component: the
+full path of a long checkout would push everything else off screen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from tinspect.store import Severity, Store
+from tinspect.tui.palette import ModelColours
+from tinspect.tui.selection import Selection
+
+
+def root_name(path: Path) -> str:
+    """A logdir as the user recognises it: its last component (``.`` resolved)."""
+    return path.name or path.resolve().name or str(path)
+
+
+class Crumbs(Horizontal):
+    """Where the user is; clicking a part jumps to that level."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="crumbs-path")
+        yield Static(id="crumbs-level")
+
+    def show(
+        self,
+        store: Store,
+        colours: ModelColours,
+        level: int,
+        selection: Selection,
+        model_id: str | None,
+        classes: tuple[int, ...] | None,
+    ) -> None:
+        roots = " + ".join(root_name(r) for r in store.roots)
+        parts = [f"[@click=screen.crumb(3)]{escape(roots)}[/]"]
+        uoa = selection.uoa
+        shown = uoa.model if uoa else (model_id if level < 3 else None)
+        if shown is not None and shown in store.models:
+            experiment = store.tree.experiment_of(shown).name
+            parts.append(f"[@click=screen.crumb(3)]{escape(experiment)}[/]")
+            name = store.display_name(store.models[shown])
+            parts.append(f"[@click=screen.crumb(2)][{colours(shown)}]{escape(name)}[/][/]")
+            if uoa and uoa.layer and level <= 2:
+                parts.append(f"[@click=screen.crumb(1)]{escape(uoa.layer)}[/]")
+                if uoa.variable:
+                    parts.append(escape(uoa.variable))
+                elif uoa.neuron is not None:
+                    parts.append(f"#{uoa.neuron}")
+        elif selection.experiment:
+            parts.append(escape(selection.experiment))
+        chosen = "all classes" if classes is None else "classes " + ",".join(map(str, classes))
+        self.query_one("#crumbs-path", Static).update(f"[b]tinspect[/b]  {' › '.join(parts)}")
+        self.query_one("#crumbs-level", Static).update(
+            f"[reverse] L{level} [/reverse] [dim]{chosen}[/dim]"
+        )
+
+
+class StatusLine(Static):
+    """Model count, problems (P lists them), findings (F), and the latest message."""
+
+    def show(self, store: Store, message: str = "", errors: int = 0, findings: int = 0) -> None:
+        problems = list(store.problems)
+        serious = [p for p in problems if p.severity is not Severity.INFO]
+        text = f"{len(store.models)} models"
+        count = len(serious) + errors
+        if count:
+            text += f"  [red]{count} problems[/red] (P: list)"
+        elif problems:
+            text += f"  [dim]{len(problems)} notes (P: list)[/dim]"
+        if findings:
+            text += f"  [yellow]{findings} findings[/yellow] (F)"
+        if message:  # the latest message first: it answers what the user just did
+            text += f"  │ {escape(message)}"
+        elif serious:
+            text += f"  [dim]{escape(str(serious[-1]))}[/dim]"
+        self.update(text)
