@@ -210,6 +210,8 @@ def show(
 
 # --- export -----------------------------------------------------------------------------------
 DATA_HELP = "metrics, weights, activations, mean_class_activations, samples, predictions, runtime"
+#: ``query.samples.GRAMMAR``, spelled out so that ``--help`` needs no numpy (a test keeps
+#: the two equal).
 SAMPLES_HELP = (
     "Sample selection: all, class:3,8, predicted:3[@MODEL], correct[@MODEL], "
     "misclassified[@MODEL], confusion:TRUE,PRED[@MODEL], disagree:A,B, ids:0,5,9."
@@ -612,8 +614,13 @@ def rank(
         raise _fail(
             f"--measure must be one of {', '.join(MEASURES)}. Received: {measure!r}", ExitCode.USAGE
         )
+    if epoch.strip().lower() not in ("last", "first") and not epoch.strip().isdigit():
+        raise _fail(f"--epoch must be last, first or N. Received: {epoch!r}", ExitCode.USAGE)
     store = _open(logdir)
     scores = rank_units(store, measure, epoch=epoch, top=top)
+    if not scores and store.damaged_checkpoints():
+        _print_problems(store)  # nothing could be scored because nothing could be read
+        raise _fail(f"no unit could be scored: {store.damaged_checkpoints()[0]}", ExitCode.DATA)
     columns = ["rank", "uoa", "kind", "type", "epoch", "measure", "raw", "score"]
     rows = [
         [i, s.path, s.kind, s.type_key, s.epoch, s.measure, s.raw, s.score]

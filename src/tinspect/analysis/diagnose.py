@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from tinspect import format as fmt
-from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, UoAError, reduce
-from tinspect.store import h5 as store_h5
+from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, UoAError
 
 SEVERITIES = ("warning", "error", "critical")
 
@@ -132,10 +131,6 @@ class Check:
     run: Callable[[Context], list[Finding]]
 
 
-def _extremes_query(dataset: str) -> str:
-    return f"unit_extremes|{dataset}"
-
-
 def seed_unit_extremes(
     store: Store, model_id: str, epoch: int, layer: str, lo: np.ndarray, hi: np.ndarray
 ) -> None:
@@ -145,9 +140,9 @@ def seed_unit_extremes(
     reduction), so its in-training checks need not read every layer back from the file.
     Keyed by the checkpoint's identity like any cached result: a changed file misses.
     """
-    identity = store.identity(model_id, epoch)
-    store.cache.put(
-        [identity], _extremes_query(fmt.layer_path(layer, fmt.ACTIVATIONS)), {"min": lo, "max": hi}
+    data = store.arrays.checkpoint(model_id, epoch)
+    data.remember(
+        data.ref(fmt.layer_path(layer, fmt.ACTIVATIONS)), "unit_extremes", {"min": lo, "max": hi}
     )
 
 
@@ -182,16 +177,21 @@ class Context:
         )  # fmt: skip
 
     def samples(self, name: str) -> np.ndarray | None:
-        """A data_samples array of the last checked epoch (small: the recorded samples)."""
+        """A data_samples array of the last readable checked epoch (small: the samples)."""
         key = f"samples/{name}"
         if key not in self._cache:
             value = None
-            if self.epochs:
-                dataset = f"{fmt.SAMPLES_GROUP}/{name}"
-                if self.store.has(self.model.id, self.epochs[-1], dataset):
-                    value = store_h5.read(
-                        self.store.dataset(self.model.id, self.epochs[-1], dataset)
-                    )
+            dataset = f"{fmt.SAMPLES_GROUP}/{name}"
+            for epoch in reversed(self.epochs):  # the same samples at every checkpoint
+                data = self.store.arrays.checkpoint(self.model.id, epoch)
+                try:
+                    if data.has(dataset):
+                        value = data.read(dataset)
+                        break
+                    if self.store.arrays.damaged(self.model.id, epoch) is None:
+                        break  # readable and without it: absent
+                except DataError:
+                    continue  # damaged: the store said so once; try an earlier checkpoint
             self._cache[key] = value
         return self._cache[key]
 
@@ -199,17 +199,10 @@ class Context:
         """Per-unit min and max of a layer's recorded activations (cached per identity)."""
         key = f"units/{layer}/{epoch}"
         if key not in self._cache:
+            data = self.store.arrays.checkpoint(self.model.id, epoch)
             try:
-                identity = self.store.identity(self.model.id, epoch)
-                name = fmt.layer_path(layer, fmt.ACTIVATIONS)
-
-                def compute() -> dict[str, np.ndarray]:
-                    dataset = self.store.dataset(self.model.id, epoch, name)
-                    lo, hi = reduce.unit_extremes(reduce.blocks(dataset))
-                    return {"min": lo, "max": hi}
-
-                self._cache[key] = self.store.cache.get_or_compute(
-                    [identity], _extremes_query(name), compute
+                self._cache[key] = data.unit_extremes(
+                    data.ref(fmt.layer_path(layer, fmt.ACTIVATIONS))
                 )
             except (DataError, UoAError, ValueError):
                 self._cache[key] = None
@@ -217,7 +210,7 @@ class Context:
 
     def summary(self, name: str, epoch: int) -> Any:
         try:
-            return self.store.summary_table(self.model.id, epoch).row(name)
+            return self.store.arrays.checkpoint(self.model.id, epoch).summary_table().row(name)
         except DataError:
             return None
 
@@ -572,7 +565,8 @@ def check_val_accuracy(ctx: Context) -> list[Finding]:
 def check_overfitting(ctx: Context) -> list[Finding]:
     train, val = _series(ctx.model, "loss"), _series(ctx.model, "val_loss")
     epochs = sorted(set(train) & set(val))
-    run_start, best = None, []
+    run_start: int | None = None
+    best: list[Any] = []
     th = ctx.thresholds
     for prev, cur in itertools.pairwise(epochs):
         if val[cur] > val[prev] and train[cur] < train[prev]:
@@ -597,7 +591,8 @@ def check_overfitting(ctx: Context) -> list[Finding]:
 
 
 def check_dead_units(ctx: Context) -> list[Finding]:
-    out, epoch = [], ctx.epochs[-1] if ctx.epochs else None
+    out: list[Finding] = []
+    epoch = ctx.epochs[-1] if ctx.epochs else None
     if int(ctx.model.dataset.get("n_samples") or 0) < ctx.thresholds.dead_min_samples:
         return out
     recorded = set(ctx.model.recording.get("layers") or [])
@@ -716,7 +711,8 @@ def check_one_sided_latent(ctx: Context) -> list[Finding]:
 
 
 def check_scale(ctx: Context) -> list[Finding]:
-    out, th = [], ctx.thresholds
+    out: list[Finding] = []
+    th = ctx.thresholds
     if not ctx.epochs:
         return out
     last, first = ctx.epochs[-1], ctx.model.epochs[0] if ctx.model.epochs else None
@@ -956,11 +952,15 @@ def diagnose_model(
     kinds: tuple[str, ...] = ("static", "dynamic"),
     epochs: list[int] | None = None,
 ) -> list[Finding]:
-    """Every finding for one model; checks that cannot read their data are skipped."""
-    model = store.models[model_id]
-    ctx = Context(
-        store, model, thresholds or Thresholds(), epochs if epochs is not None else model.epochs
-    )
+    """Every finding for one model; checks that cannot read their data are skipped.
+
+    Checkpoints that cannot be read are left out of every check (the store records one
+    Problem per damaged checkpoint, so it is said once, not once per check); the checks run
+    on the other checkpoints.
+    """
+    model = store.model_by_id(model_id)
+    wanted = epochs if epochs is not None else model.epochs
+    ctx = Context(store, model, thresholds or Thresholds(), _readable(store, model, wanted))
     findings: list[Finding] = []
     for check in CHECKS:
         if check.kind not in kinds:
@@ -970,6 +970,19 @@ def diagnose_model(
         except (DataError, UoAError, KeyError, ValueError):
             continue  # a check without its data says nothing; problems are the store's job
     return sorted(findings, key=lambda f: (-f.level, f.uoa, f.id))
+
+
+def _readable(store: Store, model: ModelLogs, epochs: list[int]) -> list[int]:
+    """``epochs`` whose checkpoint opens (a damaged one is marked and reported by the store);
+    checkpoints found damaged later, while a check reads them, read as absent data."""
+    out = []
+    for epoch in epochs:
+        try:
+            store.arrays.checkpoint(model.id, epoch).attrs()
+        except DataError:
+            continue
+        out.append(epoch)
+    return out
 
 
 def diagnose(store: Store, thresholds: Thresholds | None = None) -> list[Finding]:

@@ -11,11 +11,12 @@ back-pressure instead of growing).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,23 +202,6 @@ def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compress
     write_atomic(path, write)
 
 
-def normal_priority(native_id: int) -> bool:
-    """Put the thread ``native_id`` back under Linux's normal policy; False if impossible.
-
-    ``SCHED_IDLE`` yields to every other runnable thread of the machine, not only to
-    training's: on a box whose cores other jobs keep busy the writer may not run for minutes
-    (measured at a load of 11 on 2 cores: a 5-epoch bench fit took 141 s instead of ~13 s,
-    for 4.3 s of CPU, waiting for its writer). So whenever training itself waits for the
-    writer (its queue is full, or the fit ends), the writer runs at normal priority until it
-    takes its next job.
-    """
-    try:
-        os.sched_setscheduler(native_id, os.SCHED_OTHER, os.sched_param(0))
-    except (AttributeError, OSError):
-        return False
-    return True
-
-
 def idle_priority() -> bool:
     """Give the calling thread Linux's ``SCHED_IDLE`` policy; False where that is not possible.
 
@@ -239,8 +223,7 @@ def idle_priority() -> bool:
 
 class BackgroundWriter:
     """One daemon thread that runs checkpoint jobs in order, at idle priority
-    (``idle_priority``) except while training waits for it (``normal_priority``); errors
-    are kept, not raised.
+    (``idle_priority``); errors are kept, not raised.
 
     A job that fails (disk full, a layer that cannot be computed) must not stop training:
     the error is stored with the job's label and the callback reports it from the main
@@ -251,22 +234,15 @@ class BackgroundWriter:
         self._queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue(max_pending)
         self._errors: list[tuple[str, BaseException]] = []
         self._lock = threading.Lock()
-        self._closing = False
         self._thread = threading.Thread(target=self._run, name="tinspect-writer", daemon=True)
         self._thread.start()
 
-    def _raise_priority(self) -> None:
-        native_id = self._thread.native_id
-        if native_id is not None and self._thread.is_alive():
-            normal_priority(native_id)
-
     def _run(self) -> None:
+        idle_priority()
         while True:
             item = self._queue.get()
             if item is None:
                 return
-            if not self._closing:
-                idle_priority()  # again: a full queue may have raised it (``submit``)
             label, job = item
             try:
                 job()
@@ -278,9 +254,34 @@ class BackgroundWriter:
         """Queue ``job``; blocks while ``max_pending`` jobs are waiting (back-pressure)."""
         if not self._thread.is_alive():
             raise RuntimeError("the checkpoint writer thread has stopped")
-        if self._queue.full():  # training is about to wait for the writer
-            self._raise_priority()
-        self._queue.put((label, job))
+        try:
+            self._queue.put_nowait((label, job))
+        except queue.Full:
+            with self._boosted():
+                self._queue.put((label, job))
+
+    @contextlib.contextmanager
+    def _boosted(self) -> Iterator[None]:
+        """The normal policy for the writer while training waits for it.
+
+        Idle priority is right while training runs; once training blocks on the writer
+        (full queue, ``close``), it only delays training: under ``SCHED_IDLE`` the writer
+        gets CPU only when no other process of the machine wants it, and on a shared,
+        loaded machine that made a torch bench loop wait seconds per checkpoint.
+        """
+        tid = self._thread.native_id
+        try:
+            if tid is None:
+                raise OSError("the writer thread has not started")
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        except (AttributeError, OSError):
+            yield  # not Linux, or no such thread any more: nothing to restore
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(AttributeError, OSError):
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
     def take_errors(self) -> list[tuple[str, BaseException]]:
         """Errors since the last call, oldest first."""
@@ -290,8 +291,7 @@ class BackgroundWriter:
 
     def close(self) -> None:
         """Finish every queued job and stop the thread."""
-        self._closing = True
-        self._raise_priority()  # training waits for it now
         if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+            with self._boosted():
+                self._queue.put(None)
+                self._thread.join()

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tinspect.query import Query
+from tinspect.query import Query, Table
+from tinspect.query.spec import SAMPLE_DATA
 from tinspect.store import Store
 from tinspect.tui.selection import Selection
 
@@ -34,20 +35,46 @@ class Tool:
     classifier_only: bool = False
     #: Only for units of layers with variables (top-k weights: Flatten has none).
     needs_weights: bool = False
+    #: The sample selection is drawn highlighted among all samples instead of filtering
+    #: the query (projection: the selected points in the full picture).
+    highlights: bool = False
     #: Builds the query; the default fills ``template`` with the selection's unit paths.
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
+    #: Computes the table directly, for data that is not a query (the generation diff).
+    compute: Callable[[Store, Selection], Table] | None = None
+    #: Like ``compute``, with the class selection, and data for the view besides the table
+    #: (the IMACS compare tool: the comparison and the images). Runs in the card's worker.
+    analyse: (
+        Callable[[Store, Selection, tuple[int, ...] | None], tuple[Table, dict[str, Any]]] | None
+    ) = None
+    #: Only for selections with recorded attributions (the compare tool).
+    needs_attributions: bool = False
 
     def query(
-        self, store: Store, selection: Selection, classes: tuple[int, ...] | None
+        self,
+        store: Store,
+        selection: Selection,
+        classes: tuple[int, ...] | None,
+        samples: str | None = None,
     ) -> Query | None:
+        """The tool's query for ``selection`` under the class and sample selections (both
+        apply to class-dependent tools reading per-sample data; weights have no samples)."""
         if self.build is not None:
-            return self.build(self, store, selection, classes)
-        if not self.template:
+            query = self.build(self, store, selection, classes)
+        elif not self.template:
             return None
-        data = {"uoas": tuple(selection.paths(store)), **self.template}
-        if self.class_dependent and classes is not None:
-            data["classes"] = tuple(classes)
-        return Query(**data)
+        else:
+            data = {"uoas": tuple(selection.paths(store)), **self.template}
+            if self.class_dependent and classes is not None:
+                data["classes"] = tuple(classes)
+            query = Query(**data)
+        if self.follows_samples(query) and samples is not None and not self.highlights:
+            query = query.replace(samples=samples)
+        return query
+
+    def follows_samples(self, query: Query | None) -> bool:
+        """Whether the sample selection changes what this tool shows for ``query``."""
+        return self.class_dependent and query is not None and query.data in SAMPLE_DATA
 
     def applies_to(self, selection: Selection, store: Store | None = None) -> bool:
         if selection.kind not in self.kinds:
@@ -56,7 +83,27 @@ class Tool:
             return all(is_classifier(store, m) for m in selection.models(store))
         if self.needs_weights and store is not None:
             return has_weights(store, selection)
+        if self.needs_attributions and store is not None:
+            return has_attributions(store, selection)
+        if self.compute is _diff_table and store is not None:
+            return has_parent(store, selection)
         return True
+
+
+def has_attributions(store: Store, selection: Selection) -> bool:
+    from tinspect.store import attribution_epochs
+
+    return any(
+        m in store.models and attribution_epochs(store.models[m]) for m in selection.models(store)
+    )
+
+
+def _imacs(
+    store: Store, selection: Selection, classes: tuple[int, ...] | None
+) -> tuple[Table, dict[str, Any]]:
+    from tinspect.tui.imacs import compute
+
+    return compute(store, selection, classes)
 
 
 def has_weights(store: Store, selection: Selection) -> bool:
@@ -104,6 +151,25 @@ def _predictions(
     if classes is not None:
         fields["classes"] = tuple(classes)
     return Query(uoas=tuple(selection.model_paths(store)[:1]), **fields)
+
+
+def _diff_table(store: Store, selection: Selection) -> Table:
+    """The diff rows of the selected model against its first parent (``tinspect diff``)."""
+    from tinspect.analysis.diff import COLUMNS, diff, pair
+
+    uoa = selection.uoa
+    if uoa is None:
+        raise ValueError("the diff needs a model")
+    a, b = pair(store, uoa.model)
+    result = diff(store, a, b)
+    meta = {"a": a.id, "b": b.id, "a_name": store.display_name(a), "b_name": store.display_name(b)}
+    return Table.from_rows(list(COLUMNS), [r.as_tuple() for r in result.rows], meta)
+
+
+def has_parent(store: Store, selection: Selection) -> bool:
+    uoa = selection.uoa
+    model = store.models.get(uoa.model) if uoa is not None else None
+    return model is not None and any(p in store.models for p in model.parents)
 
 
 TOOLS: tuple[Tool, ...] = (
@@ -156,6 +222,13 @@ TOOLS: tuple[Tool, ...] = (
         {"data": "activations", "step": "class_means", "epochs": "last"}, class_dependent=True,
     ),
     Tool(
+        "projection", "Projection", "e",
+        "2-D PCA of the per-sample activations (basis at the last epoch); [ ] step epochs.",
+        frozenset({"layer"}), "scatter",
+        {"data": "activations", "step": "projection", "epochs": "all"}, class_dependent=True,
+        highlights=True,
+    ),
+    Tool(
         "topk", "Top-k weights", "k",
         "The largest weights by magnitude, with their indices.",
         frozenset({"variable", "neuron"}), "table",
@@ -181,6 +254,26 @@ TOOLS: tuple[Tool, ...] = (
         frozenset({"model"}), "confusion",
         {"data": "predictions", "step": "confusion", "epochs": "last"}, build=_predictions,
         class_dependent=True, classifier_only=True,
+    ),
+    Tool(
+        "imacs_histograms", "Compare attributions: cluster histograms", "a",
+        "IMACS on a pair of models: per concept (segments clustered by appearance), both "
+        "models' attribution histograms on one x-range, largest imbalance first.",
+        frozenset({"experiment", "model"}), "imacs_histograms", class_dependent=True,
+        analyse=_imacs, needs_attributions=True,
+    ),
+    Tool(
+        "imacs_concepts", "Compare attributions: concepts", "A",
+        "IMACS on a pair of models: per concept, its segments as thumbnails sorted by "
+        "attribution, framed green/red by correctness, each model's attribution as a bar.",
+        frozenset({"experiment", "model"}), "imacs_concepts", class_dependent=True,
+        analyse=_imacs, needs_attributions=True,
+    ),
+    Tool(
+        "diff", "Diff against the parent", "g",
+        "What changed from the first parent: layers, settings, metrics, distributions. "
+        "Enter jumps to a layer (in this model; A: in the parent).",
+        frozenset({"model"}), "diff", compute=_diff_table,
     ),
     Tool(
         "note", "Note", "o",
