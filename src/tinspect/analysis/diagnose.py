@@ -565,6 +565,9 @@ def check_missing_activation(ctx: Context) -> list[Finding]:
             nxt = _successors(model, nxt[0])
         if len(nxt) == 1 and model.layer(nxt[0]).class_name in AFFINE:
             via = f" (through {', '.join(through)})" if through else ""
+            context: dict[str, Any] = {"next_layer": nxt[0]}
+            if through:
+                context["through"] = through
             out.append(
                 ctx.finding(
                     MISSING_ACTIVATION,
@@ -572,8 +575,7 @@ def check_missing_activation(ctx: Context) -> list[Finding]:
                     f"{layer.name} → {nxt[0]} are stacked linear layers{via}",
                     fix=ctx.layer_code(layer, activation="relu")
                     + f"  # a non-linearity between {layer.name} and {nxt[0]}",
-                    next_layer=nxt[0],
-                    **({"through": through} if through else {}),
+                    **context,
                 )
             )
     return out
@@ -1025,7 +1027,9 @@ def check_overfitting(ctx: Context) -> list[Finding]:
     EarlyStopping would have stopped a run that went on to improve)."""
     train, val = _series(ctx.model, "loss"), _series(ctx.model, "val_loss")
     epochs = sorted(set(train) & set(val))
-    run_start, best, best_start = None, [], None
+    run_start: int | None = None
+    best: list[int] = []
+    best_start: int | None = None
     th = ctx.thresholds
     for prev, cur in itertools.pairwise(epochs):
         if val[cur] > val[prev] and train[cur] < train[prev]:
@@ -1078,7 +1082,8 @@ def check_dead_units(ctx: Context) -> list[Finding]:
     alive in the first epoch, so a check of epoch 0 alone says nothing, and units alive at the
     latest checkpoint are not dead whatever they were before.
     """
-    out, epoch = [], ctx.epochs[-1] if ctx.epochs else None
+    out: list[Finding] = []
+    epoch = ctx.epochs[-1] if ctx.epochs else None
     if (
         epoch is None
         or int(ctx.model.dataset.get("n_samples") or 0) < ctx.thresholds.dead_min_samples
@@ -1228,7 +1233,8 @@ def check_one_sided_latent(ctx: Context) -> list[Finding]:
 
 
 def check_scale(ctx: Context) -> list[Finding]:
-    out, th = [], ctx.thresholds
+    out: list[Finding] = []
+    th = ctx.thresholds
     if not ctx.epochs:
         return out
     last, first = ctx.epochs[-1], ctx.model.epochs[0] if ctx.model.epochs else None
