@@ -31,12 +31,14 @@ demo: $(STAMP)
 # Small deterministic logs committed for the read-side tests.
 fixtures: $(STAMP)
 	$(BIN)/python -m tinspect.demo.fixtures fixtures/digits
+	$(BIN)/python -m tinspect.demo.fixtures --shortcut fixtures/shortcut
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.record
 	$(BIN)/python -m bench.read
 	$(BIN)/python -m bench.view
 	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.attributions
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

@@ -394,6 +394,125 @@ def _print_diff(store: Any, result: Any) -> None:
     console.print(view)
 
 
+# --- compare (IMACS) ---------------------------------------------------------------------------
+@app.command("compare")
+def compare_command(
+    logdir: LogdirArg,
+    a: Annotated[str, typer.Argument(help="Model A, as MODEL or MODEL@EPOCH.")],
+    b: Annotated[str, typer.Argument(help="Model B, as MODEL or MODEL@EPOCH (A@0: its init).")],
+    cls: Annotated[
+        int | None, typer.Option("--class", help="The class of interest (default: none).")
+    ] = None,
+    grid: Annotated[int, typer.Option("--grid", help="Segments: a G×G grid per image.")] = 4,
+    k: Annotated[int, typer.Option("--k", help="Concepts: clusters of k-means.")] = 8,
+    samples: Annotated[
+        str | None,
+        typer.Option("--samples", help="Sample selection (as for export), read on model A."),
+    ] = None,
+    sampling: Annotated[
+        str, typer.Option("--sampling", help="balanced (IMACS) or all.")
+    ] = "balanced",
+    epoch: Annotated[
+        str, typer.Option("--epoch", help="Epoch of both models' attributions: N or last.")
+    ] = "last",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of sampling and k-means.")] = 0,
+    csv_out: Annotated[
+        bool, typer.Option("--csv", help="CSV on stdout, a row per segment.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    no_header: Annotated[
+        bool, typer.Option("--no-header", help="CSV without the header row.")
+    ] = False,
+) -> None:
+    """Which concepts two image models rely on differently (IMACS), from their attributions.
+
+    Segments (a G×G grid) of the recorded images are clustered by appearance into K
+    concepts; per concept the mean attribution of each model and their normalized
+    difference (imbalance), largest |imbalance| first.
+    """
+    if csv_out and json_out:
+        raise _fail("--csv and --json exclude each other", ExitCode.USAGE)
+    from tinspect.analysis.imacs import SAMPLINGS, compare, load_side
+    from tinspect.query import QueryError
+    from tinspect.query import samples as selections
+    from tinspect.query.table import Table, write_table
+    from tinspect.store import DataError, UoAError
+
+    if sampling not in SAMPLINGS:
+        raise _fail(
+            f"--sampling must be one of {', '.join(SAMPLINGS)}. Received: {sampling!r}",
+            ExitCode.USAGE,
+        )
+    if grid < 1 or k < 1:
+        raise _fail(f"--grid and --k must be >= 1. Received: {grid}, {k}", ExitCode.USAGE)
+    wanted: int | str
+    if epoch in ("last", "first"):
+        wanted = epoch
+    elif epoch.isdigit():
+        wanted = int(epoch)
+    else:
+        raise _fail(f"--epoch must be N, first or last. Received: {epoch!r}", ExitCode.USAGE)
+    try:
+        selection = selections.parse(samples) if samples is not None else None
+    except QueryError as error:
+        raise _fail(str(error), ExitCode.USAGE) from None
+    store = _open(logdir)
+    try:
+        side_a = load_side(store, a, wanted)
+        side_b = load_side(store, b, wanted)
+        rows = None
+        if selection is not None:
+            rows = selections.resolve(store, selection, side_a.model, side_a.epoch)
+        result = compare(
+            store, side_a, side_b, cls=cls, grid=grid, k=k, selection=rows,
+            sampling=sampling, seed=seed,
+        )  # fmt: skip
+    except (UoAError, DataError) as error:
+        _print_problems(store)
+        raise _fail(str(error), ExitCode.DATA) from None
+    if json_out:
+        import json
+
+        sys.stdout.write(json.dumps(result.to_json(), indent=1) + "\n")
+    elif csv_out:
+        truth = side_a.maps.true_class
+        meta = {"a": result.labels[0], "b": result.labels[1], "class": cls}
+        table = Table.from_rows(list(result.CSV_COLUMNS), result.csv_rows(truth), meta)
+        write_table(table, sys.stdout, "csv", header=not no_header)
+    else:
+        _print_compare(result)
+    _print_problems(store)
+
+
+def _print_compare(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    console = Console()
+    what = "all classes" if result.cls is None else f"class {result.cls}"
+    console.print(
+        f"a = {result.labels[0]}, b = {result.labels[1]}, {what}: {len(result.samples)} samples "
+        f"({result.sampling}), {result.grid}×{result.grid} grid, {len(result.clusters)} concepts",
+        style="bold",
+        highlight=False,
+        markup=False,
+    )
+    view = RichTable(box=None, padding=(0, 0, 0, 2), pad_edge=False, header_style="bold underline")
+    for column in ("cluster", "imbalance", "mean a", "mean b", "size", "coherence", "top cells"):
+        view.add_column(column, no_wrap=True, justify="left" if column == "top cells" else "right")
+    for c in result.clusters:
+        cells: dict[tuple[int, int], int] = {}
+        for _sample, row, col, _va, _vb in c.segments:
+            cells[(row, col)] = cells.get((row, col), 0) + 1
+        top = sorted(cells.items(), key=lambda item: -item[1])[:3]
+        text = " ".join(f"({r},{q})×{m}" for (r, q), m in top)
+        view.add_row(
+            str(c.cluster), f"{c.imbalance:+.3f}", f"{c.mean_a:.3g}", f"{c.mean_b:.3g}",
+            str(c.size), f"{c.coherence:.2f}", text,
+        )  # fmt: skip
+    console.print(view)
+
+
 # --- check ------------------------------------------------------------------------------------
 SEVERITY_STYLE = {"warning": "yellow", "error": "red", "critical": "bold red reverse"}
 

@@ -16,7 +16,8 @@ import unicodedata
 from typing import Any, Final
 
 #: Major.minor. Readers accept every minor version of their major version.
-FORMAT_VERSION: Final = "1.1"  # 1.1: activations stored once (ATTR_ACTIVATIONS_OF)
+#: 1.1: activations stored once (ATTR_ACTIVATIONS_OF); 1.2: attribution files (ATTRIBUTIONS_DIR).
+FORMAT_VERSION: Final = "1.2"
 FORMAT_MAJOR: Final = 1
 
 # --- files of one model directory -------------------------------------------------------
@@ -24,6 +25,11 @@ MODEL_JSON: Final = "model.json"
 METRICS_JSONL: Final = "metrics.jsonl"
 FINDINGS_JSONL: Final = "findings.jsonl"
 CHECKPOINTS_DIR: Final = "checkpoints"
+#: Integrated Gradients maps of the recorded samples, one file per checkpoint epoch, named
+#: like checkpoints (``attributions/epoch-NNNN.h5``). A file of its own, not a group inside
+#: the checkpoint: it is computed after the checkpoint (the last one after ``fit`` returned),
+#: and a checkpoint file never changes once it has been renamed into place.
+ATTRIBUTIONS_DIR: Final = "attributions"
 
 CHECKPOINT_SUFFIX: Final = ".h5"
 _CHECKPOINT_RE: Final = re.compile(r"^epoch-(\d{4,})\.h5$")
@@ -70,6 +76,24 @@ ATTR_ACTIVATIONS_OF: Final = "activations_of"
 ATTR_ACTIVATIONS_SHAPE: Final = "activations_shape"  # JSON list, the sample axis first
 # Attributes of the summary stats dataset.
 ATTR_COLUMNS: Final = "columns"
+
+# --- an attribution file (format 1.2) ------------------------------------------------------
+#: (n_samples, *input shape) float16: attribution toward each sample's predicted class.
+ATTRIBUTION_PREDICTED: Final = "predicted"
+#: The same toward each sample's true class (absent without class labels).
+ATTRIBUTION_TRUE: Final = "true"
+ATTRIBUTION_PREDICTED_CLASS: Final = "predicted_class"  # (n,) int64, argmax at this epoch
+ATTRIBUTION_TRUE_CLASS: Final = "true_class"  # (n,) int64
+#: (n,) float32: sum of a map minus (f(x) - f(baseline)), the completeness error of IG.
+ATTRIBUTION_DELTA_PREDICTED: Final = "delta_predicted"
+ATTRIBUTION_DELTA_TRUE: Final = "delta_true"
+# Root attributes of an attribution file (besides format_version, model_id, epoch).
+ATTR_METHOD: Final = "method"  # "integrated_gradients"
+ATTR_STEPS: Final = "steps"
+ATTR_BASELINE: Final = "baseline"  # "blur" or "zeros"
+ATTR_LAYOUT: Final = "layout"  # "channels_last" or "channels_first" (Keras' image format)
+ATTRIBUTION_METHODS: Final = ("integrated_gradients",)
+ATTRIBUTION_BASELINES: Final = ("blur", "zeros")
 
 # --- the per-array summary (see tinspect.summary) -----------------------------------------
 SUMMARY_QUANTILES: Final = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)

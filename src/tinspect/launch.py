@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 #: Sub-commands of ``tinspect.cli`` (anything else first is a logdir for ``view``).
-COMMANDS = frozenset({"view", "demo", "ls", "show", "export", "check", "rank", "diff"})
+COMMANDS = frozenset({"view", "demo", "ls", "show", "export", "check", "rank", "diff", "compare"})
 
 
 def bare_view(args: list[str]) -> tuple[Path, float] | None:

@@ -4,7 +4,11 @@ Two experiments on the digits data, each a small tree of model variants:
 
 * classifiers: ``dense_baseline`` → ``dense_skip`` (a residual connection) → ``conv``;
 * auto-encoders: ``vae_90_10`` (reconstruction:KL = 90:10) → ``vae_25_75`` (25:75, with the
-  careless ReLU on ``z_mean`` and ``z_log_var``) → ``vae_25_75_fixed`` (the ReLU removed).
+  careless ReLU on ``z_mean`` and ``z_log_var``) → ``vae_25_75_fixed`` (the ReLU removed);
+
+and, in ``shortcut/``, a third (``demo/shortcut.py``): ``clean`` → ``shortcut``, a conv
+classifier trained with a bright patch planted on every image of class 3, both recording
+Integrated Gradients attributions for ``tinspect compare``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class DemoConfig:
     #: Derive model ids from the seed (reproducible fixtures) instead of random UUIDs.
     fixed_ids: bool = False
     conv_filters: tuple[int, int] = (16, 32)
+    #: Train the third experiment (the planted shortcut, ``demo/shortcut.py``) too.
+    shortcut: bool = True
 
 
 def _id(config: DemoConfig, name: str) -> str | None:
@@ -207,4 +213,19 @@ def run_demo(
         config.vae_epochs,
         **recon,
     )
+    if config.shortcut:
+        from tinspect.demo.shortcut import run_shortcut
+
+        headers += run_shortcut(
+            logdir,
+            epochs=config.epochs,
+            max_samples=config.max_samples,
+            every=config.every,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            conv_filters=config.conv_filters,
+            attribution_epochs=max(1, config.epochs // 2),  # 0, the middle, the last
+            ids=lambda name: _id(config, name),
+            progress=progress,
+        )
     return headers

@@ -29,6 +29,7 @@ import numpy as np
 import tinspect
 from tinspect import format as fmt
 from tinspect.record import architecture as arch
+from tinspect.record.attributions import AttributionOptions, Attributor
 from tinspect.record.capture import (
     COMPILE_MIN_CHECKPOINTS,
     WRITER_COMPILE_MIN_CHECKPOINTS,
@@ -169,6 +170,14 @@ class InspectCheckpoint(keras.callbacks.Callback):
         checks: run the silent-bug checks while training (with the initialization, the
             last checkpoint and, in between, as often as costs under 2 % of an epoch); new
             findings are appended to ``findings.jsonl`` and printed as one line.
+        attributions: ``"integrated_gradients"`` records, for every recorded sample,
+            Integrated Gradients maps toward its predicted and its true class in
+            ``attributions/epoch-NNNN.h5`` (computed off the training thread; the last
+            checkpoint's after ``fit`` has returned). None (default) records none.
+        attribution_steps: quadrature steps of the path integral.
+        attribution_epochs: ``"last"`` (the last checkpoint of each fit), ``"all"`` or an
+            int N (epochs that are multiples of N, and the last).
+        attribution_baseline: ``"blur"`` (the sample blurred) or ``"zeros"``.
     """
 
     def __init__(
@@ -186,6 +195,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
         input_kind: str | None = None,
         output_kind: str | None = None,
         checks: bool = True,
+        attributions: str | None = None,
+        attribution_steps: int = 32,
+        attribution_epochs: str | int = "last",
+        attribution_baseline: str = "blur",
     ) -> None:
         super().__init__()
         if not isinstance(logdir, (str, Path)) or not str(logdir):
@@ -272,6 +285,23 @@ class InspectCheckpoint(keras.callbacks.Callback):
         )
 
         self.model_dir = self.logdir / fmt.model_dir_name(self.header["name"], self.header["id"])
+        # --- attributions hook (record/attributions.py) ---
+        options = AttributionOptions.parse(
+            attributions, attribution_steps, attribution_epochs, attribution_baseline
+        )
+        self._attributions = (
+            None
+            if options is None
+            else Attributor(
+                options,
+                self.model_dir,
+                self.header["id"],
+                self.inputs,
+                self.class_ids,
+                output_kind,
+            )
+        )
+        # --- end of the attributions hook ---
         self._checks = TrainingChecks(self.model_dir, self.header["id"])
         existing = self.model_dir / fmt.CHECKPOINTS_DIR
         if existing.is_dir() and any(
@@ -323,6 +353,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
                 _warn(f"activations of some layers are not recorded ({detail})")
             self._started = True
         self._first_epoch_of_fit = None
+        if self._attributions is not None:  # attributions hook
+            self._attributions.at_train_begin(self.model)
         if self._writer is not None:  # a previous fit raised before on_train_end
             self._writer.close()  # its queued checkpoints are still written
             self._report_errors()
@@ -383,6 +415,15 @@ class InspectCheckpoint(keras.callbacks.Callback):
             self._report_errors()
             self._writer = None  # closed: a next fit starts its own
             self._write_model_json(state="finished")
+            if self._attributions is not None:  # attributions hook: computed from now on
+                self._attributions.at_train_end(self._completed)
+
+    def wait_for_attributions(self, timeout: float | None = None) -> bool:
+        """Block until every attribution file queued so far is written (False on timeout).
+
+        ``fit`` does not wait for the last checkpoint's attributions; a script that exits
+        right after it still gets them (they are finished at interpreter exit)."""
+        return self._attributions is None or self._attributions.wait(timeout)
 
     # --- internals -----------------------------------------------------------------------
     def _n_classes(self) -> int:
@@ -511,6 +552,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
                 "tinspect_version": tinspect.__version__,
                 "keras_version": keras.__version__,
                 "backend": keras.backend.backend(),
+                "attributions": None  # attributions hook
+                if self._attributions is None
+                else self._attributions.describe(),
             },
             "status": {
                 "state": state,
@@ -536,6 +580,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
             layer for layer in self.model.layers if type(layer).__name__ != "InputLayer"
         ]
         weights = {layer.name: layer.get_weights() for layer in model_layers if layer.weights}
+        if self._attributions is not None:  # attributions hook: the same copy of the weights
+            self._attributions.at_checkpoint(epoch, weights, final)
         attrs = {
             fmt.ATTR_FORMAT_VERSION: fmt.FORMAT_VERSION,
             fmt.ATTR_MODEL_ID: self.header["id"],

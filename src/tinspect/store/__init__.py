@@ -3,6 +3,13 @@
 ``Store(*logdirs)`` is the entry point; everything else is reached from it.
 """
 
+from tinspect.store.attributions import (
+    RECORDER_OPTION,
+    AttributionMaps,
+    attribution_epochs,
+    read_attributions,
+    recorded_inputs,
+)
 from tinspect.store.checkpoint import DataError
 from tinspect.store.logdir import Changes, Store
 from tinspect.store.model import Layer, ModelLogs
@@ -10,6 +17,8 @@ from tinspect.store.problems import Problem, Severity
 from tinspect.store.uoa import UoA, UoAError
 
 __all__ = [
+    "RECORDER_OPTION",
+    "AttributionMaps",
     "Changes",
     "DataError",
     "Layer",
@@ -19,4 +28,7 @@ __all__ = [
     "Store",
     "UoA",
     "UoAError",
+    "attribution_epochs",
+    "read_attributions",
+    "recorded_inputs",
 ]
