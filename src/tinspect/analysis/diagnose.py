@@ -150,7 +150,7 @@ CONTEXT_LABELS = {
     "median_gap": "median gap",
     "val_loss_min": "lowest val_loss",
     "since_epoch": "since epoch",
-    "n_units": "of units",
+    "n_units": "layer units",
 }
 
 
@@ -579,7 +579,7 @@ def check_missing_activation(ctx: Context) -> list[Finding]:
                     ctx.path(layer.name),
                     f"{layer.name} → {nxt[0]} are stacked linear layers{via}",
                     fix=ctx.layer_code(layer, activation="relu")
-                    + f"  # a non-linearity between {layer.name} and {nxt[0]}",
+                    + f"\n# a non-linearity between {layer.name} and {nxt[0]}",
                     **context,
                 )
             )
@@ -706,7 +706,7 @@ def check_stacked_activations(ctx: Context) -> list[Finding]:
                         STACKED_ACTIVATIONS,
                         ctx.path(nxt),
                         f"{first} of {layer.name} followed by {second} in {nxt}",
-                        fix=f"{ctx.layer_code(layer)}  # and remove the {second} layer {nxt}",
+                        fix=f"{ctx.layer_code(layer)}\n# and remove the {second} layer {nxt}",
                         first=first,
                         second=second,
                     )
@@ -898,7 +898,7 @@ def check_input_values(ctx: Context) -> list[Finding]:
         lo, hi = float(values[finite].min()), float(values[finite].max())
         if max(abs(lo), abs(hi)) > ctx.thresholds.input_abs_max:
             if lo >= 0:
-                fix = f"x = x / {hi:g}  # the recorded inputs range over [{lo:.3g}, {hi:.3g}]"
+                fix = f"x = x / {hi:.4g}  # the recorded inputs range over [{lo:.3g}, {hi:.3g}]"
             else:
                 fix = "x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-7)"
             out.append(
@@ -907,7 +907,7 @@ def check_input_values(ctx: Context) -> list[Finding]:
                     ctx.path(),
                     f"inputs range over [{lo:.3g}, {hi:.3g}]",
                     epochs=epochs,
-                    fix=fix + "  # or layers.Normalization() adapted on the training data",
+                    fix=fix + "\n# or: layers.Normalization() adapted on the training data",
                     min=lo,
                     max=hi,
                     mean=float(values[finite].mean()),
@@ -1175,7 +1175,7 @@ def check_saturated_units(ctx: Context) -> list[Finding]:
                     epochs=[epoch],
                     fix=fix,
                     units=np.flatnonzero(saturated).tolist(),
-                    fraction=float(saturated.sum()) / len(saturated),
+                    saturated_fraction=float(saturated.sum()) / len(saturated),
                     n_units=len(saturated),
                 )
             )
