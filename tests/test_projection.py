@@ -133,12 +133,15 @@ def test_the_streamed_paths_equal_the_in_memory_svd_with_bounded_reads(
     memory = projection.fit(x)
     mean, directions, explained = reference(x)
     np.testing.assert_allclose(streamed.mean, mean, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(streamed.explained, explained, rtol=1e-8)
-    np.testing.assert_allclose(streamed.components, memory.components, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(streamed.scores, memory.scores, rtol=1e-6, atol=1e-8)
+    # The Gram path multiplies in float32 (summed in float64); the covariance path in float64.
+    tol = 1e-6 if path == "gram" else 1e-9
+    np.testing.assert_allclose(streamed.explained, explained, rtol=100 * tol)
+    np.testing.assert_allclose(streamed.components, memory.components, atol=tol)
+    scale = np.abs(memory.scores).max()
+    np.testing.assert_allclose(streamed.scores, memory.scores, atol=tol * scale)
     same_up_to_sign(memory.components.T, directions.T, rtol=1e-9, atol=1e-12)
     projected = projection.project(Recording(x[::-1].copy()), streamed, budget=budget)
-    np.testing.assert_allclose(projected, streamed.scores[::-1], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(projected, streamed.scores[::-1], atol=tol * scale)
 
 
 def test_constant_and_rank_one_layers_give_zero_components(rng: np.random.Generator) -> None:

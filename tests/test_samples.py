@@ -320,3 +320,11 @@ def test_cli_export_with_samples_equals_the_query(store: Store, picked: np.ndarr
     lines = result.output.strip().splitlines()
     assert lines[0] == "uoa,epoch,sample,class,index,value"
     assert [int(line.split(",")[2]) for line in lines[1:]] == picked.tolist()
+
+
+def test_the_cli_help_spells_the_grammar() -> None:
+    from tinspect import cli
+    from tinspect.query.samples import GRAMMAR
+
+    help_text = cli.SAMPLES_HELP
+    assert help_text == f"Sample selection: {GRAMMAR}."

@@ -211,6 +211,8 @@ def show(
 
 # --- export -----------------------------------------------------------------------------------
 DATA_HELP = "metrics, weights, activations, mean_class_activations, samples, predictions, runtime"
+#: ``query.samples.GRAMMAR``, spelled out so that ``--help`` needs no numpy (a test keeps
+#: the two equal).
 SAMPLES_HELP = (
     "Sample selection: all, class:3,8, predicted:3[@MODEL], correct[@MODEL], "
     "misclassified[@MODEL], confusion:TRUE,PRED[@MODEL], disagree:A,B, ids:0,5,9."

@@ -56,6 +56,12 @@ class TinspectCommands(Provider):
                 "the class selection for L1 and class-dependent widgets",
             ),
             ("clear the class selection", partial(main.set_classes, None), "all classes"),
+            (
+                "choose samples",
+                main.action_samples,
+                "the sample selection: misclassified, class:3, confusion:3,8, disagree:A,B ...",
+            ),
+            ("clear the sample selection", partial(main.set_samples, ""), "every sample"),
             ("export the focused widget as CSV", main.action_export, "same CSV as tinspect export"),
             ("search units", main.action_search, "models, layers, types, activations"),
             ("show problems in the logs", main.action_problems, "what could not be read"),

@@ -73,4 +73,5 @@ def help_text(
             text.append(f" {binding.id}\n" if binding.id else "\n", style="dim")
         text.append("\n")
     text.append("◆ marks widgets whose data follow the class selection (c).\n", style="dim")
+    text.append("◇ marks widgets whose data follow the sample selection (S).\n", style="dim")
     return text

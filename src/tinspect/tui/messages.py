@@ -58,6 +58,14 @@ class JumpRequested(FromWidget):
 
 
 @dataclass
+class SamplesChosen(Message):
+    """Make ``samples`` (the sample-selection grammar, e.g. ``confusion:3,8@conv``) the
+    global sample selection (Enter on a confusion-matrix cell)."""
+
+    samples: str
+
+
+@dataclass
 class ExportRequested(Message):
     """Write the table a card shows to a file the user names."""
 
@@ -85,6 +93,8 @@ class GuidesComputed(Message):
     structure: dict[tuple[str, str | None], str]
     findings: list[Finding]
     complete: bool
+    #: model id → what changed against its first parent, one line.
+    deltas: dict[str, str] | None = None
 
 
 @dataclass

@@ -31,6 +31,8 @@ class Guides:
     measure: str | None = None
     interest: dict[str, dict[Any, float]] = field(default_factory=dict)
     scores: tuple[Any, ...] = ()
+    #: model id → one line of what changed against its first parent (``analysis.diff``).
+    deltas: dict[str, str] = field(default_factory=dict)
 
     def badges_for(self, uoa: UoA | None) -> str:
         if uoa is None:

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tinspect.query import Query
+from tinspect.query import Query, Table
+from tinspect.query.spec import SAMPLE_DATA
 from tinspect.store import Store
 from tinspect.tui.selection import Selection
 
@@ -34,20 +35,39 @@ class Tool:
     classifier_only: bool = False
     #: Only for units of layers with variables (top-k weights: Flatten has none).
     needs_weights: bool = False
+    #: The sample selection is drawn highlighted among all samples instead of filtering
+    #: the query (projection: the selected points in the full picture).
+    highlights: bool = False
     #: Builds the query; the default fills ``template`` with the selection's unit paths.
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
+    #: Computes the table directly, for data that is not a query (the generation diff).
+    compute: Callable[[Store, Selection], Table] | None = None
 
     def query(
-        self, store: Store, selection: Selection, classes: tuple[int, ...] | None
+        self,
+        store: Store,
+        selection: Selection,
+        classes: tuple[int, ...] | None,
+        samples: str | None = None,
     ) -> Query | None:
+        """The tool's query for ``selection`` under the class and sample selections (both
+        apply to class-dependent tools reading per-sample data; weights have no samples)."""
         if self.build is not None:
-            return self.build(self, store, selection, classes)
-        if not self.template:
+            query = self.build(self, store, selection, classes)
+        elif not self.template:
             return None
-        data = {"uoas": tuple(selection.paths(store)), **self.template}
-        if self.class_dependent and classes is not None:
-            data["classes"] = tuple(classes)
-        return Query(**data)
+        else:
+            data = {"uoas": tuple(selection.paths(store)), **self.template}
+            if self.class_dependent and classes is not None:
+                data["classes"] = tuple(classes)
+            query = Query(**data)
+        if self.follows_samples(query) and samples is not None and not self.highlights:
+            query = query.replace(samples=samples)
+        return query
+
+    def follows_samples(self, query: Query | None) -> bool:
+        """Whether the sample selection changes what this tool shows for ``query``."""
+        return self.class_dependent and query is not None and query.data in SAMPLE_DATA
 
     def applies_to(self, selection: Selection, store: Store | None = None) -> bool:
         if selection.kind not in self.kinds:
@@ -56,6 +76,8 @@ class Tool:
             return all(is_classifier(store, m) for m in selection.models(store))
         if self.needs_weights and store is not None:
             return has_weights(store, selection)
+        if self.compute is _diff_table and store is not None:
+            return has_parent(store, selection)
         return True
 
 
@@ -104,6 +126,25 @@ def _predictions(
     if classes is not None:
         fields["classes"] = tuple(classes)
     return Query(uoas=tuple(selection.model_paths(store)[:1]), **fields)
+
+
+def _diff_table(store: Store, selection: Selection) -> Table:
+    """The diff rows of the selected model against its first parent (``tinspect diff``)."""
+    from tinspect.analysis.diff import COLUMNS, diff, pair
+
+    uoa = selection.uoa
+    if uoa is None:
+        raise ValueError("the diff needs a model")
+    a, b = pair(store, uoa.model)
+    result = diff(store, a, b)
+    meta = {"a": a.id, "b": b.id, "a_name": store.display_name(a), "b_name": store.display_name(b)}
+    return Table.from_rows(list(COLUMNS), [r.as_tuple() for r in result.rows], meta)
+
+
+def has_parent(store: Store, selection: Selection) -> bool:
+    uoa = selection.uoa
+    model = store.models.get(uoa.model) if uoa is not None else None
+    return model is not None and any(p in store.models for p in model.parents)
 
 
 TOOLS: tuple[Tool, ...] = (
@@ -156,6 +197,13 @@ TOOLS: tuple[Tool, ...] = (
         {"data": "activations", "step": "class_means", "epochs": "last"}, class_dependent=True,
     ),
     Tool(
+        "projection", "Projection", "e",
+        "2-D PCA of the per-sample activations (basis at the last epoch); [ ] step epochs.",
+        frozenset({"layer"}), "scatter",
+        {"data": "activations", "step": "projection", "epochs": "all"}, class_dependent=True,
+        highlights=True,
+    ),
+    Tool(
         "topk", "Top-k weights", "k",
         "The largest weights by magnitude, with their indices.",
         frozenset({"variable", "neuron"}), "table",
@@ -181,6 +229,12 @@ TOOLS: tuple[Tool, ...] = (
         frozenset({"model"}), "confusion",
         {"data": "predictions", "step": "confusion", "epochs": "last"}, build=_predictions,
         class_dependent=True, classifier_only=True,
+    ),
+    Tool(
+        "diff", "Diff against the parent", "g",
+        "What changed from the first parent: layers, settings, metrics, distributions. "
+        "Enter jumps to a layer (in this model; A: in the parent).",
+        frozenset({"model"}), "diff", compute=_diff_table,
     ),
     Tool(
         "note", "Note", "o",

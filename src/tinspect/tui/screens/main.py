@@ -11,6 +11,7 @@ refresh worker as ``StoreChanged``; everything that reads a checkpoint runs in a
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from tinspect.tui.messages import (
     InterestComputed,
     JumpRequested,
     OpenRequested,
+    SamplesChosen,
     SelectionChanged,
     StatusMessage,
     StoreChanged,
@@ -63,6 +65,13 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
             "c", "classes", "classes", id="classes", tooltip="class selection (L1 and ◆ widgets)"
         ),
         Binding(
+            "S",
+            "samples",
+            "samples",
+            id="samples",
+            tooltip="sample selection (◇ widgets): misclassified, class:3, confusion:3,8 ...",
+        ),
+        Binding(
             "x", "export", "export", id="export", tooltip="export the focused widget (CSV/JSON)"
         ),
         Binding(
@@ -70,7 +79,15 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         ),
         Binding("w", "toggle_widgets", "widgets", id="widgets", tooltip="widen the widget panel"),
         Binding(
-            "G", "group", "group", show=False, id="group", tooltip="grouped widgets side by side"
+            "G", "group", "group", show=False, id="group", tooltip="the current group side by side"
+        ),
+        Binding(
+            "N",
+            "new_group",
+            "new group",
+            show=False,
+            id="group.new",
+            tooltip="name a new group; g on widgets then adds them to it",
         ),
         Binding(
             "M",
@@ -108,6 +125,8 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
 
     guides: reactive[Guides] = reactive(Guides, init=False, always_update=True)
     class_selection: reactive[tuple[int, ...] | None] = reactive(None, init=False)
+    #: The sample selection (``query.samples`` grammar), None for every sample.
+    sample_selection: reactive[str | None] = reactive(None, init=False)
 
     def __init__(
         self, store: Store, refresh_seconds: float = 2.0, notices: tuple[str, ...] = ()
@@ -172,6 +191,11 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.panel.set_classes(classes)
         self.update_crumbs()
 
+    def watch_sample_selection(self, samples: str | None) -> None:
+        self.panel.set_samples(samples)
+        self.update_crumbs()
+        self.status(f"samples: {samples}" if samples else "samples: all")
+
     def update_crumbs(self) -> None:
         self.query_one(Crumbs).show(
             self.store,
@@ -180,6 +204,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
             self.selection,
             self.place.model_id,
             self.class_selection,
+            self.sample_selection,
         )
 
     def status(self, message: str | None = None) -> None:
@@ -207,11 +232,13 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         """Structure badges (headers only), then the checks model by model, off the UI
         thread; stops between models when cancelled (quitting does not wait for it)."""
         from tinspect.analysis.diagnose import diagnose_model
+        from tinspect.analysis.diff import parent_deltas
         from tinspect.analysis.localize import badges
 
         worker = get_current_worker()
         structure = badges(self.store)
-        self.post_message(GuidesComputed(structure, [], complete=False))
+        deltas = parent_deltas(self.store)
+        self.post_message(GuidesComputed(structure, [], complete=False, deltas=deltas))
         findings: list[Any] = []
         for model in self.store.ordered_models():
             if worker.is_cancelled:
@@ -225,6 +252,8 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
 
     @on(GuidesComputed)
     def _guides_computed(self, message: GuidesComputed) -> None:
+        if message.deltas is not None and message.deltas != self.guides.deltas:
+            self.guides = replace(self.guides, deltas=message.deltas)
         if not message.complete and self.guides.findings:
             return  # keep the marks of the last complete run until the new one is done
         self.guides = self.guides.with_findings(
@@ -490,8 +519,71 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
             from tinspect.tui.widgets.notes import BranchCard, NoteCard
 
             card_class = NoteCard if tool.view == "note" else BranchCard
-        card = card_class(tool, selection, self.store, self.colours, self.class_selection)
+        card = card_class(
+            tool, selection, self.store, self.colours, self.class_selection, self.sample_selection
+        )
         return self.panel.add(card)
+
+    # --- the sample selection -------------------------------------------------------------------
+    def action_samples(self) -> None:
+        from tinspect.tui.screens.modals import SampleSelector
+
+        self.app.push_screen(
+            SampleSelector(self.sample_selection, self._sample_suggestions()), self.set_samples
+        )
+
+    def _sample_suggestions(self) -> list[tuple[str, str]]:
+        """The grammar's kinds, made concrete for the selected model and its experiment."""
+        from tinspect.query.samples import KINDS
+        from tinspect.tui.tools import is_classifier
+
+        store = self.store
+        ids = self.selection.models(store) or [m.id for m in store.ordered_models()[:1]]
+        model = store.models.get(ids[0]) if ids else None
+        out = [("all", KINDS["all"])]
+        if model is not None:
+            name = store.display_name(model)
+            experiment = store.tree.experiment_of(model.id)
+            others = [
+                store.display_name(store.models[m])
+                for m in experiment.models
+                if m in store.models and is_classifier(store, m)
+            ]
+            if is_classifier(store, model.id):
+                out += [
+                    ("misclassified", f"misclassified by the model in view ({name})"),
+                    ("correct", "predicted right by the model in view"),
+                    ("predicted:0", KINDS["predicted"]),
+                    ("confusion:0,1", KINDS["confusion"]),
+                ]
+            else:
+                others = []  # prediction kinds need class scores
+            out.append(("class:0", KINDS["class"]))
+            out += [(f"misclassified@{o}", f"misclassified by {o}") for o in others if o != name]
+            out += [(f"disagree:{name},{o}", KINDS["disagree"]) for o in others if o != name]
+        out.append(("ids:0,1,2", KINDS["ids"]))
+        return out
+
+    def set_samples(self, text: str | None) -> None:
+        """Set the sample selection from its text (``""``: every sample); a malformed one is
+        one status line and changes nothing."""
+        if text is None:
+            return
+        from tinspect.query import QueryError
+        from tinspect.query.samples import parse
+
+        if not text or text.strip().lower() == "all":
+            self.sample_selection = None
+            return
+        try:
+            self.sample_selection = str(parse(text))
+        except QueryError as error:
+            self.status(str(error))
+
+    @on(SamplesChosen)
+    def _samples_chosen(self, message: SamplesChosen) -> None:
+        message.stop()
+        self.set_samples(message.samples)
 
     def action_classes(self) -> None:
         names = self._class_names()
@@ -552,18 +644,44 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
     def action_group(self) -> None:
         from tinspect.tui.screens.group import GroupScreen
 
-        grouped = [card for card in self.panel.cards if card.grouped]
+        panel = self.panel
+        name = panel.current_group
+        grouped = [card for card in panel.cards if card.group == name]
         if not grouped:
-            self.status("g on widgets marks them for a group; G shows the group")
-            return
-        self.app.push_screen(GroupScreen(grouped))
+            others = panel.groups()
+            if not others:
+                self.status("g on widgets puts them in a group; G shows it; N names a new one")
+                return
+            name = others[0]
+            grouped = [card for card in panel.cards if card.group == name]
+        self.app.push_screen(GroupScreen(grouped, name, panel.groups()), self._group_closed)
+
+    def _group_closed(self, switch_to: str | None) -> None:
+        """The group screen asked for another group (its n key): show that one."""
+        if switch_to is not None:
+            self.panel.set_group(switch_to)
+            self.action_group()
+
+    def action_new_group(self) -> None:
+        from tinspect.tui.screens.modals import AskText
+
+        taken = set(self.panel.groups())
+        default = next(str(i) for i in range(1, 100) if str(i) not in taken)
+
+        def named(name: str | None) -> None:
+            if name:
+                self.panel.set_group(name)
+                self.status(f"group {name}: g on a widget adds it, G shows the group")
+
+        self.app.push_screen(AskText("name of the new group", default), named)
 
     def action_merge(self) -> None:
         """Merge grouped widgets of the same tool into one overlaid widget (shared range)."""
-        grouped = [card for card in self.panel.cards if card.grouped]
+        name = self.panel.current_group
+        grouped = [card for card in self.panel.cards if card.group == name]
         tools = {card.tool.id for card in grouped}
         if len(grouped) < 2 or len(tools) != 1:
-            self.status("merge needs two or more grouped widgets of the same tool")
+            self.status(f"merge needs two or more widgets of one tool in group {name}")
             return
         merged = MergedSelection([c.selection for c in grouped])
         if self.apply_tool(grouped[0].tool, merged) is not None:

@@ -106,6 +106,77 @@ class ClassSelector(ModalScreen[tuple[int, ...] | None]):
             self.dismiss(self._value())
 
 
+class SampleSelector(ModalScreen[str]):
+    """Type a sample selection or pick one of the grammar's kinds made for these models.
+
+    Returns the selection text, ``""`` for every sample (no selection), None when cancelled.
+    The text is checked by the caller (``query.samples.parse``), which says what is wrong.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "cancel", id="samples.cancel")]
+
+    def __init__(self, current: str | None, suggestions: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.current = current
+        self.suggestions = suggestions  # (selection text, what it means)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Static(
+                "[b]sample selection[/b] (applies to every ◇ widget: per-sample data)",
+                classes="modal-title",
+            )
+            yield Input(
+                self.current or "", placeholder="e.g. misclassified, class:3", id="samples-input"
+            )
+            yield OptionList(
+                *[
+                    Option(Text.assemble((text, "bold"), "  ", (meaning, "dim")), id=text)
+                    for text, meaning in self.suggestions
+                ],
+                id="samples-kinds",
+            )
+            yield Static(
+                "type, or ↓ and Enter to pick   empty: all samples   Esc: cancel",
+                classes="modal-help",
+            )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip())
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(str(event.option.id))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AskText(ModalScreen[str]):
+    """One line of text (a group's name); None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel", id="text.cancel")]
+
+    def __init__(self, title: str, default: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Static(f"[b]{self.title_text}[/b]", classes="modal-title")
+            yield Input(self.default, id="text-input")
+            yield Static("Enter: ok   Esc: cancel", classes="modal-help")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class AskPath(ModalScreen[Path]):
     """Ask where to write a file, with a sensible default."""
 

@@ -40,6 +40,7 @@ class Crumbs(Horizontal):
         selection: Selection,
         model_id: str | None,
         classes: tuple[int, ...] | None,
+        samples: str | None = None,
     ) -> None:
         roots = " + ".join(root_name(r) for r in store.roots)
         parts = [f"[@click=screen.crumb(3)]{escape(roots)}[/]"]
@@ -60,8 +61,9 @@ class Crumbs(Horizontal):
             parts.append(escape(selection.experiment))
         chosen = "all classes" if classes is None else "classes " + ",".join(map(str, classes))
         self.query_one("#crumbs-path", Static).update(f"[b]tinspect[/b]  {' › '.join(parts)}")
+        picked = f"  [b]◇ {escape(samples)}[/b]" if samples else ""
         self.query_one("#crumbs-level", Static).update(
-            f"[reverse] L{level} [/reverse] [dim]{chosen}[/dim]"
+            f"[reverse] L{level} [/reverse] [dim]{chosen}[/dim]{picked}"
         )
 
 

@@ -26,9 +26,15 @@ from textual.widgets import LoadingIndicator, Static
 from textual.worker import get_current_worker
 
 from tinspect.query import Query, QueryCancelled, Table, run
-from tinspect.store import DataError, Store, UoAError
+from tinspect.store import DataError, Store, UoA, UoAError
 from tinspect.tui.errors import ReportsWorkerErrors
-from tinspect.tui.messages import CardLoaded, ExportRequested, JumpRequested, StatusMessage
+from tinspect.tui.messages import (
+    CardLoaded,
+    ExportRequested,
+    JumpRequested,
+    SamplesChosen,
+    StatusMessage,
+)
 from tinspect.tui.palette import ModelColours
 from tinspect.tui.selection import Selection
 from tinspect.tui.tools import Tool
@@ -57,7 +63,13 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
             tooltip="next epoch (or page)",
         ),
         Binding("s", "sort", "sort", show=False, id="card.sort", tooltip="sort by the next column"),
-        Binding("g", "toggle_group", "group", id="card.group", tooltip="mark for the group (G, M)"),
+        Binding(
+            "g",
+            "toggle_group",
+            "group",
+            id="card.group",
+            tooltip="in/out of the current group (G, M)",
+        ),
         Binding("J", "jump", "jump to unit", id="card.jump", tooltip="go to this widget's unit"),
         Binding("delete,D", "remove", "remove", id="card.remove", tooltip="remove this widget"),
         Binding("r", "reload", "reload", show=False, id="card.reload", tooltip="reload its data"),
@@ -65,6 +77,8 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
 
     #: The global class selection; a class-dependent card reloads when it changes.
     class_selection: reactive[tuple[int, ...] | None] = reactive(None, init=False)
+    #: The global sample selection (grammar text); cards on per-sample data reload.
+    sample_selection: reactive[str | None] = reactive(None, init=False)
 
     def __init__(
         self,
@@ -73,6 +87,7 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         store: Store,
         colours: ModelColours,
         classes: tuple[int, ...] | None = None,
+        samples: str | None = None,
     ) -> None:
         self.number = next(_ids)
         super().__init__(id=f"card-{self.number}", classes="card")
@@ -81,15 +96,20 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self.store = store
         self.model_colours = colours
         self.set_reactive(WidgetCard.class_selection, classes)
+        self.set_reactive(WidgetCard.sample_selection, samples)
         #: The models the card was made on (an experiment's models may change later).
         self.model_ids = selection.models(store)
         self.colour = colours(self.model_ids[0]) if self.model_ids else "white"
         self.unit_title = selection.label(store)
-        # Histograms open on the last epoch; paged views (metrics, samples) on their first page.
-        self.state = ViewState(page=-1 if tool.view == "histogram" else 0)
+        # Histograms and projections open on the last epoch; paged views (metrics, samples)
+        # on their first page.
+        self.state = ViewState(page=-1 if tool.view in ("histogram", "scatter") else 0)
         self.table: Table | None = None
         self.current_query: Query | None = None
-        self.grouped = False
+        #: The named group the card belongs to (None: none), and the group ``g`` puts it in
+        #: (the main screen's current group, passed down by the panel).
+        self.group: str | None = None
+        self.current_group = "1"
         #: Why the card shows no data ("model removed"), or None.
         self.gone: str | None = None
 
@@ -101,9 +121,15 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     def on_mount(self) -> None:
         self.load()
 
+    def follows_samples(self) -> bool:
+        """The card's data depend on the sample selection (per-sample data)."""
+        return self.tool.follows_samples(self.current_query)
+
     def _header_text(self) -> str:
         mark = " [b]◆[/b]" if self.tool.class_dependent and self.class_selection is not None else ""
-        group = " [reverse] G [/reverse]" if self.grouped else ""
+        if self.sample_selection is not None and self.follows_samples():
+            mark += f" [b]◇ {escape(self.sample_selection)}[/b]"
+        group = f" [reverse] {escape(self.group)} [/reverse]" if self.group is not None else ""
         detail = f"  [dim]{escape(self.state.title)}[/dim]" if self.state.title else ""
         return (
             f"[{self.colour}]●[/] [b]{self.tool.name}[/b]{mark}{group}  "
@@ -117,13 +143,19 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         if self.tool.class_dependent:
             self.load()
 
+    def watch_sample_selection(self) -> None:
+        if self.follows_samples():
+            self.load()
+
     # --- loading ---------------------------------------------------------------------------
     def load(self) -> None:
         if self.gone is not None:
             self._show_error(self.gone)
             return
         try:
-            self.current_query = self.tool.query(self.store, self.selection, self.class_selection)
+            self.current_query = self.tool.query(
+                self.store, self.selection, self.class_selection, self.sample_selection
+            )
         except (UoAError, DataError, ValueError, KeyError) as error:
             self._show_error(str(error))
             return
@@ -134,7 +166,12 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     def compute(self, query: Query | None) -> None:
         worker = get_current_worker()
         try:
-            table = run(self.store, query, cancelled=lambda: worker.is_cancelled) if query else None
+            if self.tool.compute is not None:
+                table = self.tool.compute(self.store, self.selection)
+            elif query is not None:
+                table = run(self.store, query, cancelled=lambda: worker.is_cancelled)
+            else:
+                table = None
             extra = self._extra(table) if table is not None else {}
         except QueryCancelled:
             return
@@ -145,7 +182,20 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
             self.post_message(CardLoaded(self, table, None, extra))
 
     def _extra(self, table: Table) -> dict[str, Any]:
-        """Data a view needs besides its table (predictions beside samples)."""
+        """Data a view needs besides its table (predictions beside samples, the selected
+        samples of a projection)."""
+        if self.tool.highlights and self.current_query is not None:
+            if self.sample_selection is None:
+                return {"selected": None}
+            try:
+                picked = run(self.store, self.current_query.replace(samples=self.sample_selection))
+            except (UoAError, DataError, ValueError) as error:
+                self.post_status(f"samples {self.sample_selection}: {error}")
+                return {"selected": {}}  # every point drawn, none highlighted
+            selected: dict[int, set[int]] = {}
+            for epoch, sample in zip(picked.column("epoch"), picked.column("sample"), strict=True):
+                selected.setdefault(epoch, set()).add(sample)
+            return {"selected": selected}
         if self.tool.view != "images" or self.current_query is None:
             return {}
         model = self.store.models[self.selection.models(self.store)[0]]
@@ -214,6 +264,91 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self._show_error(why)
         self.update_header()
 
+    # --- a cell cursor on the confusion matrix, a row cursor on the diff ---------------------
+    def on_key(self, event: Any) -> None:
+        """On a confusion matrix: arrows move a cell cursor, Enter selects the cell's samples.
+        On a diff: up/down move a row cursor, Enter jumps to its layer (A: in model A)."""
+        if self.table is None:
+            return
+        if self.tool.view == "diff":
+            self._diff_key(event)
+            return
+        if self.tool.view == "scatter":
+            self._scatter_key(event)
+            return
+        if self.tool.view != "confusion":
+            return
+        moves = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
+        n = int(self.state.extra.get("classes", 0))
+        if event.key in moves and n:
+            t, p = self.state.extra.get("cell", (0, 0))
+            dt, dp = moves[event.key]
+            self.state.extra["cell"] = ((t + dt) % n, (p + dp) % n)
+            event.stop()
+            self.redraw()
+        elif event.key == "enter" and n:
+            event.stop()
+            t, p = self.state.extra.get("cell", (0, 0))
+            model = self.store.display_name(self.store.models[self.model_ids[0]])
+            self.post_message(SamplesChosen(f"confusion:{t},{p}@{model}"))
+
+    def _scatter_key(self, event: Any) -> None:
+        """Arrows move a rectangle over the projection (+/- resize it), Enter selects the
+        samples inside it at the epoch shown; a digit selects that class."""
+        from tinspect.tui.widgets.views import samples_in_box
+
+        assert self.table is not None
+        steps = {"up": (0, 0.05), "down": (0, -0.05), "left": (-0.05, 0), "right": (0.05, 0)}
+        box = self.state.extra.get("box")
+        if event.key in steps or event.character in ("+", "-"):
+            event.stop()
+            cx, cy, w, h = box or (0.5, 0.5, 0.3, 0.3)
+            if event.key in steps:
+                dx, dy = steps[event.key]
+                cx, cy = min(1.0, max(0.0, cx + dx)), min(1.0, max(0.0, cy + dy))
+            elif box is not None:
+                factor = 1.25 if event.character == "+" else 0.8
+                w, h = min(1.0, w * factor), min(1.0, h * factor)
+            self.state.extra["box"] = (cx, cy, w, h)
+            self.redraw()
+        elif event.key == "enter" and box is not None:
+            event.stop()
+            picked = samples_in_box(self.table, self.state)
+            if not picked:
+                self.post_status("no sample in the box")
+                return
+            self.post_message(SamplesChosen("ids:" + ",".join(map(str, picked))))
+        elif event.character is not None and event.character.isdigit():
+            event.stop()
+            self.post_message(SamplesChosen(f"class:{event.character}"))
+
+    def _diff_key(self, event: Any) -> None:
+        assert self.table is not None
+        n = len(self.table)
+        row = int(self.state.extra.get("row", 0))
+        if event.key in ("up", "down") and n:
+            event.stop()
+            self.state.extra["row"] = (row + (1 if event.key == "down" else -1)) % n
+            self.redraw()
+        elif event.key in ("enter", "A") and n:
+            event.stop()
+            kind, unit, *_rest = list(self.table.rows())[row]
+            if not unit or kind in ("metric", "hyperparameter", "training"):
+                self.post_status("this row is about the whole model, not a layer")
+                return
+            side = "a" if event.key == "A" or kind == "layer-removed" else "b"
+            model_id = self.table.meta[side]
+            model = self.store.models.get(model_id)
+            layer = unit
+            if side == "a" and kind == "layer" and model is not None:
+                names = {x.name for x in model.layers}
+                renamed = [r for r in self.table.rows() if r[1] == unit and r[2] == "name"]
+                layer = unit if unit in names else (renamed[0][3] if renamed else unit)
+            if model is None or layer not in {x.name for x in model.layers}:
+                self.post_status(f"{layer} is not a layer of {self.table.meta[side + '_name']}")
+                return
+            self.post_message(JumpRequested(Selection(uoa=UoA(model_id, layer))))
+
     # --- actions -----------------------------------------------------------------------------
     def action_page(self, step: int) -> None:
         if self.state.pages > 1:
@@ -227,8 +362,13 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     def action_reload(self) -> None:
         self.load()
 
+    @property
+    def grouped(self) -> bool:
+        return self.group is not None
+
     def action_toggle_group(self) -> None:
-        self.grouped = not self.grouped
+        """Into the current group, or out of the group it is in."""
+        self.group = None if self.group is not None else self.current_group
         self.set_class(self.grouped, "grouped")
         self.update_header()
 

@@ -2,7 +2,10 @@
 
 Drawn from headers only (``model.json``, metrics): no checkpoint is opened. The tree's
 cursor is the selected unit; moving it posts ``SelectionChanged``, Enter ``OpenRequested``.
-Badges and interestingness colours arrive as ``guides`` from the main screen.
+Badges, interestingness colours and each child's one-line change against its parent
+(``Δ z_mean, z_log_var: relu → linear``, from ``analysis.diff``) arrive as ``guides`` from
+the main screen. A model with several parents is shown under each of them; below every
+parent but the first it is marked ``⇆`` and its own children are not repeated.
 """
 
 from __future__ import annotations
@@ -64,12 +67,26 @@ class ExperimentTree(Tree[Selection]):
             self.move_cursor(cursor_line)
 
     def _add_model(
-        self, parent: Any, model_id: str, placed: set[str], select: Selection | None
+        self,
+        parent: Any,
+        model_id: str,
+        placed: set[str],
+        select: Selection | None,
+        again: bool = False,
     ) -> Any:
         store, guides = self.store, self.guides
         model = store.models[model_id]
         colour = self.colours(model_id)
         label = Text()
+        if again:  # a merge: shown under its first parent already
+            label.append("⇆ ", style=colour)
+            label.append(store.display_name(model), style=colour)
+            parents = [
+                store.display_name(store.models[p]) for p in model.parents if p in store.models
+            ]
+            label.append(f"  merge of {' + '.join(parents)}", style="dim")
+            parent.add_leaf(label, data=Selection(uoa=UoA(model_id)))
+            return None
         label.append("● ", style=colour)
         label.append(store.display_name(model), style=f"bold {colour}")
         label.append(f" {model.short_id}", style="dim")
@@ -84,6 +101,11 @@ class ExperimentTree(Tree[Selection]):
                 f" ({'+' if delta > 0 else ''}{compact(delta)})",
                 style="green" if delta > 0 else "red",
             )
+        change = guides.deltas.get(model_id)
+        if change:
+            label.append(f"  Δ {change[:48]}{'…' if len(change) > 48 else ''}", style="yellow")
+        elif model_id in guides.deltas:
+            label.append("  Δ none", style="dim")
         label.append(f"  {strip(model)}", style="cyan")
         badges = guides.badges_for(UoA(model_id))
         if badges:
@@ -98,6 +120,9 @@ class ExperimentTree(Tree[Selection]):
             if child in store.models and child not in placed:
                 node.allow_expand = True
                 found = self._add_model(node, child, placed, select) or found
+            elif child in store.models:
+                node.allow_expand = True
+                self._add_model(node, child, placed, select, again=True)
         return found
 
     @on(Tree.NodeHighlighted)

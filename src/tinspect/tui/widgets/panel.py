@@ -32,6 +32,9 @@ def linked(card: Selection, selected: Selection) -> bool:
 class WidgetPanel(VerticalScroll):
     """Cards in three collapsible sections, one per level; hidden until they hold a card."""
 
+    #: The group ``g`` on a card puts it in (named with N on the main screen).
+    current_group = "1"
+
     def compose(self) -> ComposeResult:
         yield Static("[dim]t: apply a tool to the selected unit[/dim]", id="widgets-hint")
         for level in (3, 2, 1):
@@ -51,6 +54,7 @@ class WidgetPanel(VerticalScroll):
         self.query_one(f"#section-{level}").display = True
         self.query_one("#widgets-hint").display = False
         self.query_one(f"#cards-{level}").mount(card)
+        card.current_group = self.current_group
         card.set_class(True, "linked")
         self.call_after_refresh(card.scroll_visible, animate=False)
         return card
@@ -62,6 +66,20 @@ class WidgetPanel(VerticalScroll):
     def set_classes(self, classes: tuple[int, ...] | None) -> None:
         for card in self.cards:
             card.class_selection = classes
+
+    def set_group(self, name: str) -> None:
+        """The group ``g`` puts cards into from now on."""
+        self.current_group = name
+        for card in self.cards:
+            card.current_group = name
+
+    def groups(self) -> list[str]:
+        """Names of the groups that hold cards, in the order of their first card."""
+        return list(dict.fromkeys(c.group for c in self.cards if c.group is not None))
+
+    def set_samples(self, samples: str | None) -> None:
+        for card in self.cards:
+            card.sample_selection = samples
 
     def store_changed(self, changes: Changes, alive: set[str]) -> None:
         """Cards on removed models say so; cards whose model got data reload.

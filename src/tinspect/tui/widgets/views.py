@@ -71,6 +71,55 @@ def ticks(plt: Any, lo: float, hi: float, n: int = 4) -> None:
     plt.xticks(values, [f"{v:.3g}" for v in values])
 
 
+# --- common scales (the group view) -------------------------------------------------------------
+Range = tuple[float, float]
+
+
+def _finite(values: Any) -> list[float]:
+    return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+#: Per view: the x and y values a chart of it spans, from its table.
+SCALED: dict[str, Callable[[Table], tuple[list[float], list[float]]]] = {
+    "histogram": lambda t: (
+        _finite(t.column("bin_left")) + _finite(t.column("bin_right")),
+        [0.0, *_finite(t.column("count"))],
+    ),
+    "bands": lambda t: (_finite(t.column("epoch")), _finite(t.column("value"))),
+    "scatter": lambda t: (_finite(t.column("pc1")), _finite(t.column("pc2"))),
+}  # not "line": its pages show different metrics, which share no y range
+
+
+def common_scale(charts: list[tuple[str, Table]]) -> dict[str, dict[str, Range]]:
+    """Per view kind, the x and y range spanning every chart of that kind (common scale)."""
+    spans: dict[str, tuple[list[float], list[float]]] = {}
+    for view, table in charts:
+        if view in SCALED and len(table):
+            xs, ys = SCALED[view](table)
+            all_x, all_y = spans.setdefault(view, ([], []))
+            all_x += xs
+            all_y += ys
+    out: dict[str, dict[str, Range]] = {}
+    for view, (xs, ys) in spans.items():
+        if xs and ys:
+            out[view] = {"x": (min(xs), max(xs)), "y": (min(ys), max(ys))}
+    return out
+
+
+def apply_scale(plt: Any, state: ViewState) -> bool:
+    """Set the chart's limits to the group's common scale, if it has one."""
+    common = state.extra.get("common")
+    if not common:
+        return False
+    (x0, x1), (y0, y1) = common["x"], common["y"]
+    if x1 > x0:
+        plt.xlim(x0, x1)
+        ticks(plt, x0, x1)
+    if y1 > y0:
+        plt.ylim(y0, y1)
+    return True
+
+
 def _by(table: Table, *keys: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in table.rows():
@@ -203,6 +252,8 @@ def view_histogram(table: Table, state: ViewState) -> Widget | RenderableType:
                     centres, counts, label=uoa, color=_rgb(_colour(state, uoa)), marker="braille"
                 )
         lo, hi = table.meta.get("range", [None, None])
+        if apply_scale(plt, state):
+            return
         if lo is not None and hi is not None and hi > lo:
             plt.xlim(lo, hi)
             ticks(plt, lo, hi)
@@ -245,6 +296,7 @@ def view_bands(table: Table, state: ViewState) -> Widget | RenderableType:
                 label="median",
             )
         plt.xlabel("epoch")
+        apply_scale(plt, state)
 
     return Chart(draw)
 
@@ -386,9 +438,11 @@ def view_confusion(table: Table, state: ViewState) -> RenderableType:
     ):
         matrix[t, p] = c
     total = matrix.sum()
+    state.extra["classes"] = n
+    cell = state.extra.get("cell", (0, 0))
     state.title = (
         f"accuracy {np.trace(matrix) / total:.1%} on {total} samples" if total else "no samples"
-    )
+    ) + f"  cell {cell[0]}→{cell[1]}: {matrix[cell]} (arrows, Enter selects)"
     grid = RichTable(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold")
     grid.add_column("t\\p", justify="right")
     for p in range(n):
@@ -403,7 +457,10 @@ def view_confusion(table: Table, state: ViewState) -> RenderableType:
                 if t == p
                 else (scale(0.5 - 0.5 * value / top) if value else "#333333")
             )
-            cells.append(Text(f"{value:3d}", style=f"black on {colour}" if value else "dim"))
+            style = f"black on {colour}" if value else "dim"
+            if (t, p) == cell:
+                style = "bold reverse"
+            cells.append(Text(f"{value:3d}", style=style))
         grid.add_row(str(t), *cells)
     return grid
 
@@ -503,6 +560,139 @@ def view_images(table: Table, state: ViewState) -> RenderableType:
     return grid
 
 
+DIFF_STYLES = {
+    "layer-added": "green",
+    "layer-removed": "red",
+    "layer": "yellow",
+    "hyperparameter": "cyan",
+    "training": "cyan",
+    "metric": "dim",
+    "distribution": "dim",
+}
+
+
+def view_diff(table: Table, state: ViewState) -> RenderableType:
+    """The diff rows, structural first, a row cursor (Enter jumps to the layer)."""
+    if not len(table):
+        return Text("no difference", style="dim")
+    row = int(state.extra.get("row", 0)) % len(table)
+    state.extra["row"] = row
+    structural = sum(1 for k in table.column("kind") if k not in ("metric", "distribution"))
+    a, b = table.meta.get("a_name", "a"), table.meta.get("b_name", "b")
+    state.title = f"a = {a}, b = {b}: {structural} structural rows  ↑↓ Enter: layer"
+    grid = RichTable(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold underline")
+    for column in ("kind", "unit", "field", "a", "b"):
+        grid.add_column(column, no_wrap=True, overflow="ellipsis", max_width=24)
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    for i, (kind, unit, field_, va, vb) in enumerate(table.rows()):
+        style = DIFF_STYLES.get(kind, "")
+        if i == row:
+            style = f"{style} reverse".strip()
+        grid.add_row(*(Text(cell(v)) for v in (kind, unit, field_, va, vb)), style=style)
+    return grid
+
+
+#: Class colours of the projection scatter (Okabe–Ito, then greys): colour-blind safe.
+CLASS_COLOURS = (
+    "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2",
+    "#D55E00", "#CC79A7", "#999999", "#FFFFFF", "#777777",
+)  # fmt: skip
+
+
+def scatter_frame(table: Table) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1): one frame for every epoch of a projection."""
+    xs, ys = _finite(table.column("pc1")), _finite(table.column("pc2"))
+    return min(xs), max(xs), min(ys), max(ys)
+
+
+def box_bounds(table: Table, state: ViewState) -> tuple[float, float, float, float] | None:
+    """The selection rectangle in data coordinates, or None when there is none."""
+    box = state.extra.get("box")
+    if box is None or not len(table):
+        return None
+    cx, cy, w, h = box
+    x0, x1, y0, y1 = scatter_frame(table)
+    return (
+        x0 + (cx - w / 2) * (x1 - x0),
+        x0 + (cx + w / 2) * (x1 - x0),
+        y0 + (cy - h / 2) * (y1 - y0),
+        y0 + (cy + h / 2) * (y1 - y0),
+    )
+
+
+def samples_in_box(table: Table, state: ViewState) -> list[int]:
+    """Samples whose point lies in the rectangle at the epoch shown."""
+    bounds = box_bounds(table, state)
+    if bounds is None:
+        return []
+    epochs = sorted(set(table.column("epoch")))
+    epoch = epochs[min(max(state.page, 0), len(epochs) - 1)] if state.page >= 0 else epochs[-1]
+    bx0, bx1, by0, by1 = bounds
+    return sorted(
+        int(r[2])
+        for r in table.rows()
+        if r[1] == epoch and bx0 <= r[4] <= bx1 and by0 <= r[5] <= by1
+    )
+
+
+def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
+    """The projection: one epoch at a time in the frame of the basis epoch, coloured by
+    class; with a sample selection, the selected points bright and the rest dim grey."""
+    if not len(table):
+        return Text("no data", style="dim")
+    epochs = sorted(set(table.column("epoch")))
+    epoch = epochs[_page(state, len(epochs))]
+    rows = _by(table, "epoch").get((epoch,), [])
+    selected: dict[int, set[int]] | None = state.extra.get("selected")
+    chosen = None if selected is None else selected.get(epoch, set())
+    basis = ", ".join(f"{v}" for v in (table.meta.get("basis_epoch") or {}).values())
+    wrong = sum(1 for r in rows if r["correct"] is False)
+    state.title = (
+        f"epoch {epoch} ({state.page + 1}/{len(epochs)}) basis {basis}"
+        + (f"  {wrong} wrong (×)" if wrong else "")
+        + (f"  {len(chosen)} selected" if chosen is not None else "")
+        + (
+            f"  box: {len(samples_in_box(table, state))} (Enter selects)"
+            if state.extra.get("box")
+            else "  arrows: box, 0-9: class"
+        )
+        + "  [ ] step epochs"
+    )
+    lo_x, hi_x, lo_y, hi_y = scatter_frame(table)
+    bounds = box_bounds(table, state)
+
+    def draw(plt: Any) -> None:
+        groups: dict[tuple[Any, bool, bool], list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            on = chosen is None or r["sample"] in chosen
+            groups[(r["class"], on, r["correct"] is False)].append(r)
+        for (c, on, wrong_one), members in sorted(groups.items(), key=lambda g: g[0][1]):
+            colour = CLASS_COLOURS[c % len(CLASS_COLOURS)] if isinstance(c, int) else "#56B4E9"
+            plt.scatter(
+                [r["pc1"] for r in members],
+                [r["pc2"] for r in members],
+                color=_rgb(colour if on else "#444444"),
+                marker="x" if wrong_one else "braille",
+            )
+        if bounds is not None:
+            bx0, bx1, by0, by1 = bounds
+            plt.plot([bx0, bx1, bx1, bx0, bx0], [by0, by0, by1, by1, by0], color="white")
+        if apply_scale(plt, state):
+            return
+        if hi_x > lo_x:
+            plt.xlim(lo_x, hi_x)
+            ticks(plt, lo_x, hi_x)
+        if hi_y > lo_y:
+            plt.ylim(lo_y, hi_y)
+
+    return Chart(draw)
+
+
 def view_text(table: Table, state: ViewState) -> RenderableType:
     return Text(state.extra.get("text", ""))
 
@@ -517,6 +707,8 @@ VIEWS: dict[str, Callable[[Table, ViewState], Widget | RenderableType]] = {
     "table": view_table,
     "heatmap": view_heatmap,
     "confusion": view_confusion,
+    "scatter": view_scatter,
+    "diff": view_diff,
     "images": view_images,
     "text": view_text,
 }

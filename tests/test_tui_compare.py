@@ -1,0 +1,307 @@
+"""The comparison features in the viewer, driven by keys: the sample selection (S, and Enter
+on a confusion cell), cards that follow it, the projection scatter, and L3's Δ lines."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from tinspect.store import Store, UoA
+from tinspect.tui.app import TinspectApp
+from tinspect.tui.screens.modals import SampleSelector, Toolbox
+from tinspect.tui.selection import Selection
+from tinspect.tui.tools import TOOLS, applicable
+from tinspect.tui.widgets.experiments import ExperimentTree
+
+from .conftest import FIXTURES, ROOT
+
+DIGITS = FIXTURES / "digits"
+
+
+@pytest.fixture(autouse=True)
+def setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINSPECT_CACHE_DIR", "off")
+    monkeypatch.chdir(ROOT)
+
+
+def make_app(path: str | Path = "fixtures/digits") -> TinspectApp:
+    return TinspectApp(Store(path), refresh_seconds=0)
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def tool(tool_id: str):
+    return next(t for t in TOOLS if t.id == tool_id)
+
+
+def chars(text: str) -> list[str]:
+    names = {"_": "underscore", ":": "colon", ",": "comma", "@": "at"}
+    return [names.get(c, c) for c in text]
+
+
+def h5(name: str, epoch: int, dataset: str) -> np.ndarray:
+    path = next(DIGITS.glob(f"{name}-*/checkpoints/epoch-{epoch:04d}.h5"))
+    with h5py.File(path, "r", locking=False) as f:
+        return f[dataset][()]
+
+
+def crumbs(app: TinspectApp) -> str:
+    return str(app.main.query_one("#crumbs-level").render())
+
+
+async def test_the_sample_selection_key_sets_it_and_cards_follow() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        main, store = app.main, app.store
+        skip = store.model("dense_skip").id
+        hist = main.apply_tool(tool("histogram"), Selection(uoa=UoA(skip, "hidden_1")))
+        topk = main.apply_tool(tool("topk"), Selection(uoa=UoA(skip, "hidden_1", "kernel")))
+        await settle(pilot)
+        before = sum(hist.table.column("count"))
+        await pilot.press("S")
+        assert isinstance(app.screen, SampleSelector)
+        await pilot.press(*chars("misclassified"), "enter")
+        await settle(pilot)
+        assert main.sample_selection == "misclassified"
+        y = h5("dense_skip", 3, "data_samples/y_class")
+        wrong = (np.argmax(h5("dense_skip", 3, "data_samples/y_prediction"), 1) != y).sum()
+        epochs = len(store.model("dense_skip").epochs)
+        assert hist.current_query.samples == "misclassified"
+        assert topk.current_query.samples is None  # weights have no samples
+        last = [
+            c
+            for e, c in zip(hist.table.column("epoch"), hist.table.column("count"), strict=True)
+            if e == 3
+        ]
+        assert sum(last) == wrong * 64 and sum(hist.table.column("count")) < before * epochs
+        assert "◇ misclassified" in str(hist.query_one(".card-header").render())
+        assert "◇" not in str(topk.query_one(".card-header").render())
+        assert "◇ misclassified" in crumbs(app)
+        # A malformed selection is one status line and changes nothing.
+        await pilot.press("S")
+        app.screen.query_one("#samples-input").value = "confusion:3"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.sample_selection == "misclassified"
+        assert "a confusion cell is two classes" in str(main.query_one("#status").render())
+        # Empty clears it.
+        await pilot.press("S")
+        app.screen.query_one("#samples-input").value = ""
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.sample_selection is None and sum(hist.table.column("count")) == before
+
+
+async def test_picking_a_kind_from_the_list() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("S")
+        selector = app.screen
+        assert isinstance(selector, SampleSelector)
+        texts = [text for text, _meaning in selector.suggestions]
+        assert "misclassified" in texts and any(t.startswith("disagree:") for t in texts)
+        await pilot.press("tab", "down", "enter")  # the second suggestion: misclassified
+        await settle(pilot)
+        assert app.main.sample_selection == texts[1]
+
+
+async def test_enter_on_a_confusion_cell_selects_its_samples() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        main, store = app.main, app.store
+        conv = store.model("conv").id
+        matrix = main.apply_tool(tool("confusion"), Selection(uoa=UoA(conv)))
+        samples = main.apply_tool(tool("samples"), Selection(uoa=UoA(conv)))
+        await settle(pilot)
+        y = h5("conv", 3, "data_samples/y_class")
+        p = np.argmax(h5("conv", 3, "data_samples/y_prediction"), 1)
+        t, q = next((int(a), int(b)) for a, b in zip(y, p, strict=True) if a != b)
+        matrix.focus()
+        await pilot.press(*(["down"] * t), *(["right"] * q))
+        assert matrix.state.extra["cell"] == (t, q)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.sample_selection == f"confusion:{t},{q}@conv"
+        expected = np.flatnonzero((y == t) & (p == q)).tolist()
+        assert sorted(set(samples.table.column("sample"))) == expected
+        assert f"of {len(expected)}" in samples.state.title  # the viewer pages the selection
+        cells = [r for r in matrix.table.rows() if r[4]]
+        assert [(r[2], r[3], r[4]) for r in cells] == [(t, q, len(expected))]
+
+
+async def test_projection_scatter_highlights_the_selection_in_one_frame() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        main, store = app.main, app.store
+        await pilot.press("slash", *chars("conv/conv_2"), "enter", "t")
+        assert isinstance(app.screen, Toolbox)
+        await pilot.press("e")
+        await settle(pilot)
+        (card,) = main.panel.cards
+        assert card.tool.id == "projection" and card.table is not None
+        assert card.state.pages == len(store.model("conv").epochs)
+        assert "epoch 3 (4/4) basis 3" in card.state.title
+        assert card.state.extra["selected"] is None
+        full = len(card.table)
+        main.set_samples("class:4")
+        await settle(pilot)
+        assert len(card.table) == full  # every point drawn, the selection highlighted
+        fours = np.flatnonzero(h5("conv", 3, "data_samples/y_class") == 4).tolist()
+        assert sorted(card.state.extra["selected"][3]) == fours
+        assert f"{len(fours)} selected" in card.state.title
+        card.focus()
+        await pilot.press("left_square_bracket")
+        assert "epoch 2" in card.state.title
+        # A box moved with keys selects the samples inside it at the epoch shown.
+        await pilot.press("right", "plus", "plus")
+        assert card.state.extra["box"] == pytest.approx((0.55, 0.5, 0.46875, 0.46875))
+        rows = [r for r in card.table.rows() if r[1] == 2]
+        xs, ys = card.table.column("pc1"), card.table.column("pc2")
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        lo_x, hi_x = x0 + (0.55 - 0.234375) * (x1 - x0), x0 + (0.55 + 0.234375) * (x1 - x0)
+        lo_y, hi_y = y0 + (0.5 - 0.234375) * (y1 - y0), y0 + (0.5 + 0.234375) * (y1 - y0)
+        inside = sorted(r[2] for r in rows if lo_x <= r[4] <= hi_x and lo_y <= r[5] <= hi_y)
+        assert inside and f"box: {len(inside)}" in card.state.title
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.sample_selection == "ids:" + ",".join(map(str, inside))
+        card.focus()
+        await pilot.press("7")
+        await settle(pilot)
+        assert main.sample_selection == "class:7"
+
+
+async def test_l3_shows_what_each_child_changed_and_merges_under_both_parents(
+    tmp_path: Path,
+) -> None:
+    logdir = tmp_path / "logs"
+    shutil.copytree(DIGITS, logdir)
+    merge = logdir / "merged-11111111"
+    shutil.copytree(DIGITS / "dense_skip-c38f7cbb", merge)
+    info = json.loads((merge / "model.json").read_text())
+    conv_id = json.loads((DIGITS / "conv-d218bdf1" / "model.json").read_text())["header"]["id"]
+    parent_id = info["header"]["parents"][0]
+    info["header"].update(id="11111111" * 4, name="merged", parents=[parent_id, conv_id])
+    (merge / "model.json").write_text(json.dumps(info))
+    app = make_app(logdir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        tree = app.main.query_one(ExperimentTree)
+        labels = {}
+        for line in range(tree.last_line + 1):
+            node = tree.get_node_at_line(line)
+            if node is not None and node.data is not None and node.data.uoa is not None:
+                labels.setdefault(node.data.uoa.model, []).append(str(node.label))
+        store = app.store
+        fixed = labels[store.model("vae_25_75_fixed").id]
+        assert "Δ z_mean, z_log_var: relu → linear" in fixed[0]
+        merged = labels[store.model("merged").id]
+        assert "Δ hidden_2: units 32 → 64; +skip_add" in merged[0]  # against its first parent
+        assert len(merged) == 2 and "⇆" in merged[1] and "merge of" in merged[1]
+        assert "Δ" not in labels[store.model("dense_baseline").id][0]  # a root has no parent
+
+
+async def test_the_diff_card_lists_the_rows_and_enter_jumps_to_the_layer() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        main, store = app.main, app.store
+        fixed, parent = store.model("vae_25_75_fixed").id, store.model("vae_25_75").id
+        root = Selection(uoa=UoA(store.model("vae_90_10").id))
+        assert tool("diff") not in applicable(root, store)  # a root has no parent
+        card = main.apply_tool(tool("diff"), Selection(uoa=UoA(fixed)))
+        await settle(pilot)
+        rows = list(card.table.rows())
+        assert rows[:2] == [
+            ("layer", "z_mean", "activation", "relu", "linear"),
+            ("layer", "z_log_var", "activation", "relu", "linear"),
+        ]
+        assert "a = vae_25_75, b = vae_25_75_fixed" in card.state.title
+        card.focus()
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert main.place.level == 2 and main.selection.uoa == UoA(fixed, "z_log_var")
+        card.focus()
+        await pilot.press("up", "A")
+        await settle(pilot)
+        assert main.selection.uoa == UoA(parent, "z_mean")
+
+
+async def test_named_groups_and_a_common_scale() -> None:
+    from tinspect.tui.screens.group import GroupScreen
+    from tinspect.tui.widgets.views import common_scale
+
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        main, store = app.main, app.store
+        hist = tool("histogram")
+        a = main.apply_tool(hist, Selection(uoa=UoA(store.model("vae_25_75").id, "z_mean")))
+        b = main.apply_tool(hist, Selection(uoa=UoA(store.model("vae_90_10").id, "z_mean")))
+        c = main.apply_tool(hist, Selection(uoa=UoA(store.model("dense_skip").id, "hidden_1")))
+        await settle(pilot)
+        for card in (a, b):
+            card.focus()
+            await pilot.press("g")
+        await pilot.press("N")
+        app.screen.query_one("#text-input").value = "dense"
+        await pilot.press("enter")
+        c.focus()
+        await pilot.press("g")
+        assert (a.group, b.group, c.group) == ("1", "1", "dense")
+        assert "dense" in str(c.query_one(".card-header").render())
+        await pilot.press("G")  # the current group: dense
+        screen = app.screen
+        assert isinstance(screen, GroupScreen) and screen.cards == [c]
+        await pilot.press("n")  # the next group: 1
+        await pilot.pause()
+        screen = app.screen
+        assert (
+            isinstance(screen, GroupScreen) and screen.group_name == "1" and screen.cards == [a, b]
+        )
+        await pilot.press("s")
+        scales = [state.extra["common"] for state in screen.states]
+        assert scales[0] == scales[1]
+        counts = list(a.table.column("count")) + list(b.table.column("count"))
+        lefts = list(a.table.column("bin_left")) + list(b.table.column("bin_left"))
+        assert scales[0]["y"] == (0.0, float(max(counts)))
+        assert scales[0]["x"][0] == float(min(lefts))
+        assert common_scale([("histogram", a.table)])["histogram"]["y"][1] == max(
+            a.table.column("count")
+        )
+        await pilot.press("s")
+        assert all("common" not in state.extra for state in screen.states)
+
+
+async def test_use_case_the_fixed_vae_difference_is_found_from_l3_by_keys() -> None:
+    """The study variant of the paper's use case 3: what differs between vae_25_75 and
+    vae_25_75_fixed, found from L3 without reading both layer graphs."""
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        main, store = app.main, app.store
+        fixed = store.model("vae_25_75_fixed").id
+        tree = main.query_one(ExperimentTree)
+        while main.selection.uoa != UoA(fixed):  # down the L3 tree to the fixed VAE
+            await pilot.press("down")
+        line = str(tree.get_node_at_line(tree.cursor_line).label)
+        assert "Δ z_mean, z_log_var: relu → linear" in line
+        await pilot.press("t", "g")  # the diff tool on the model
+        await settle(pilot)
+        (card,) = main.panel.cards
+        first = next(iter(card.table.rows()))
+        assert first == ("layer", "z_mean", "activation", "relu", "linear")
+        distribution = [r[1] for r in card.table.rows() if r[0] == "distribution"][:2]
+        assert set(distribution) == {"z_mean", "z_log_var"}  # and it shows in the activations
+        card.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.place.level == 2 and main.selection.uoa == UoA(fixed, "z_mean")
