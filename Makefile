@@ -21,8 +21,14 @@ run: $(STAMP)
 	@test -f $(LOGS)/.complete || (rm -rf $(LOGS) && $(BIN)/tinspect demo $(LOGS) && touch $(LOGS)/.complete)
 	$(BIN)/tinspect $(LOGS)
 
+# The core: no UI, no framework, typed (mypy clean); contracts in pyproject.toml.
+CORE := src/tinspect/format.py src/tinspect/summary.py src/tinspect/store src/tinspect/query \
+	src/tinspect/analysis
+
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy $(CORE)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
@@ -39,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.view
 	$(BIN)/python -m bench.compare
 	$(BIN)/python -m bench.attributions
+	$(BIN)/python -m bench.torch_record
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

@@ -117,13 +117,19 @@ def test_refuses_regression_and_several_inputs(tmp_path: Path) -> None:
             ([x, x], np.zeros(4, np.int64)),
             attributions="integrated_gradients",
         )
+    tabular = (np.zeros((4, 8), np.float32), np.zeros(4, np.int64))
     with pytest.raises(ValueError, match="needs image samples"):
         InspectCheckpoint(
             tmp_path,
             tinspect.make_header("tab"),
-            (np.zeros((4, 8), np.float32), np.zeros(4, np.int64)),
+            tabular,
             attributions="integrated_gradients",
+            attribution_baseline="blur",
         )
+    # Tabular inputs are allowed from the zeros baseline (compare refuses to segment them).
+    InspectCheckpoint(
+        tmp_path, tinspect.make_header("tab"), tabular, attributions="integrated_gradients"
+    )
 
 
 def test_options_due() -> None:
@@ -186,3 +192,52 @@ def test_last_only_by_default(tmp_path: Path, rng: np.random.Generator) -> None:
     assert callback.wait_for_attributions(timeout=120)
     directory = tmp_path / fmt.model_dir_name("last", header["id"]) / fmt.ATTRIBUTIONS_DIR
     assert [p.name for p in directory.iterdir()] == [fmt.checkpoint_name(3)]
+
+
+BACKEND_SCRIPT = """
+import json, sys
+import keras, numpy as np
+from keras import layers
+from tinspect.record.attributions import _Backend, baseline_of, integrated_gradients
+rng = np.random.default_rng(0)
+x = rng.uniform(0, 1, size=(24, 6, 6, 1)).astype(np.float32)
+y = rng.integers(0, 3, 24)
+keras.utils.set_random_seed(0)
+inputs = keras.Input((6, 6, 1))
+h = layers.Flatten()(layers.Conv2D(4, 3, activation="tanh")(inputs))
+out = layers.Dense(3, activation="softmax")(layers.Dense(8, activation="tanh")(h))
+model = keras.Model(inputs, out)
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(x, y, epochs=2, verbose=0)
+backend = _Backend(model)
+base = baseline_of(x, "blur", "channels_last")
+scores = backend.forward(x)
+classes = np.argmax(scores, 1)
+maps = integrated_gradients(backend.gradient, x, base, classes, 32)
+rows = np.arange(len(x))
+expected = scores[rows, classes] - backend.forward(base)[rows, classes]
+error = np.abs(maps.reshape(len(x), -1).sum(1) - expected).max()
+print(json.dumps({"backend": keras.backend.backend(), "error": float(error),
+                  "expected": float(np.abs(expected).max())}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_completeness_on_other_backends(tmp_path: Path, backend: str) -> None:
+    """The same IG through jax.grad of stateless_call, and torch autograd (when installed)."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    env = dict(os.environ, KERAS_BACKEND=backend, KERAS_HOME=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", BACKEND_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    assert result["expected"] > 0.01 and result["error"] < 1e-3

@@ -177,7 +177,7 @@ def test_problems_go_to_stderr_and_data_still_comes(tmp_path: Path) -> None:
     assert code == 0 and len(out.splitlines()) == 1 + 5
     assert "error: " in err and "model.json is not valid JSON" in err and "Traceback" not in err
     code, out, err = invoke(["export", str(logs), "conv/conv_1"])
-    assert code == cli.ExitCode.DATA and "corrupt or truncated HDF5" in err
+    assert code == cli.ExitCode.DATA and "file damaged or truncated" in err
     code, out, err = invoke(["export", str(logs), "conv/conv_1", "--epoch", "2"])
     assert code == 0 and out.startswith("uoa,epoch,count")
 

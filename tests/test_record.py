@@ -682,6 +682,7 @@ def test_the_writer_thread_runs_at_idle_priority_and_keeps_errors() -> None:
     """Training's threads come first (SCHED_IDLE); the caller's thread is left as it was;
     a failing job is kept as an error and the jobs after it still run, in order."""
     import os
+    import time
 
     from tinspect.record.writer import BackgroundWriter
 
@@ -693,6 +694,8 @@ def test_the_writer_thread_runs_at_idle_priority_and_keeps_errors() -> None:
 
     writer = BackgroundWriter()
     writer.submit("policy", lambda: seen.append(os.sched_getscheduler(0)))
+    while not seen:  # measured before a full queue or close() raises the writer's priority
+        time.sleep(0.001)
     writer.submit("broken", fail)
     writer.submit("after", lambda: seen.append("after"))
     writer.close()
@@ -733,3 +736,28 @@ def test_a_fit_that_raised_leaves_no_writer_behind(tmp_path: Path, tabular: XY) 
     d = model_dir(tmp_path)
     assert epochs(d) == [0, 1, 2, 3]
     assert [m[fmt.METRIC_EPOCH] for m in metrics(d)] == [1, 2, 3]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling")
+def test_the_writer_leaves_idle_priority_while_training_waits_for_it() -> None:
+    """Once the caller waits for the writer (close, a full queue), idle priority only delays
+    the caller: on a loaded machine a SCHED_IDLE thread gets almost no CPU."""
+    import os
+    import threading
+
+    from tinspect.record.writer import BackgroundWriter
+
+    started, gate = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def slow() -> None:
+        started.set()
+        gate.wait(10)
+
+    writer = BackgroundWriter()
+    writer.submit("slow", slow)
+    started.wait(10)
+    writer.submit("after", lambda: seen.append(os.sched_getscheduler(0)))
+    threading.Timer(0.5, gate.set).start()
+    writer.close()  # waits for "after", which runs while close waits
+    assert seen == [os.SCHED_OTHER]

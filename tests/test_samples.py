@@ -162,6 +162,7 @@ def other_samples(tmp_path: Path) -> Path:
     for path in sorted((copy / "checkpoints").glob("*.h5")):
         with h5py.File(path, "r+") as f:
             f["data_samples/x"][...] = f["data_samples/x"][()][::-1]
+            f.attrs["model_id"] = "00000000" * 4  # its own checkpoints, not dense_skip's
     return logdir
 
 

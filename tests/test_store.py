@@ -151,11 +151,11 @@ def test_corrupt_and_truncated_checkpoints(logs: Path) -> None:
     store = Store(logs)
     model = store.model("conv")
     for epoch in (2, 3):
-        with pytest.raises(DataError, match="corrupt or truncated HDF5"):
+        with pytest.raises(DataError, match="file damaged or truncated"):
             store.summary_table(model.id, epoch)
     assert store.summary_table(model.id, 1).row("conv_1/activations") is not None
     found = messages(store)
-    assert len(found) == 2 and all("corrupt or truncated HDF5" in m for m in found)
+    assert len(found) == 2 and all("file damaged or truncated" in m for m in found)
     assert all(m.startswith("warning: ") for m in found)
 
 
@@ -266,7 +266,8 @@ def test_metrics_torn_last_line_and_broken_lines(logs: Path) -> None:
         f.write(lines[2][20:] + "\n")
     changes = store.refresh()
     assert changes.new_metric_rows == {model.id: 1}
-    assert [m["epoch"] for m in model.metrics] == [1, 2, 3]
+    assert [m["epoch"] for m in store.model("conv").metrics] == [1, 2, 3]
+    assert [m["epoch"] for m in model.metrics] == [1, 2]  # a snapshot: what a reader holds stays
 
 
 def test_external_links_and_virtual_datasets_are_not_followed(logs: Path, tmp_path: Path) -> None:

@@ -659,8 +659,13 @@ def rank(
         raise _fail(
             f"--measure must be one of {', '.join(MEASURES)}. Received: {measure!r}", ExitCode.USAGE
         )
+    if epoch.strip().lower() not in ("last", "first") and not epoch.strip().isdigit():
+        raise _fail(f"--epoch must be last, first or N. Received: {epoch!r}", ExitCode.USAGE)
     store = _open(logdir)
     scores = rank_units(store, measure, epoch=epoch, top=top)
+    if not scores and store.damaged_checkpoints():
+        _print_problems(store)  # nothing could be scored because nothing could be read
+        raise _fail(f"no unit could be scored: {store.damaged_checkpoints()[0]}", ExitCode.DATA)
     columns = ["rank", "uoa", "kind", "type", "epoch", "measure", "raw", "score"]
     rows = [
         [i, s.path, s.kind, s.type_key, s.epoch, s.measure, s.raw, s.score]

@@ -165,7 +165,7 @@ def describe_layer(store: Store, model: ModelLogs, uoa: UoA) -> list[Any]:
         stats.add_column(column, justify="left" if column == "array" else "right")
     for epoch in model.epochs:
         try:
-            table = store.summary_table(model.id, epoch)
+            table = store.arrays.checkpoint(model.id, epoch).summary_table()
         except DataError:
             continue
         for row in rows:

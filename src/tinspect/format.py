@@ -202,7 +202,7 @@ def operations_text(steps: list[dict[str, Any]]) -> str:
                 continue
             parts.append(text)
             continue
-        params = [f"{k}={v}" for k, v in step.items() if k not in ("op", "variable")]
+        params = [f"{k}={v}" for k, v in step.items() if k not in ("op", "variable", "functional")]
         if variable:
             params.insert(0, str(variable))
         parts.append(f"{op}({', '.join(params)})" if params else op)

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from tinspect import format as fmt
-from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, UoAError, reduce
-from tinspect.store import h5 as store_h5
+from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, UoAError
 
 SEVERITIES = ("warning", "error", "critical")
 
@@ -188,10 +187,6 @@ class Check:
     run: Callable[[Context], list[Finding]]
 
 
-def _extremes_query(dataset: str) -> str:
-    return f"unit_extremes|{dataset}"
-
-
 def seed_unit_extremes(
     store: Store, model_id: str, epoch: int, layer: str, lo: np.ndarray, hi: np.ndarray
 ) -> None:
@@ -201,9 +196,9 @@ def seed_unit_extremes(
     reduction), so its in-training checks need not read every layer back from the file.
     Keyed by the checkpoint's identity like any cached result: a changed file misses.
     """
-    identity = store.identity(model_id, epoch)
-    store.cache.put(
-        [identity], _extremes_query(fmt.layer_path(layer, fmt.ACTIVATIONS)), {"min": lo, "max": hi}
+    data = store.arrays.checkpoint(model_id, epoch)
+    data.remember(
+        data.ref(fmt.layer_path(layer, fmt.ACTIVATIONS)), "unit_extremes", {"min": lo, "max": hi}
     )
 
 
@@ -250,16 +245,21 @@ class Context:
         return layer_statement(layer, functional=self.functional, **changes)
 
     def samples(self, name: str) -> np.ndarray | None:
-        """A data_samples array of the last checked epoch (small: the recorded samples)."""
+        """A data_samples array of the last readable checked epoch (small: the samples)."""
         key = f"samples/{name}"
         if key not in self._cache:
             value = None
-            if self.epochs:
-                dataset = f"{fmt.SAMPLES_GROUP}/{name}"
-                if self.store.has(self.model.id, self.epochs[-1], dataset):
-                    value = store_h5.read(
-                        self.store.dataset(self.model.id, self.epochs[-1], dataset)
-                    )
+            dataset = f"{fmt.SAMPLES_GROUP}/{name}"
+            for epoch in reversed(self.epochs):  # the same samples at every checkpoint
+                data = self.store.arrays.checkpoint(self.model.id, epoch)
+                try:
+                    if data.has(dataset):
+                        value = data.read(dataset)
+                        break
+                    if self.store.arrays.damaged(self.model.id, epoch) is None:
+                        break  # readable and without it: absent
+                except DataError:
+                    continue  # damaged: the store said so once; try an earlier checkpoint
             self._cache[key] = value
         return self._cache[key]
 
@@ -267,17 +267,10 @@ class Context:
         """Per-unit min and max of a layer's recorded activations (cached per identity)."""
         key = f"units/{layer}/{epoch}"
         if key not in self._cache:
+            data = self.store.arrays.checkpoint(self.model.id, epoch)
             try:
-                identity = self.store.identity(self.model.id, epoch)
-                name = fmt.layer_path(layer, fmt.ACTIVATIONS)
-
-                def compute() -> dict[str, np.ndarray]:
-                    dataset = self.store.dataset(self.model.id, epoch, name)
-                    lo, hi = reduce.unit_extremes(reduce.blocks(dataset))
-                    return {"min": lo, "max": hi}
-
-                self._cache[key] = self.store.cache.get_or_compute(
-                    [identity], _extremes_query(name), compute
+                self._cache[key] = data.unit_extremes(
+                    data.ref(fmt.layer_path(layer, fmt.ACTIVATIONS))
                 )
             except (DataError, UoAError, ValueError):
                 self._cache[key] = None
@@ -288,12 +281,9 @@ class Context:
         key = f"weights/{layer}/{variable}/{epoch}"
         if key not in self._cache:
             name = fmt.layer_path(layer, fmt.WEIGHTS_GROUP, fmt.h5_key(variable))
+            data = self.store.arrays.checkpoint(self.model.id, epoch)
             try:
-                self._cache[key] = (
-                    store_h5.read(self.store.dataset(self.model.id, epoch, name))
-                    if self.store.has(self.model.id, epoch, name)
-                    else None
-                )
+                self._cache[key] = data.read(name) if data.has(name) else None
             except (DataError, UoAError, KeyError, OSError, ValueError):
                 self._cache[key] = None
         value = self._cache[key]
@@ -327,7 +317,7 @@ class Context:
 
     def summary(self, name: str, epoch: int) -> Any:
         try:
-            return self.store.summary_table(self.model.id, epoch).row(name)
+            return self.store.arrays.checkpoint(self.model.id, epoch).summary_table().row(name)
         except DataError:
             return None
 
@@ -1532,11 +1522,15 @@ def diagnose_model(
     kinds: tuple[str, ...] = ("static", "dynamic"),
     epochs: list[int] | None = None,
 ) -> list[Finding]:
-    """Every finding for one model; checks that cannot read their data are skipped."""
-    model = store.models[model_id]
-    ctx = Context(
-        store, model, thresholds or Thresholds(), epochs if epochs is not None else model.epochs
-    )
+    """Every finding for one model; checks that cannot read their data are skipped.
+
+    Checkpoints that cannot be read are left out of every check (the store records one
+    Problem per damaged checkpoint, so it is said once, not once per check); the checks run
+    on the other checkpoints.
+    """
+    model = store.model_by_id(model_id)
+    wanted = epochs if epochs is not None else model.epochs
+    ctx = Context(store, model, thresholds or Thresholds(), _readable(store, model, wanted))
     findings: list[Finding] = []
     for check in CHECKS:
         if check.kind not in kinds:
@@ -1546,6 +1540,19 @@ def diagnose_model(
         except (DataError, UoAError, KeyError, ValueError):
             continue  # a check without its data says nothing; problems are the store's job
     return sorted(findings, key=lambda f: (-f.level, f.uoa, f.id))
+
+
+def _readable(store: Store, model: ModelLogs, epochs: list[int]) -> list[int]:
+    """``epochs`` whose checkpoint opens (a damaged one is marked and reported by the store);
+    checkpoints found damaged later, while a check reads them, read as absent data."""
+    out = []
+    for epoch in epochs:
+        try:
+            store.arrays.checkpoint(model.id, epoch).attrs()
+        except DataError:
+            continue
+        out.append(epoch)
+    return out
 
 
 def diagnose(store: Store, thresholds: Thresholds | None = None) -> list[Finding]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tinspect import format as fmt
-from tinspect.store import DataError, Layer, ModelLogs, Store, UoAError, reduce
+from tinspect.store import DataError, Layer, ModelLogs, Store, UoAError
 from tinspect.summary import Summary
 
 KINDS: Final = (
@@ -261,18 +261,18 @@ def metric_diff(a: ModelLogs, b: ModelLogs) -> tuple[list[DiffRow], int | None]:
 
 def _summary(store: Store, model: ModelLogs, epoch: int, layer: str) -> Summary | None:
     """The layer's activation summary: the stored row, else computed (and cached)."""
+    data = store.arrays.checkpoint(model.id, epoch)
     try:
-        table = store.summary_table(model.id, epoch)
+        table = data.summary_table()
+        row = table.row(fmt.summary_row_name(layer, fmt.ACTIVATIONS))
+        if row is not None or table.names:
+            return row
+        name = fmt.layer_path(layer, fmt.ACTIVATIONS)
+        if not data.has(name):
+            return None
+        return data.summary(data.ref(name))
     except DataError:
-        return None
-    row = table.row(fmt.summary_row_name(layer, fmt.ACTIVATIONS))
-    if row is not None or table.names:
-        return row
-    name = fmt.layer_path(layer, fmt.ACTIVATIONS)
-    if not store.has(model.id, epoch, name):
-        return None
-    dataset = store.dataset(model.id, epoch, name)
-    return reduce.summary(reduce.blocks(dataset), reduce.n_values(dataset, None, None))
+        return None  # an unreadable checkpoint: the store has said so once
 
 
 def distribution_diff(

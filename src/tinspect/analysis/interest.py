@@ -28,8 +28,7 @@ from typing import Final
 import numpy as np
 
 from tinspect import format as fmt
-from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, h5, reduce
-from tinspect.store.checkpoint import SummaryTable
+from tinspect.store import CheckpointData, DataError, Layer, ModelLogs, Store, SummaryTable, UoA
 from tinspect.summary import Summary
 
 MEASURES: Final[tuple[str, ...]] = (
@@ -136,19 +135,27 @@ class _Reader:
     """Summary rows of checkpoints, each checkpoint's table read once per scoring call.
 
     A checkpoint without a stored summary (or lacking a row) gets the row computed from the
-    array with ``tinspect.summary`` and cached under the same key the query runner uses, so
-    the viewer and this module share the work.
+    array by the store's array service, which caches it under the key the query runner's
+    summaries use, so the viewer and this module share the work. A checkpoint that cannot be
+    read is left out (the store records one Problem for it).
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._tables: dict[tuple[str, int], SummaryTable | None] = {}
+        self._handles: dict[tuple[str, int], CheckpointData] = {}
+
+    def handle(self, model_id: str, epoch: int) -> CheckpointData:
+        key = (model_id, epoch)
+        if key not in self._handles:
+            self._handles[key] = self.store.arrays.checkpoint(model_id, epoch)
+        return self._handles[key]
 
     def table(self, model_id: str, epoch: int) -> SummaryTable | None:
         key = (model_id, epoch)
         if key not in self._tables:
             try:
-                self._tables[key] = self.store.summary_table(model_id, epoch)
+                self._tables[key] = self.handle(model_id, epoch).summary_table()
             except DataError:
                 self._tables[key] = None  # the store has recorded a Problem for the file
         return self._tables[key]
@@ -171,26 +178,14 @@ class _Reader:
         return self.summary(other)
 
     def _computed(self, model_id: str, epoch: int, dataset: str) -> Summary | None:
-        store = self.store
-        if not store.has(model_id, epoch, dataset):
-            return None
-
-        def compute() -> dict[str, np.ndarray]:
-            ds = store.dataset(model_id, epoch, dataset)
-            result = reduce.summary(reduce.blocks(ds), reduce.n_values(ds, None, None))
-            return {
-                "stats": result.stats,
-                "counts": result.hist_counts,
-                "edges": result.hist_edges,
-                "exact": np.array(result.exact_quantiles),
-            }
-
+        data = self.handle(model_id, epoch)
         try:
-            identity = store.identity(model_id, epoch)
-            value = store.cache.get_or_compute([identity], f"summary|{dataset}|None|None", compute)
-        except (DataError, OSError, TypeError):
+            if not data.has(dataset):
+                return None
+            return data.summary(data.ref(dataset))
+        except DataError:
+            self._tables[(model_id, epoch)] = None  # unreadable: skip its other units too
             return None
-        return Summary(value["stats"], value["counts"], value["edges"], bool(value["exact"]))
 
 
 # --- distributions -------------------------------------------------------------------------
@@ -431,7 +426,7 @@ def _parents(store: Store, model: ModelLogs) -> list[ModelLogs]:
     return [store.models[p] for p in model.parents if p in store.models]
 
 
-def _alpha(store: Store, unit: _Unit) -> float:
+def _alpha(reader: _Reader, unit: _Unit) -> float:
     if unit.variable != "kernel" or unit.layer.class_name not in KERNEL_CLASSES:
         return float("nan")
     shape = next(
@@ -441,18 +436,17 @@ def _alpha(store: Store, unit: _Unit) -> float:
         rows = math.prod(shape[:-1])
         if min(rows, shape[-1]) < ALPHA_MIN_EIGENVALUES:
             return float("nan")  # too few eigenvalues: no need to read the kernel
-    model_id, epoch = unit.model.id, unit.epoch
+    data = reader.handle(unit.model.id, unit.epoch)
 
     def compute() -> dict[str, np.ndarray]:
-        kernel = h5.read(store.dataset(model_id, epoch, unit.dataset))
+        kernel = data.read(unit.dataset)
         if kernel.ndim < 2 or kernel.dtype.kind != "f" or not np.all(np.isfinite(kernel)):
             return {"alpha": np.array(np.nan)}
         return {"alpha": np.array(powerlaw_alpha(eigenvalues(kernel_matrix(kernel))))}
 
     try:
-        identity = store.identity(model_id, epoch)
-        value = store.cache.get_or_compute([identity], f"interest|alpha|{unit.dataset}", compute)
-    except (DataError, OSError, np.linalg.LinAlgError):
+        value = data.cached(data.ref(unit.dataset), "interest_alpha", compute)
+    except (DataError, np.linalg.LinAlgError):
         return float("nan")
     return float(value["alpha"])
 
@@ -460,7 +454,7 @@ def _alpha(store: Store, unit: _Unit) -> float:
 def _raw(store: Store, reader: _Reader, unit: _Unit, measure: str) -> float:
     """The measure's value for one unit (NaN when undefined or its data is missing)."""
     if measure == "alpha":
-        return _alpha(store, unit)
+        return _alpha(reader, unit)
     s = reader.summary(unit)
     if s is None or not s["finite"] > 0:
         return float("nan")
@@ -618,14 +612,23 @@ def score_units(
         for unit in _units(model, chosen):
             # Only arrays the checkpoint holds: its summary rows, or (no stored summary)
             # its datasets.
-            present = (
-                unit.row in table.names
-                if table.names
-                else store.has(model.id, chosen, unit.dataset)
-            )
+            try:
+                present = (
+                    unit.row in table.names
+                    if table.names
+                    else reader.handle(model.id, chosen).has(unit.dataset)
+                )
+            except DataError:
+                break  # the checkpoint cannot be read: the model is left out
+
             if present:
                 units.append(unit)
     raws = np.array([_raw(store, reader, u, measure) for u in units], dtype=np.float64)
+    # A checkpoint found damaged while scoring is left out whole, not scored as NaN.
+    readable = [store.arrays.damaged(u.model.id, u.epoch) is None for u in units]
+    if not all(readable):
+        units = [u for u, ok in zip(units, readable, strict=True) if ok]
+        raws = raws[np.asarray(readable, dtype=bool)]
     scores = np.full(len(units), np.nan)
     groups: dict[str, list[int]] = {}
     for i, unit in enumerate(units):

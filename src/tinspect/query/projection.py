@@ -1,5 +1,9 @@
 """A 2-D principal-component projection of a layer's per-sample activations, in bounded memory.
 
+The functions take any array with ``shape``, ``dtype`` and numpy-style indexing: a numpy
+array, or the store's ``ArrayView`` (``CheckpointData.array``), which reads under the HDF5
+lock and turns read errors into the store's Problems.
+
 Each recorded sample's activations are flattened to one vector of D values (N samples).
 The basis (mean and the first two principal directions) is fitted at one checkpoint and
 applied to others, so the samples of several epochs are drawn in one frame.
@@ -29,9 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from tinspect.store import h5
-from tinspect.store.checkpoint import ReshapedDataset
-
 #: Bytes of float64 working data per slab or block (and the in-memory limit).
 BUDGET = 64 << 20
 COMPONENTS = 2
@@ -48,13 +49,30 @@ class Basis:
 
 
 def _source(dataset: Any) -> Any:
-    """The stored array behind a layer stored as another's: the same values, row-major."""
-    return dataset.source if isinstance(dataset, ReshapedDataset) else dataset
+    """The stored array behind a layer stored as another's (the store's ``ReshapedDataset``
+    has a ``source``): the same values in the same row-major order, read without reshaping."""
+    return getattr(dataset, "source", dataset)
 
 
 def _shape(dataset: Any) -> tuple[int, ...]:
-    with h5.H5_LOCK:
-        return tuple(int(d) for d in dataset.shape)
+    return tuple(int(d) for d in dataset.shape)
+
+
+def _read(dataset: Any, selection: Any = ()) -> np.ndarray:
+    return np.asarray(dataset[selection])
+
+
+def _blocks(dataset: Any, block_bytes: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """Blocks of whole samples (axis 0) of about ``block_bytes`` each."""
+    shape = _shape(dataset)
+    if not shape:
+        yield slice(0, 1), _read(dataset)[None]
+        return
+    row = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dataset.dtype).itemsize
+    step = max(1, block_bytes // max(1, row))
+    for start in range(0, shape[0], step):
+        rows = slice(start, min(shape[0], start + step))
+        yield rows, _read(dataset, rows)
 
 
 def feature_slabs(shape: tuple[int, ...], columns: int) -> Iterator[tuple[Any, ...]]:
@@ -110,7 +128,7 @@ def fit(dataset: Any, budget: int = BUDGET, check: Callable[[], None] | None = N
     n = shape[0] if shape else 1
     d = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
     if n * d * 8 <= budget:
-        x = h5.read(dataset).reshape(n, d).astype(np.float64)
+        x = _read(dataset).reshape(n, d).astype(np.float64)
         mean = x.mean(axis=0) if n else np.zeros(d)
         centred = x - mean
         _u, s, vt = np.linalg.svd(centred, full_matrices=False)
@@ -139,13 +157,12 @@ def _fit_gram(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
     columns = max(1, budget // (8 * n))
     slabs = list(feature_slabs(shape, columns))
-    with h5.H5_LOCK:
-        low_precision = np.dtype(dataset.dtype).itemsize <= 4
+    low_precision = np.dtype(dataset.dtype).itemsize <= 4
     gram = np.zeros((n, n))
     means: list[np.ndarray] = []
     for selection in slabs:
         check()
-        block = h5.read(dataset, selection).reshape(n, -1).astype(np.float64)
+        block = _read(dataset, selection).reshape(n, -1).astype(np.float64)
         mean = block.mean(axis=0)
         block -= mean
         # The N²·D products are the whole cost: in float32 (7× faster here) for data stored
@@ -163,7 +180,7 @@ def _fit_gram(
     parts = []
     for selection, mean in zip(slabs, means, strict=True):
         check()
-        block = h5.read(dataset, selection).reshape(n, -1).astype(np.float64) - mean
+        block = _read(dataset, selection).reshape(n, -1).astype(np.float64) - mean
         parts.append((block.T @ u) * inverse)  # (columns, k): this slab's rows of V
     components = np.concatenate(parts, axis=0).T
     components, variances = _pad(components, variances, d)
@@ -179,7 +196,7 @@ def _fit_covariance(
     shift: np.ndarray | None = None  # the first block's mean: keeps the sums well scaled
     total_sum = np.zeros(d)
     square = np.zeros((d, d))
-    for _rows, block in h5.iter_blocks(dataset, None, max(1, budget // 4)):
+    for _rows, block in _blocks(dataset, max(1, budget // 4)):
         check()
         x = block.reshape(block.shape[0], -1).astype(np.float64)
         if shift is None:
@@ -208,7 +225,7 @@ def project(
     if d != basis.mean.size:
         raise ValueError(f"the basis has {basis.mean.size} values per sample, the data {d}")
     out = []
-    for _rows, block in h5.iter_blocks(dataset, None, max(1, budget // 8)):
+    for _rows, block in _blocks(dataset, max(1, budget // 8)):
         check()
         x = block.reshape(block.shape[0], -1).astype(np.float64) - basis.mean
         out.append(x @ basis.components.T)

@@ -35,12 +35,10 @@ import numpy as np
 
 from tinspect import format as fmt
 from tinspect.query.spec import QueryError
-from tinspect.store import h5
-from tinspect.store.checkpoint import DataError
+from tinspect.store import DataError
 
 if TYPE_CHECKING:
-    from tinspect.store.logdir import Store
-    from tinspect.store.model import ModelLogs
+    from tinspect.store import ModelLogs, Store
 
 #: Every kind of selection, in the order the viewer offers them, with a one-line help.
 KINDS: dict[str, str] = {
@@ -146,9 +144,10 @@ def parse(text: str) -> SampleSelection:
 # --- resolving against the logs --------------------------------------------------------------
 def _read(store: Store, model_id: str, epoch: int, name: str) -> np.ndarray | None:
     path = f"{fmt.SAMPLES_GROUP}/{name}"
-    if not store.has(model_id, epoch, path):
+    data = store.arrays.checkpoint(model_id, epoch)
+    if not data.has(path):
         return None
-    return h5.read(store.dataset(model_id, epoch, path))
+    return data.read(path)
 
 
 def class_ids(store: Store, model: ModelLogs, epoch: int) -> np.ndarray:
@@ -203,17 +202,19 @@ def sample_digest(store: Store, model: ModelLogs) -> str:
     epoch = model.epochs[0]
     name = f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_X}"
 
+    data = store.arrays.checkpoint(model.id, epoch)
+
     def compute() -> dict[str, np.ndarray]:
-        dataset = store.dataset(model.id, epoch, name)
         digest = hashlib.sha256()
-        with h5.H5_LOCK:
-            digest.update(f"{dataset.dtype.str}|{dataset.shape[:1]}|".encode())
-        for _rows, block in h5.iter_blocks(dataset):
+        first = True
+        for _rows, block in data.blocks(name):
+            if first:  # dtype and sample count, as the header of the digest
+                digest.update(f"{block.dtype.str}|{data.shape(name)[:1]}|".encode())
+                first = False
             digest.update(np.ascontiguousarray(block).tobytes())
         return {"digest": np.frombuffer(digest.digest(), dtype=np.uint8)}
 
-    identity = store.identity(model.id, epoch)
-    value = store.cache.get_or_compute([identity], "sample_digest|x|v2", compute)
+    value = data.cached(data.ref(name), "sample_digest_v2", compute)
     return bytes(value["digest"]).hex()
 
 
@@ -246,9 +247,10 @@ def resolve(
     """
     n = int(model.dataset.get("n_samples") or 0)
     if n == 0:
-        x = store.dataset(model.id, epoch, f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_X}")
-        with h5.H5_LOCK:
-            n = int(x.shape[0])
+        shape = store.arrays.checkpoint(model.id, epoch).shape(
+            f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_X}"
+        )
+        n = int(shape[0]) if shape else 0
     kind = selection.kind
     if kind == "all":
         return np.arange(n, dtype=np.int64)

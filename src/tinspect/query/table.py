@@ -48,7 +48,9 @@ class Table:
     def from_rows(
         columns: list[str], rows: Sequence[Sequence[Any]], meta: dict[str, Any] | None = None
     ) -> Table:
-        data = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        data: list[Sequence[Any]] = (
+            [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        )
         return Table(columns, data, meta or {})
 
 

@@ -47,6 +47,8 @@ from tinspect.record.files import (
     to_float,
     write_text_atomic,
 )
+from tinspect.record.samples import ACTIVATION_DTYPES, class_ids_from_labels, split_samples
+from tinspect.record.samples import check_choice as _check_choice
 from tinspect.record.writer import (
     BackgroundWriter,
     CheckpointRecord,
@@ -56,7 +58,6 @@ from tinspect.record.writer import (
     write_checkpoint,
 )
 
-ACTIVATION_DTYPES = ("float16", "float32")
 #: The share of an epoch's time the in-training checks may take (they run less often if not).
 CHECK_BUDGET = 0.02
 #: The initialization checkpoint is computed when the first epoch ends, or after this many
@@ -71,80 +72,10 @@ def _warn(message: str) -> None:
     warnings.warn(f"tinspect: {message}", UserWarning, stacklevel=3)
 
 
-def _as_array(value: Any, what: str) -> np.ndarray:
-    try:
-        array = np.asarray(value)
-    except Exception as error:  # noqa: BLE001
-        raise TypeError(
-            f"{what} must be array-like. Received: {type(value).__name__} ({error})"
-        ) from None
-    if array.dtype == object:
-        raise TypeError(f"{what} must be a numeric array. Received: an array of Python objects")
-    if array.ndim == 0:
-        raise ValueError(f"{what} must have a sample axis. Received: a scalar {array!r}")
-    return array
-
-
 def _split_samples(samples: Any) -> tuple[list[np.ndarray], np.ndarray | None]:
     """``x``, ``(x,)``, ``(x, y)`` or ``([x1, x2], y)`` → (list of inputs, labels or None)."""
-    if isinstance(samples, tuple):
-        if len(samples) not in (1, 2):
-            raise ValueError(
-                f"samples must be x, (x,) or (x, y). Received: a tuple of {len(samples)} items"
-            )
-        x, y = samples[0], samples[1] if len(samples) == 2 else None
-    else:
-        x, y = samples, None
-    if isinstance(x, Mapping):
-        inputs = [_as_array(v, f"samples x[{k!r}]") for k, v in x.items()]
-    elif isinstance(x, list):
-        inputs = [_as_array(v, f"samples x[{i}]") for i, v in enumerate(x)]
-    else:
-        inputs = [_as_array(x, "samples x")]
-    if not inputs:
-        raise ValueError("samples must contain at least one input array. Received: x=[]")
-    labels = None if y is None else _as_array(y, "samples y")
-    lengths = {a.shape[0] for a in inputs} | ({labels.shape[0]} if labels is not None else set())
-    if len(lengths) != 1:
-        raise ValueError(
-            "every samples array must have the same number of samples. "
-            f"Received: lengths {sorted(lengths)}"
-        )
-    if inputs[0].shape[0] == 0:
-        raise ValueError("samples must hold at least one sample. Received: 0 samples")
+    inputs, labels, _keys = split_samples(samples)
     return inputs, labels
-
-
-def class_ids_from_labels(labels: np.ndarray | None) -> np.ndarray | None:
-    """Integer class ids from class labels or one-hot rows; None for regression targets."""
-    if labels is None:
-        return None
-    y = labels
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim == 1:
-        if y.dtype.kind in "iub":
-            return y.astype(np.int64) if (y >= 0).all() else None
-        if (
-            y.dtype.kind == "f"
-            and np.isfinite(y).all()
-            and (y >= 0).all()
-            and (y == np.round(y)).all()
-        ):
-            return y.astype(np.int64)
-        return None
-    if y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind in "fiub":
-        rows = y.sum(axis=1)
-        if ((y >= 0) & (y <= 1)).all() and np.allclose(rows, 1.0, atol=1e-3):
-            return np.argmax(y, axis=1).astype(np.int64)
-    return None
-
-
-def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
-    if value is not None and value not in choices:
-        raise ValueError(
-            f"{name} must be one of {', '.join(choices)} or None. Received: {name}={value!r}"
-        )
 
 
 class InspectCheckpoint(keras.callbacks.Callback):
@@ -177,7 +108,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         attribution_steps: quadrature steps of the path integral.
         attribution_epochs: ``"last"`` (the last checkpoint of each fit), ``"all"`` or an
             int N (epochs that are multiples of N, and the last).
-        attribution_baseline: ``"blur"`` (the sample blurred) or ``"zeros"``.
+        attribution_baseline: ``"zeros"`` (a black image) or ``"blur"`` (the sample
+            blurred; hides bright-patch shortcuts, see ``record/attributions.py``).
     """
 
     def __init__(
@@ -198,7 +130,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         attributions: str | None = None,
         attribution_steps: int = 32,
         attribution_epochs: str | int = "last",
-        attribution_baseline: str = "blur",
+        attribution_baseline: str = "zeros",
     ) -> None:
         super().__init__()
         if not isinstance(logdir, (str, Path)) or not str(logdir):

@@ -11,11 +11,12 @@ back-pressure instead of growing).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,34 @@ class BackgroundWriter:
         """Queue ``job``; blocks while ``max_pending`` jobs are waiting (back-pressure)."""
         if not self._thread.is_alive():
             raise RuntimeError("the checkpoint writer thread has stopped")
-        self._queue.put((label, job))
+        try:
+            self._queue.put_nowait((label, job))
+        except queue.Full:
+            with self._boosted():
+                self._queue.put((label, job))
+
+    @contextlib.contextmanager
+    def _boosted(self) -> Iterator[None]:
+        """The normal policy for the writer while training waits for it.
+
+        Idle priority is right while training runs; once training blocks on the writer
+        (full queue, ``close``), it only delays training: under ``SCHED_IDLE`` the writer
+        gets CPU only when no other process of the machine wants it, and on a shared,
+        loaded machine that made a torch bench loop wait seconds per checkpoint.
+        """
+        tid = self._thread.native_id
+        try:
+            if tid is None:
+                raise OSError("the writer thread has not started")
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        except (AttributeError, OSError):
+            yield  # not Linux, or no such thread any more: nothing to restore
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(AttributeError, OSError):
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
     def take_errors(self) -> list[tuple[str, BaseException]]:
         """Errors since the last call, oldest first."""
@@ -264,5 +292,6 @@ class BackgroundWriter:
     def close(self) -> None:
         """Finish every queued job and stop the thread."""
         if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+            with self._boosted():
+                self._queue.put(None)
+                self._thread.join()

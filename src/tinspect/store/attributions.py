@@ -19,7 +19,7 @@ import numpy as np
 
 from tinspect import format as fmt
 from tinspect.store import h5
-from tinspect.store.checkpoint import DataError, check_version, decode_attr
+from tinspect.store.checkpoint import DataError, check_version, read_attrs
 from tinspect.store.problems import problem
 
 if TYPE_CHECKING:
@@ -87,8 +87,7 @@ def read_attributions(store: Store, model: ModelLogs, epoch: int) -> Attribution
         raise _fail(store, path, "leads outside the logdir; not read")
     try:
         f = store.files.get(path)
-        with h5.H5_LOCK:
-            attrs = {k: decode_attr(f.attrs[k]) for k in f.attrs}
+        attrs = read_attrs(f)
         check_version(attrs)
 
         def get(name: str) -> np.ndarray | None:
@@ -102,6 +101,8 @@ def read_attributions(store: Store, model: ModelLogs, epoch: int) -> Attribution
         true_class = get(fmt.ATTRIBUTION_TRUE_CLASS)
     except DataError as error:
         raise _fail(store, path, str(error)) from None
+    except h5.ReadError:
+        raise _fail(store, path, "cannot be read (file damaged or truncated)") from None
     except (OSError, KeyError, h5.UnsafeObject, ValueError) as error:
         raise _fail(store, path, f"cannot be read ({type(error).__name__}: {error})") from None
     if predicted is None or predicted_class is None:
@@ -129,8 +130,8 @@ def recorded_inputs(store: Store, model: ModelLogs, epoch: int) -> np.ndarray:
     earlier = [e for e in model.epochs if e <= epoch] or model.epochs
     if not earlier:
         raise DataError(f"{model.name} has no checkpoint, so no recorded samples")
-    dataset = store.dataset(model.id, earlier[-1], f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_X}")
-    return h5.read(dataset)
+    data = store.arrays.checkpoint(model.id, earlier[-1])
+    return data.read(f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_X}")
 
 
 def _inside(root: Path, path: Path) -> bool:

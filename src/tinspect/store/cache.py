@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +121,8 @@ class Cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(3)}")
             with open(tmp, "wb") as f:
-                np.savez(f, **value)
+                savez: Any = np.savez  # numpy's stub types **kwds as its own keywords
+                savez(f, **value)
             os.replace(tmp, path)
         except OSError:
             self.directory = None  # a read-only or full cache disk: keep working in memory

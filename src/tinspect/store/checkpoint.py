@@ -25,6 +25,13 @@ class DataError(Exception):
     """The data asked for does not exist or cannot be read; the message is one line."""
 
 
+class CheckpointUnreadable(DataError):
+    """A checkpoint that cannot be used (damaged, truncated, emptied, a directory, another
+    model's): the store has recorded one ``Problem`` for it and skips it for the session, and
+    readers carry on with the other checkpoints. The message is one line naming the
+    checkpoint and its model."""
+
+
 @dataclass(frozen=True)
 class SummaryTable:
     """The ``summary`` group of a checkpoint: one row per array (``layer/activations`` ...)."""
@@ -62,8 +69,12 @@ def decode_attr(value: Any) -> Any:
 
 
 def read_attrs(f: h5py.File) -> dict[str, Any]:
+    """The root attributes (``h5.ReadError`` when the root header is damaged)."""
     with h5.H5_LOCK:
-        attrs = {k: decode_attr(f.attrs[k]) for k in f.attrs}
+        try:
+            attrs = {k: decode_attr(f.attrs[k]) for k in f.attrs}
+        except h5.H5PY_ERRORS as error:
+            raise h5.ReadError(f"attributes: {h5.reason(error)}") from None
     metrics = attrs.get(fmt.ATTR_METRICS)
     if isinstance(metrics, str):
         try:
@@ -83,18 +94,37 @@ def check_version(attrs: dict[str, Any]) -> None:
 
 
 def read_summary(f: h5py.File) -> SummaryTable:
-    """The summary table, or an empty one when the file has none (then it is computed)."""
+    """The summary table, or an empty one when the file has none (then it is computed).
+
+    ``h5.ReadError`` when the table exists but cannot be read (a damaged file): the caller
+    marks the checkpoint, instead of silently computing what the table should have said.
+    """
     group = f"{fmt.SUMMARY_GROUP}/"
     try:
         names_ds = h5.safe_get(f, group + fmt.SUMMARY_NAMES)
         stats_ds = h5.safe_get(f, group + fmt.SUMMARY_STATS)
         with h5.H5_LOCK:
-            names = tuple(str(n) for n in names_ds.asstr()[()])
-            columns = json.loads(stats_ds.attrs.get(fmt.ATTR_COLUMNS, "[]"))
-            stats = np.asarray(stats_ds[()], dtype=np.float64)
+            try:
+                raw_names = names_ds.asstr()[()]
+                raw_columns = stats_ds.attrs.get(fmt.ATTR_COLUMNS, "[]")
+            except h5.H5PY_ERRORS as error:
+                raise h5.ReadError(f"{fmt.SUMMARY_GROUP}: {h5.reason(error)}") from None
+        stats = h5.read(stats_ds).astype(np.float64)
         counts = h5.read(h5.safe_get(f, group + fmt.SUMMARY_HIST_COUNTS))
         edges = h5.read(h5.safe_get(f, group + fmt.SUMMARY_HIST_EDGES))
-    except (KeyError, h5.UnsafeObject, ValueError, OSError):
+    except (KeyError, h5.UnsafeObject):
+        return SummaryTable.empty()
+    try:
+        names = tuple(str(n) for n in np.atleast_1d(raw_names))
+        columns = json.loads(decode_attr(raw_columns))
+    except (ValueError, TypeError):
+        return SummaryTable.empty()
+    if (
+        not isinstance(columns, list)
+        or stats.ndim != 2
+        or stats.shape != (len(names), len(columns))
+        or edges.shape != (len(names), fmt.SUMMARY_BINS + 1)
+    ):
         return SummaryTable.empty()
     if list(columns) != list(fmt.SUMMARY_COLUMNS):
         # Another minor version with other columns: map the ones we know, NaN the rest.
@@ -146,7 +176,7 @@ class ReshapedDataset:
         else:
             rows, rest = selection[0], selection[1:]
         data = np.asarray(self.source[rows])
-        if np.ndim(rows) == 0 and not isinstance(rows, slice):  # one row: its axis is gone
+        if not isinstance(rows, slice) and np.ndim(rows) == 0:  # one row: its axis is gone
             data = data.reshape(self.shape[1:])
         else:
             data = data.reshape((-1, *self.shape[1:]))
@@ -155,6 +185,53 @@ class ReshapedDataset:
         if data.ndim == self.ndim - 1:
             return data[rest]
         return data[(slice(None), *rest)]
+
+
+class ChannelsLastDataset:
+    """A channels-first array (torch's (N, C, H, W)) seen with its channel axis last.
+
+    Every unit-wise reduction of the store (neurons, channels, class × unit means, unit
+    extremes for the checks) works on the last axis, the Keras layout. A layer whose
+    model.json entry names another ``channel_axis`` is read through this view, so the same
+    reductions see channels as units; the file keeps the framework's own layout. Rows
+    (the sample axis) are read from the source block by block, then the axis is moved:
+    ``np.moveaxis`` returns a view, no copy.
+    """
+
+    is_virtual = False
+
+    def __init__(self, source: Any, axis: int) -> None:
+        self.source = source
+        self.axis = axis
+        shape = tuple(source.shape)
+        self.shape = (*shape[:axis], *shape[axis + 1 :], shape[axis])
+        self.dtype = source.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, selection: Any) -> np.ndarray:
+        """Rows are selected in the source (the sample axis is not moved), the rest after."""
+        if not isinstance(selection, tuple):
+            selection = (selection,)
+        if not selection or selection[0] is Ellipsis:
+            rows, rest = slice(None), selection
+        else:
+            rows, rest = selection[0], selection[1:]
+        data = np.asarray(self.source[rows])
+        one_row = not isinstance(rows, slice) and np.ndim(rows) == 0
+        data = np.moveaxis(data, self.axis - 1 if one_row else self.axis, -1)
+        if not rest:
+            return data
+        return data[rest] if one_row else data[(slice(None), *rest)]
 
 
 def stored_once(f: h5py.File, name: str) -> ReshapedDataset | None:
@@ -167,8 +244,11 @@ def stored_once(f: h5py.File, name: str) -> ReshapedDataset | None:
     try:
         group = h5.safe_get(f, f"{fmt.LAYERS_GROUP}/{parts[1]}")
         with h5.H5_LOCK:
-            source = decode_attr(group.attrs.get(fmt.ATTR_ACTIVATIONS_OF))
-            shape_text = decode_attr(group.attrs.get(fmt.ATTR_ACTIVATIONS_SHAPE))
+            try:
+                source = decode_attr(group.attrs.get(fmt.ATTR_ACTIVATIONS_OF))
+                shape_text = decode_attr(group.attrs.get(fmt.ATTR_ACTIVATIONS_SHAPE))
+            except h5.H5PY_ERRORS as error:
+                raise h5.ReadError(f"{parts[1]!r}: {h5.reason(error)}") from None
     except (KeyError, h5.UnsafeObject):
         return None
     if not isinstance(source, str) or not isinstance(shape_text, str):
@@ -186,8 +266,7 @@ def stored_once(f: h5py.File, name: str) -> ReshapedDataset | None:
         raise DataError(f"{name!r} is stored as layer {source!r}'s, which is missing") from None
     if not hasattr(data, "dtype"):
         raise DataError(f"{name!r}: layer {source!r}'s {parts[2]} is not a dataset")
-    with h5.H5_LOCK:
-        source_shape = tuple(data.shape)
+    source_shape = h5.shape(data)
     if parts[2] == fmt.MEAN_CLASS_ACTIVATIONS:
         shape = (source_shape[0], *shape[1:]) if source_shape else shape
     if (

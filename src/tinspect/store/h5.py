@@ -37,6 +37,22 @@ class UnsafeObject(Exception):
     """An HDF5 object the store refuses to follow (external/soft link, virtual dataset)."""
 
 
+class ReadError(Exception):
+    """h5py failed on an object that exists: the file is damaged or truncated.
+
+    HDF5 reports a damaged file late: a file whose superblock and headers are intact opens
+    fine, and the failure comes when a dataset's bytes are read (``OSError: Can't
+    synchronously read data``), or as a ``KeyError``/``RuntimeError``/``ValueError`` from an
+    object header that does not parse. Every h5py call of this module turns those into this
+    one exception, so the store can tell "damaged" from "absent" (a ``KeyError`` of ours)
+    and turn it into a ``Problem``; nothing else catches h5py's own exceptions.
+    """
+
+
+#: What h5py raises for damaged files (see ``ReadError``).
+H5PY_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
+
+
 @dataclass(frozen=True)
 class FileIdentity:
     """What must stay equal for cached results of a file to remain valid."""
@@ -98,22 +114,52 @@ def safe_get(root: h5py.Group, name: str) -> Any:
     node: Any = root
     for part in [p for p in name.split("/") if p]:
         with H5_LOCK:
-            link = node.get(part, getlink=True)
+            try:
+                link = node.get(part, getlink=True) if isinstance(node, h5py.Group) else None
+            except H5PY_ERRORS as error:
+                raise ReadError(f"{name!r}: {reason(error)}") from None
             if link is None:
                 raise KeyError(f"{name!r} not found")
             if not isinstance(link, h5py.HardLink):
                 raise UnsafeObject(f"{name!r} is a {type(link).__name__}, which is not followed")
-            node = node[part]
+            try:
+                node = node[part]
+            except H5PY_ERRORS as error:  # the link exists, its object does not open
+                raise ReadError(f"{name!r}: {reason(error)}") from None
     if isinstance(node, h5py.Dataset):
         with H5_LOCK:
-            if node.is_virtual:
+            try:
+                virtual = node.is_virtual
+                dtype = node.dtype
+                references = dtype.kind == "O" and h5py.check_string_dtype(dtype) is None
+            except H5PY_ERRORS as error:
+                raise ReadError(f"{name!r}: {reason(error)}") from None
+            if virtual:
                 raise UnsafeObject(f"{name!r} is a virtual dataset, which is not followed")
-            if node.dtype.kind == "O" and h5py.check_string_dtype(node.dtype) is None:
+            if references:
                 raise UnsafeObject(f"{name!r} holds object references, which are not followed")
     return node
 
 
+def reason(error: BaseException) -> str:
+    """h5py's message, one line (its messages name the HDF5 function that failed)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:200]
+
+
+def is_open(dataset: Any) -> bool:
+    """Whether a dataset's file is still open (the manager may close it for another file);
+    a view of another dataset (``ReshapedDataset``) asks its source."""
+    node = getattr(dataset, "source", dataset)
+    identifier = getattr(node, "id", None)
+    if identifier is None:
+        return True
+    with H5_LOCK:
+        return bool(identifier.valid)
+
+
 def has(root: h5py.Group, name: str) -> bool:
+    """Whether ``name`` exists and may be followed (``ReadError`` when the file is damaged)."""
     try:
         safe_get(root, name)
     except (KeyError, UnsafeObject):
@@ -122,9 +168,30 @@ def has(root: h5py.Group, name: str) -> bool:
 
 
 def read(dataset: h5py.Dataset, selection: Any = ()) -> np.ndarray:
-    """``dataset[selection]`` under the lock."""
+    """``dataset[selection]`` under the lock; ``ReadError`` when h5py fails to read it."""
     with H5_LOCK:
-        return np.asarray(dataset[selection])
+        try:
+            return np.asarray(dataset[selection])
+        except H5PY_ERRORS as error:
+            raise ReadError(reason(error)) from None
+
+
+def dtype(dataset: h5py.Dataset) -> np.dtype:
+    """The dataset's dtype under the lock (``ReadError`` when its header is damaged)."""
+    with H5_LOCK:
+        try:
+            return np.dtype(dataset.dtype)
+        except H5PY_ERRORS as error:
+            raise ReadError(reason(error)) from None
+
+
+def shape(dataset: h5py.Dataset) -> tuple[int, ...]:
+    """The dataset's shape under the lock (``ReadError`` when its header is damaged)."""
+    with H5_LOCK:
+        try:
+            return tuple(int(d) for d in dataset.shape)
+        except H5PY_ERRORS as error:
+            raise ReadError(reason(error)) from None
 
 
 def block_rows(shape: tuple[int, ...], itemsize: int, block_bytes: int = BLOCK_BYTES) -> int:
@@ -142,7 +209,10 @@ def iter_blocks(
     threads interleave their reads.
     """
     with H5_LOCK:
-        shape, itemsize = dataset.shape, dataset.dtype.itemsize
+        try:
+            shape, itemsize = tuple(dataset.shape), dataset.dtype.itemsize
+        except H5PY_ERRORS as error:
+            raise ReadError(reason(error)) from None
     if len(shape) == 0:
         yield np.zeros(1, dtype=np.int64), read(dataset)[None]
         return

@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from tinspect import format as fmt
 from tinspect.store import h5
+from tinspect.store.arrays import Arrays
 from tinspect.store.cache import Cache, default_cache_dir
 from tinspect.store.checkpoint import (
+    ChannelsLastDataset,
+    CheckpointUnreadable,
     DataError,
     SummaryTable,
     check_version,
@@ -30,7 +33,7 @@ from tinspect.store.checkpoint import (
 from tinspect.store.model import ModelLogs, ModelUnreadable
 from tinspect.store.problems import ProblemLog, Severity, problem
 from tinspect.store.tree import ModelTree, build_tree
-from tinspect.store.uoa import UoA, UoAError, format_path, parse_path
+from tinspect.store.uoa import UnitNotFound, UoA, UoAError, format_path, parse_path
 
 if TYPE_CHECKING:
     import h5py
@@ -41,13 +44,15 @@ SUMMARY_TABLES_KEPT = 512
 
 @dataclass
 class Changes:
-    """What a refresh found."""
+    """What a refresh found (ids of models; the viewer rebuilds and reloads from this)."""
 
     new_models: list[str] = field(default_factory=list)
     changed_models: list[str] = field(default_factory=list)
     removed_models: list[str] = field(default_factory=list)
     new_checkpoints: dict[str, list[int]] = field(default_factory=dict)
     new_metric_rows: dict[str, int] = field(default_factory=dict)
+    #: Epochs whose checkpoint file disappeared, by model id (models still present).
+    removed_checkpoints: dict[str, list[int]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
@@ -56,6 +61,7 @@ class Changes:
             or self.removed_models
             or self.new_checkpoints
             or self.new_metric_rows
+            or self.removed_checkpoints
         )
 
 
@@ -82,6 +88,9 @@ class Store:
         #: overviews ask for the same table many times per checkpoint.
         self._summaries: OrderedDict[str, tuple[h5.FileIdentity, SummaryTable]] = OrderedDict()
         self._summaries_lock = threading.Lock()  # the viewer's workers share the store
+        #: Checkpoints found damaged: path -> (identity when found, one-line message).
+        self._damaged: dict[str, tuple[h5.FileIdentity | None, str]] = {}
+        self._damaged_lock = threading.Lock()
         for root in self.roots:
             if not root.is_dir():
                 self.problems.add(
@@ -115,9 +124,17 @@ class Store:
             return False
 
     def refresh(self) -> Changes:
-        """Re-scan the logdirs; re-read only what changed."""
+        """Re-scan the logdirs; re-read only what changed.
+
+        Readers on other threads (the viewer's workers) see one consistent snapshot: a model
+        that changed is refreshed on a copy, and the new ``models`` dict and tree replace the
+        old ones in one assignment each; the objects a reader already holds never change.
+        """
         changes = Changes()
         seen: set[Path] = set()
+        models = dict(self.models)
+        by_dir = dict(self._by_dir)
+        tree_stale = False
         for root, directory in self._model_dirs():
             seen.add(directory)
             json_path = directory / fmt.MODEL_JSON
@@ -128,7 +145,7 @@ class Store:
                     )
                 )
                 continue
-            model = self._by_dir.get(directory)
+            model = by_dir.get(directory)
             if model is None:
                 try:
                     identity = h5.FileIdentity.of(json_path)
@@ -146,8 +163,8 @@ class Store:
                     )
                     continue
                 self._bad_dirs.pop(directory, None)
-                if model.id in self.models:
-                    other = self.models[model.id].directory
+                if model.id in models:
+                    other = models[model.id].directory
                     self._bad_dirs[directory] = identity
                     self.problems.add(
                         problem(
@@ -158,36 +175,46 @@ class Store:
                         )
                     )
                     continue
-                self.models[model.id] = model
-                self._by_dir[directory] = model
+                models[model.id] = model
+                by_dir[directory] = model
                 changes.new_models.append(model.id)
                 if model.checkpoints:
                     changes.new_checkpoints[model.id] = model.epochs
                 if model.metrics:
                     changes.new_metric_rows[model.id] = len(model.metrics)
-                self._tree = None
+                tree_stale = True
                 continue
+            fresh = model.copy()
             try:
-                changed, epochs, rows = model.refresh(self.problems)
+                changed, epochs, rows = fresh.refresh(self.problems)
             except ModelUnreadable as error:
                 self.problems.add(
                     problem(json_path, str(error), "showing the last readable version")
                 )
                 continue
+            removed = sorted(set(model.checkpoints) - set(fresh.checkpoints))
+            if not (changed or epochs or rows or removed):
+                continue  # keep the object readers hold
+            models[model.id] = by_dir[directory] = fresh
             if changed:
                 changes.changed_models.append(model.id)
-                self._tree = None
+                tree_stale = True
             if epochs:
                 changes.new_checkpoints[model.id] = epochs
             if rows:
                 changes.new_metric_rows[model.id] = rows
-        for directory in [d for d in self._by_dir if d not in seen]:
-            model = self._by_dir.pop(directory)
-            self.models.pop(model.id, None)
+            if removed:
+                changes.removed_checkpoints[model.id] = removed
+        for directory in [d for d in by_dir if d not in seen]:
+            model = by_dir.pop(directory)
+            models.pop(model.id, None)
             changes.removed_models.append(model.id)
-            self._tree = None
-        if self._tree is None:
-            self._tree = build_tree(self.models, self.problems)  # reports parent cycles now
+            tree_stale = True
+        if tree_stale or self._tree is None:
+            tree = build_tree(models, self.problems)  # reports parent cycles now
+            self.models, self._by_dir, self._tree = models, by_dir, tree
+        else:
+            self.models, self._by_dir = models, by_dir
         return changes
 
     # --- the model tree and names ----------------------------------------------------------
@@ -258,11 +285,31 @@ class Store:
         return UoA(model.id, layer.name, parsed.variable, parsed.neuron)
 
     def path(self, uoa: UoA) -> str:
-        return format_path(self.display_name(self.models[uoa.model]), uoa)
+        return format_path(self.display_name(self.model_by_id(uoa.model)), uoa)
+
+    @property
+    def arrays(self) -> Arrays:
+        """Array facts of checkpoints: summaries, reductions, reads (store/arrays.py).
+
+        A new, stateless service object each time (no reference cycle keeps a dropped store
+        and its open files alive); its state (files, cache, damage marks) is the store's.
+        """
+        return Arrays(self)
+
+    def model_by_id(self, model_id: str) -> ModelLogs:
+        """The model with this id (``UnitNotFound`` when it is not, or no longer, here)."""
+        model = self.models.get(model_id)
+        if model is None:
+            raise UnitNotFound(
+                f"model id {model_id[:8]} is not in the logdir (its directory was removed?)"
+            )
+        return model
 
     # --- checkpoint data ---------------------------------------------------------------------
+    # Array data is read through ``self.arrays`` (store/arrays.py); the methods below are
+    # its building blocks: find, open and check a file, and mark it damaged.
     def checkpoint_path(self, model_id: str, epoch: int) -> Path:
-        model = self.models[model_id]
+        model = self.model_by_id(model_id)
         try:
             return model.checkpoints[epoch]
         except KeyError:
@@ -278,36 +325,111 @@ class Store:
         except OSError as error:
             raise DataError(f"{path}: {error.strerror}") from None
 
-    def checkpoint(self, model_id: str, epoch: int) -> h5py.File:
-        """The open, version-checked checkpoint file (DataError + Problem when unreadable)."""
+    def checkpoint_label(self, model_id: str, epoch: int) -> str:
+        """``checkpoint epoch-0004.h5 of model beta``: how messages name a checkpoint."""
+        model = self.model_by_id(model_id)
+        path = model.checkpoints.get(epoch)
+        name = path.name if path is not None else fmt.checkpoint_name(epoch)
+        return f"checkpoint {name} of model {self.display_name(model)}"
+
+    def damaged(self, model_id: str, epoch: int) -> str | None:
+        """Why this checkpoint is marked damaged (None when it is not): once a read of it
+        failed, it is skipped until the file changes."""
+        path = self.models[model_id].checkpoints.get(epoch) if model_id in self.models else None
+        if path is None:
+            return None
+        mark = self._damaged.get(str(path))
+        if mark is None:
+            return None
+        try:
+            identity: h5.FileIdentity | None = h5.FileIdentity.of(path)
+        except OSError:
+            identity = None
+        if identity != mark[0]:
+            with self._damaged_lock:
+                self._damaged.pop(str(path), None)
+            self.problems.discard_path(path)
+            return None
+        return mark[1]
+
+    def damaged_checkpoints(self) -> list[str]:
+        """One line per checkpoint found damaged this session (those of models still here)."""
+        with self._damaged_lock:
+            return [message for _identity, message in self._damaged.values()]
+
+    def mark_damaged(self, model_id: str, epoch: int, what: str) -> CheckpointUnreadable:
+        """Record that a checkpoint cannot be read: one ``Problem`` naming the file, and the
+        checkpoint skipped for the rest of the session. Returns the error to raise, whose
+        message is one line naming the checkpoint and its model."""
         path = self.checkpoint_path(model_id, epoch)
+        message = f"{self.checkpoint_label(model_id, epoch)}: {what}"
+        try:
+            identity: h5.FileIdentity | None = h5.FileIdentity.of(path)
+        except OSError:
+            identity = None
+        with self._damaged_lock:
+            first = str(path) not in self._damaged
+            if first:
+                self._damaged[str(path)] = (identity, message)
+        if first:
+            self.problems.add(
+                problem(path, what, "skipped for this session; other checkpoints remain usable")
+            )
+        self.files.close(path)
+        return CheckpointUnreadable(message if first else self._damaged[str(path)][1])
+
+    def checkpoint(self, model_id: str, epoch: int) -> h5py.File:
+        """The open, checked checkpoint file (``CheckpointUnreadable`` + a Problem when it
+        cannot be used: damaged, truncated, another model's or epoch's, another format)."""
+        path = self.checkpoint_path(model_id, epoch)
+        reason = self.damaged(model_id, epoch)
+        if reason is not None:
+            raise CheckpointUnreadable(reason)
         model = self.models[model_id]
         if not self._inside(model.root, path):
-            self._fail(path, "leads outside the logdir; not read")
+            raise self.mark_damaged(model_id, epoch, "leads outside the logdir; not read")
         try:
             f = self.files.get(path)
         except FileNotFoundError:
-            self._fail(path, "disappeared (deleted while reading?)")
-        except OSError as error:
-            self._fail(
-                path, f"cannot be read: corrupt or truncated HDF5 ({error.__class__.__name__})"
-            )
-        identity = h5.FileIdentity.of(path)
+            raise DataError(
+                f"{self.checkpoint_label(model_id, epoch)} disappeared (deleted while reading?)"
+            ) from None
+        except IsADirectoryError:
+            raise self.mark_damaged(model_id, epoch, "is a directory, not a file") from None
+        except OSError:
+            raise self.mark_damaged(
+                model_id, epoch, "cannot be opened (file damaged or truncated)"
+            ) from None
+        try:
+            identity = h5.FileIdentity.of(path)
+        except OSError:
+            raise DataError(
+                f"{self.checkpoint_label(model_id, epoch)} disappeared (deleted while reading?)"
+            ) from None
         if self._checked.get(str(path)) != identity:
             try:
-                check_version(read_attrs(f))
+                attrs = read_attrs(f)
+                check_version(attrs)
+            except h5.ReadError:
+                raise self.mark_damaged(
+                    model_id, epoch, "attributes cannot be read (file damaged or truncated)"
+                ) from None
             except DataError as error:
-                self._fail(path, str(error))
+                raise self.mark_damaged(model_id, epoch, str(error)) from None
+            mismatch = _belongs_elsewhere(attrs, model, epoch)
+            if mismatch is not None:
+                raise self.mark_damaged(model_id, epoch, mismatch)
             self._checked[str(path)] = identity
         return f
 
-    def _fail(self, path: Path, what: str) -> Any:
-        self.problems.add(problem(path, what, "other checkpoints remain usable"))
-        self.files.close(path)
-        raise DataError(f"{path}: {what}")
-
     def attrs(self, model_id: str, epoch: int) -> dict[str, Any]:
-        return read_attrs(self.checkpoint(model_id, epoch))
+        f = self.checkpoint(model_id, epoch)
+        try:
+            return read_attrs(f)
+        except h5.ReadError:
+            raise self.mark_damaged(
+                model_id, epoch, "attributes cannot be read (file damaged or truncated)"
+            ) from None
 
     def summary_table(self, model_id: str, epoch: int) -> SummaryTable:
         f = self.checkpoint(model_id, epoch)
@@ -318,7 +440,14 @@ class Store:
             if cached is not None and cached[0] == identity:
                 self._summaries.move_to_end(key)
                 return cached[1]
-        table = read_summary(f)
+        try:
+            table = read_summary(f)
+        except h5.ReadError:
+            raise self.mark_damaged(
+                model_id,
+                epoch,
+                f"dataset {fmt.SUMMARY_GROUP} cannot be read (file damaged or truncated)",
+            ) from None
         if identity is not None:
             with self._summaries_lock:
                 self._summaries[key] = (identity, table)
@@ -327,25 +456,81 @@ class Store:
         return table
 
     def dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
-        """A dataset of a checkpoint by its HDF5 path (hard links only)."""
+        """A dataset of a checkpoint by its HDF5 path (hard links only); a channels-first
+        layer's activations and class means, and a weight whose units are not its last axis
+        (torch's), with that axis last (see ``ChannelsLastDataset``)."""
+        node = self._dataset(model_id, epoch, name)
+        axis = self._unit_axis(model_id, name)
+        if axis is None:
+            return node
+        try:
+            ndim = len(h5.shape(node))
+        except h5.ReadError:
+            raise self.unreadable(model_id, epoch, name) from None
+        if ndim > axis + 1:
+            return ChannelsLastDataset(node, axis)  # answers the Dataset interface we use
+        return node
+
+    def _unit_axis(self, model_id: str, name: str) -> int | None:
+        """The axis of the units of a layer's activations, class means or weight when
+        model.json names one other than the last (``channel_axis``, ``unit_axis``)."""
+        parts = name.strip("/").split("/")
+        if len(parts) < 3 or parts[0] != fmt.LAYERS_GROUP:
+            return None
+        model = self.models.get(model_id)
+        layer = next(
+            (x for x in (model.layers if model else []) if fmt.h5_key(x.name) == parts[1]), None
+        )
+        if layer is None:
+            return None
+        if len(parts) == 3 and parts[2] in (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS):
+            return layer.channel_axis
+        if len(parts) == 4 and parts[2] == fmt.WEIGHTS_GROUP:
+            for variable in layer.variables:
+                axis = variable.get("unit_axis")
+                if fmt.h5_key(str(variable.get("name"))) == parts[3] and isinstance(axis, int):
+                    return axis if not isinstance(axis, bool) and axis >= 0 else None
+        return None
+
+    def _dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
         f = self.checkpoint(model_id, epoch)
         try:
             node = h5.safe_get(f, name)
         except KeyError:
-            once = stored_once(f, name)  # a layer whose values another layer's repeat
+            try:
+                once = stored_once(f, name)  # a layer whose values another layer's repeat
+            except h5.ReadError:
+                raise self.unreadable(model_id, epoch, name) from None
             if once is not None:
-                return once  # type: ignore[return-value]  # the Dataset interface we use
+                return once  # the part of the Dataset interface the store uses
             raise DataError(f"{self.models[model_id].name} epoch {epoch} has no {name!r}") from None
-        except h5.UnsafeObject as error:
-            self._fail(self.checkpoint_path(model_id, epoch), str(error))
+        except h5.UnsafeObject as error:  # refused, not damaged: the rest stays readable
+            path = self.checkpoint_path(model_id, epoch)
+            self.problems.add(problem(path, str(error), "other checkpoints remain usable"))
+            raise DataError(f"{self.checkpoint_label(model_id, epoch)}: {error}") from None
+        except h5.ReadError:
+            raise self.unreadable(model_id, epoch, name) from None
         if not hasattr(node, "dtype"):  # a group, not a dataset
             raise DataError(f"{name!r} is a group, not a dataset")
         return node
 
+    def unreadable(self, model_id: str, epoch: int, name: str) -> CheckpointUnreadable:
+        """Mark the checkpoint damaged because dataset ``name`` cannot be read."""
+        return self.mark_damaged(
+            model_id, epoch, f"dataset {name} cannot be read (file damaged or truncated)"
+        )
+
     def has(self, model_id: str, epoch: int, name: str) -> bool:
+        """Whether the checkpoint holds dataset ``name``. ``CheckpointUnreadable`` for a
+        checkpoint that cannot be read: "damaged" must not read as "absent" (a caller would
+        then report a missing array, or fail the whole query, instead of skipping it)."""
         try:
             f = self.checkpoint(model_id, epoch)
             return h5.has(f, name) or stored_once(f, name) is not None
+        except h5.ReadError:
+            raise self.unreadable(model_id, epoch, name) from None
+        except CheckpointUnreadable:
+            raise
         except DataError:
             return False
 
@@ -357,3 +542,15 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _belongs_elsewhere(attrs: dict[str, Any], model: ModelLogs, epoch: int) -> str | None:
+    """Why a checkpoint's attributes say it is not this model's checkpoint of ``epoch`` (a
+    file copied or swapped into the wrong place), or None. Absent attributes pass."""
+    owner = attrs.get(fmt.ATTR_MODEL_ID)
+    if isinstance(owner, str) and owner and model.id and owner != model.id:
+        return f"belongs to another model (id {owner[:8]}, not {model.short_id}); not read"
+    written = attrs.get(fmt.ATTR_EPOCH)
+    if isinstance(written, int) and not isinstance(written, bool) and written != epoch:
+        return f"holds epoch {written}, not {epoch} (renamed or swapped?); not read"
+    return None

@@ -8,6 +8,7 @@ thousands of checkpoints therefore costs one directory listing to refresh.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from typing import Any
 from tinspect import format as fmt
 from tinspect.store.h5 import FileIdentity
 from tinspect.store.problems import Problem, ProblemLog, Severity, problem
+from tinspect.store.uoa import UnitNotFound
 
 #: Keys the recorder adds to every metrics line (not metrics of the model).
 BOOKKEEPING = frozenset(
@@ -50,6 +52,9 @@ class Layer:
     operations: tuple[dict[str, Any], ...]
     config: dict[str, Any]
     submodel: dict[str, Any] | None = None
+    #: Axis of the units in the stored output when it is not the last one: 1 for a torch
+    #: convolution's (N, C, H, W). The store presents such arrays with that axis moved last.
+    channel_axis: int | None = None
 
     @property
     def params(self) -> int:
@@ -61,10 +66,12 @@ class Layer:
 
     @property
     def units(self) -> int | None:
-        """Neurons of the layer: the last axis of its output (channels for convolutions)."""
+        """Neurons of the layer: the last axis of its output (channels for convolutions),
+        or its ``channel_axis`` when the layout is channels-first."""
         if not self.output_shape:
             return None
-        last = self.output_shape[-1]
+        axis = self.channel_axis if self.channel_axis is not None else -1
+        last = self.output_shape[axis]
         return int(last) if last is not None else None
 
 
@@ -77,7 +84,8 @@ def _as_int(value: Any, default: int = 0) -> int:
 def _parse_layer(raw: Any) -> Layer | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         return None
-    params = raw.get("params") if isinstance(raw.get("params"), dict) else {}
+    raw_params = raw.get("params")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     shape = raw.get("output_shape")
     output_shape = (
         tuple(d if isinstance(d, int) else None for d in shape) if isinstance(shape, list) else None
@@ -92,9 +100,17 @@ def _parse_layer(raw: Any) -> Layer | None:
         non_trainable_params=_as_int(params.get("non_trainable")),
         variables=tuple(v for v in raw.get("variables") or [] if isinstance(v, dict)),
         operations=tuple(o for o in raw.get("operations") or [] if isinstance(o, dict)),
-        config=raw.get("config") if isinstance(raw.get("config"), dict) else {},
+        config=config if isinstance(config := raw.get("config"), dict) else {},
         submodel=raw.get("submodel") if isinstance(raw.get("submodel"), dict) else None,
+        channel_axis=_channel_axis(raw.get("channel_axis"), output_shape),
     )
+
+
+def _channel_axis(value: Any, shape: tuple[int | None, ...] | None) -> int | None:
+    """A layer's ``channel_axis`` when it names an axis other than the sample and last axes."""
+    if isinstance(value, bool) or not isinstance(value, int) or shape is None:
+        return None
+    return value if 0 < value < len(shape) - 1 else None
 
 
 @dataclass
@@ -176,10 +192,20 @@ class ModelLogs:
         return [str(i) for i in range(self.n_classes)]
 
     def layer(self, name: str) -> Layer:
+        """The layer called ``name`` (``UnitNotFound`` listing the layers otherwise)."""
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise KeyError(name)
+        names = ", ".join(layer.name for layer in self.layers) or "none"
+        raise UnitNotFound(f"{self.name} has no layer {name!r}; layers: {names}")
+
+    def copy(self) -> ModelLogs:
+        """A copy to refresh while readers keep this one (the store swaps snapshots): the
+        lists and dicts a refresh changes are copied, everything else is shared."""
+        clone = copy.copy(self)
+        clone.metrics = list(self.metrics)
+        clone.checkpoints = dict(self.checkpoints)
+        return clone
 
     @property
     def graph(self) -> Any:

@@ -10,7 +10,7 @@ of ``tinspect.summary`` — one implementation for the recorder, the store and t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -124,7 +124,13 @@ def unit_stats(source: Blocks) -> dict[str, np.ndarray]:
     Vectorized over units and merged block by block with Chan's parallel update, so a
     layer of thousands of units costs a few array operations per block, not a loop.
     """
-    n = mean = m2 = lo = hi = zeros = None
+    # Running per-unit count, mean, M2, min, max, zeros (None until the first block).
+    n: Any = None
+    mean: Any = None
+    m2: Any = None
+    lo: Any = None
+    hi: Any = None
+    zeros: Any = None
     for block in source():
         units = block.shape[-1] if block.ndim > 1 else 1
         rows = block.reshape(-1, units)

@@ -19,6 +19,7 @@ from typing import Any
 
 from tinspect.store.model import ModelLogs
 from tinspect.store.problems import ProblemLog, problem
+from tinspect.store.uoa import UnitNotFound
 
 
 @dataclass
@@ -142,7 +143,7 @@ class ModelTree:
         for experiment in self.experiments:
             if model_id in experiment.models:
                 return experiment
-        raise KeyError(model_id)
+        raise UnitNotFound(f"model id {model_id[:8]} is in no experiment (not in the logdir)")
 
     def _order(self, node: str) -> tuple[int, str]:
         data = self.graph.nodes[node]

@@ -18,6 +18,14 @@ class UoAError(ValueError):
     """A path that names nothing, or more than one thing; the message lists candidates."""
 
 
+class UnitNotFound(UoAError, KeyError):
+    """A model, layer or experiment the store does not hold (any more: a model directory can
+    be deleted while the viewer shows it). A ``UoAError`` with a one-line message; also a
+    ``KeyError``, so a lookup written as ``except KeyError`` keeps working."""
+
+    __str__ = Exception.__str__  # KeyError's would quote the message
+
+
 @dataclass(frozen=True)
 class UoA:
     """A resolved unit: the model's id plus, optionally, layer, variable or neuron."""

@@ -42,6 +42,13 @@ class Tool:
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
     #: Computes the table directly, for data that is not a query (the generation diff).
     compute: Callable[[Store, Selection], Table] | None = None
+    #: Like ``compute``, with the class selection, and data for the view besides the table
+    #: (the IMACS compare tool: the comparison and the images). Runs in the card's worker.
+    analyse: (
+        Callable[[Store, Selection, tuple[int, ...] | None], tuple[Table, dict[str, Any]]] | None
+    ) = None
+    #: Only for selections with recorded attributions (the compare tool).
+    needs_attributions: bool = False
 
     def query(
         self,
@@ -76,9 +83,27 @@ class Tool:
             return all(is_classifier(store, m) for m in selection.models(store))
         if self.needs_weights and store is not None:
             return has_weights(store, selection)
+        if self.needs_attributions and store is not None:
+            return has_attributions(store, selection)
         if self.compute is _diff_table and store is not None:
             return has_parent(store, selection)
         return True
+
+
+def has_attributions(store: Store, selection: Selection) -> bool:
+    from tinspect.store import attribution_epochs
+
+    return any(
+        m in store.models and attribution_epochs(store.models[m]) for m in selection.models(store)
+    )
+
+
+def _imacs(
+    store: Store, selection: Selection, classes: tuple[int, ...] | None
+) -> tuple[Table, dict[str, Any]]:
+    from tinspect.tui.imacs import compute
+
+    return compute(store, selection, classes)
 
 
 def has_weights(store: Store, selection: Selection) -> bool:
@@ -229,6 +254,20 @@ TOOLS: tuple[Tool, ...] = (
         frozenset({"model"}), "confusion",
         {"data": "predictions", "step": "confusion", "epochs": "last"}, build=_predictions,
         class_dependent=True, classifier_only=True,
+    ),
+    Tool(
+        "imacs_histograms", "Compare attributions: cluster histograms", "a",
+        "IMACS on a pair of models: per concept (segments clustered by appearance), both "
+        "models' attribution histograms on one x-range, largest imbalance first.",
+        frozenset({"experiment", "model"}), "imacs_histograms", class_dependent=True,
+        analyse=_imacs, needs_attributions=True,
+    ),
+    Tool(
+        "imacs_concepts", "Compare attributions: concepts", "A",
+        "IMACS on a pair of models: per concept, its segments as thumbnails sorted by "
+        "attribution, framed green/red by correctness, each model's attribution as a bar.",
+        frozenset({"experiment", "model"}), "imacs_concepts", class_dependent=True,
+        analyse=_imacs, needs_attributions=True,
     ),
     Tool(
         "diff", "Diff against the parent", "g",

@@ -166,13 +166,16 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     def compute(self, query: Query | None) -> None:
         worker = get_current_worker()
         try:
-            if self.tool.compute is not None:
-                table = self.tool.compute(self.store, self.selection)
-            elif query is not None:
-                table = run(self.store, query, cancelled=lambda: worker.is_cancelled)
+            if self.tool.analyse is not None:  # an analysis with its own view data (IMACS)
+                table, extra = self.tool.analyse(self.store, self.selection, self.class_selection)
             else:
-                table = None
-            extra = self._extra(table) if table is not None else {}
+                if self.tool.compute is not None:
+                    table = self.tool.compute(self.store, self.selection)
+                elif query is not None:
+                    table = run(self.store, query, cancelled=lambda: worker.is_cancelled)
+                else:
+                    table = None
+                extra = self._extra(table) if table is not None else {}
         except QueryCancelled:
             return
         except (UoAError, DataError, ValueError) as error:

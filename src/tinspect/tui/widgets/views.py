@@ -697,6 +697,108 @@ def view_text(table: Table, state: ViewState) -> RenderableType:
     return Text(state.extra.get("text", ""))
 
 
+# --- IMACS (the compare tool) -----------------------------------------------------------------
+def _imacs_colours(state: ViewState, comparison: Any) -> tuple[str, str]:
+    a = _colour(state, comparison.names[0], "#56B4E9")
+    b = _colour(state, comparison.names[1], "#E69F00")
+    return (a, "#E69F00") if a == b else (a, b)
+
+
+def view_imacs_histograms(table: Table, state: ViewState) -> Widget | RenderableType:
+    """One concept per page: both models' attribution histograms on one shared x-range."""
+    comparison = state.extra.get("comparison")
+    if comparison is None or not comparison.clusters:
+        return Text("no data", style="dim")
+    cluster = comparison.clusters[_page(state, len(comparison.clusters))]
+    a_name, b_name = comparison.labels
+    state.title = (
+        f"cluster {cluster.cluster + 1}/{len(comparison.clusters)} imbalance "
+        f"{cluster.imbalance:+.2f}, {cluster.size} segments  [ ] step clusters"
+    )
+    edges = np.asarray(comparison.histogram_edges)
+    centres = ((edges[:-1] + edges[1:]) / 2).tolist()
+    colour_a, colour_b = _imacs_colours(state, comparison)
+
+    def draw(plt: Any) -> None:
+        plt.plot(centres, cluster.histogram_a, label=f"a {a_name}", color=_rgb(colour_a))
+        plt.plot(centres, cluster.histogram_b, label=f"b {b_name}", color=_rgb(colour_b))
+        plt.xlim(float(edges[0]), float(edges[-1]))
+        ticks(plt, float(edges[0]), float(edges[-1]))
+        plt.xlabel("normalized segment attribution")
+
+    return Chart(draw)
+
+
+def _bar(value: float, norm: float, width: int = 5) -> str:
+    n = 0 if norm <= 0 else round(min(1.0, abs(value) / norm) * width)
+    return ("█" * n or "·").ljust(width) + ("-" if value < 0 else " ")
+
+
+def view_imacs_concepts(table: Table, state: ViewState) -> RenderableType:
+    """Rows of concepts: segment thumbnails (half blocks) sorted by attribution, framed
+    green/red by model a's correctness, each model's attribution as a bar."""
+    from rich.panel import Panel
+
+    from tinspect.tui.imacs import thumbnail
+
+    comparison = state.extra.get("comparison")
+    images = state.extra.get("images")
+    if comparison is None or images is None or not comparison.clusters:
+        return Text("no data", style="dim")
+    truth = state.extra.get("truth")
+    predicted_a, predicted_b = state.extra.get("predicted", (None, None))
+    per_page, per_row = 2, 4
+    clusters = comparison.clusters
+    pages = max(1, math.ceil(len(clusters) / per_page))
+    page = _page(state, pages)
+    shown = clusters[page * per_page : (page + 1) * per_page]
+    first = page * per_page + 1
+    state.title = (
+        f"concepts {first}–{first + len(shown) - 1} of {len(clusters)}  [ ] more  "
+        "frame: a right/wrong, #: b"
+    )
+    colour_a, colour_b = _imacs_colours(state, comparison)
+    norm = max(
+        (max(abs(va), abs(vb)) for c in clusters for _s, _r, _c, va, vb in c.segments), default=1.0
+    )
+    scale = max(1, 6 // max(1, images.shape[1] // comparison.grid))  # cells ~6 pixels wide
+    rows: list[RenderableType] = []
+    for cluster in shown:
+        rows.append(
+            Text(
+                f"cluster {cluster.cluster}  imbalance {cluster.imbalance:+.2f}  "
+                f"size {cluster.size}  coh. {cluster.coherence:.2f}",
+                style="bold",
+            )
+        )
+        grid = RichTable.grid(padding=(0, 1))
+        cells = []
+        for sample, row, col, va, vb in cluster.segments[:per_row]:
+            pixels = thumbnail(images, sample, row, col, comparison.grid)
+            pixels = np.kron(pixels, np.ones((scale, scale)))
+            right = truth is None or predicted_a is None or predicted_a[sample] == truth[sample]
+            ok_b = truth is None or predicted_b is None or predicted_b[sample] == truth[sample]
+            caption = Text(f"#{sample}", style="green" if ok_b else "red")
+            bars = Text()
+            bars.append("a" + _bar(va, norm), style=colour_a)
+            bars.append("\n")
+            bars.append("b" + _bar(vb, norm), style=colour_b)
+            cells.append(
+                Panel(
+                    Group(image_text(pixels), caption, bars),
+                    border_style="green" if right else "red",
+                    padding=(0, 0),
+                    expand=False,
+                )
+            )
+        for _ in cells:
+            grid.add_column()
+        if cells:
+            grid.add_row(*cells)
+        rows.append(grid)
+    return Group(*rows)
+
+
 VIEWS: dict[str, Callable[[Table, ViewState], Widget | RenderableType]] = {
     "line": view_line,
     "bars": view_bars,
@@ -711,6 +813,8 @@ VIEWS: dict[str, Callable[[Table, ViewState], Widget | RenderableType]] = {
     "diff": view_diff,
     "images": view_images,
     "text": view_text,
+    "imacs_histograms": view_imacs_histograms,
+    "imacs_concepts": view_imacs_concepts,
 }
 
 
