@@ -1,573 +1,104 @@
-"""What recording with ``InspectCheckpoint`` costs a training run, in time and in bytes.
+"""What recording with ``InspectCheckpoint`` costs, on every Keras backend: ``make bench``.
 
-Run it with ``python -m bench.record`` (``make bench``) from the repository root.
-
-Why only ratios: on this kind of machine (2 cores, shared) one ``fit`` varies by ±30 % from
-run to run, and seconds measured here would mean nothing elsewhere. So every figure is a
-ratio against a reference measured in the same process and the same round: each round
-trains one fresh, identically seeded model per variant (plain ``fit``, a no-op callback,
-``InspectCheckpoint``, Keras' ``TensorBoard``, ``InspectCheckpoint`` with gzip and with lzf)
-in an order that rotates from round to round, so slow phases of the machine hit every
-variant alike. The ratio is computed within each round and the median over rounds is
-reported (with min and max); the first round only warms up caches and is discarded. The
-no-op callback's ratio to plain ``fit`` is the noise floor: an overhead below it is not
-measurable here.
-
-Sizes are exact: the last checkpoint file of each compression setting is compared with
-4 bytes per stored value (samples, activations, per-class means, weights), i.e. with what
-the same arrays would take as raw float32.
-
-``--profile N`` adds N timed fits that split the recorder's cost into main-thread hooks and
-the writer thread's work; it wraps private functions of ``tinspect.record`` at run time (and
-skips any it no longer finds), so it is a diagnostic, not part of the figures.
+Run it with ``python -m bench.record`` from the repository root. A Keras backend is fixed
+when Keras is imported, so this driver imports no Keras: it runs ``bench.record_backend``
+once per backend in a fresh process (``KERAS_BACKEND`` set), one after the other, collects
+their JSON figures into ``bench/results/record.json`` and prints one summary table after
+each backend's own report. Every figure is a median of ratios paired within a round of
+the same process (see ``bench/record_backend.py``); nothing is compared across backends
+except side by side.
 """
 
 from __future__ import annotations
 
-import atexit
+import argparse
+import json
 import os
-import shutil
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-_BENCH_START = time.perf_counter()  # the total duration includes importing Keras
-# Before Keras is imported: quiet TensorFlow's C++ logging, and keep Keras' config file
-# (written at import) out of the user's home directory.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ["KERAS_HOME"] = _KERAS_HOME = tempfile.mkdtemp(prefix="tinspect-bench-keras-")
-atexit.register(shutil.rmtree, _KERAS_HOME, ignore_errors=True)
-
-import argparse  # noqa: E402
-import functools  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import warnings  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from collections.abc import Callable, Iterator, Mapping, Sequence  # noqa: E402
-from contextlib import ExitStack, contextmanager  # noqa: E402
-from dataclasses import asdict, dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-from unittest import mock  # noqa: E402
-
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-import tinspect  # noqa: E402
-from tinspect import format as fmt  # noqa: E402
-from tinspect.demo import data as demo_data  # noqa: E402
-from tinspect.demo import models  # noqa: E402
-from tinspect.keras import InspectCheckpoint  # noqa: E402
-
-SEED = 0
-EPOCHS = 5
-BATCH_SIZE = 32
-N_SAMPLES = 512
-ROUNDS = 11
+BACKENDS = ("tensorflow", "jax", "torch")
 RESULTS = Path(__file__).resolve().parent / "results" / "record.json"
-
-PLAIN = "plain"
-NOOP = "noop"
-INSPECT = "inspect"
-TENSORBOARD = "tensorboard"
-INSPECT_GZIP = "inspect_gzip"
-INSPECT_LZF = "inspect_lzf"
-VARIANTS = (PLAIN, NOOP, INSPECT, TENSORBOARD, INSPECT_GZIP, INSPECT_LZF)
-#: The compression argument of each InspectCheckpoint variant.
-COMPRESSION: dict[str, str | None] = {INSPECT: None, INSPECT_GZIP: "gzip", INSPECT_LZF: "lzf"}
-
-#: (label, numerator, denominator, target or None): the time ratios reported.
-TIME_RATIOS: tuple[tuple[str, str, str, float | None], ...] = (
-    ("noop / plain (noise floor)", NOOP, PLAIN, None),
-    ("inspect / plain", INSPECT, PLAIN, 1.10),
-    ("inspect / tensorboard", INSPECT, TENSORBOARD, 1.0),
-    ("tensorboard / plain", TENSORBOARD, PLAIN, None),
-    ("inspect gzip / inspect default", INSPECT_GZIP, INSPECT, None),
-    ("inspect lzf / inspect default", INSPECT_LZF, INSPECT, None),
-)
-#: Target of checkpoint bytes ÷ raw float32 bytes per compression variant.
-#: lzf is the fast codec, chosen for speed not size: reported without a target (the ≤ 0.35
-#: target is for compression on for size, i.e. gzip).
-SIZE_TARGETS: dict[str, float | None] = {INSPECT: 0.55, INSPECT_GZIP: 0.35, INSPECT_LZF: None}
+ROOT = Path(__file__).resolve().parents[1]
 
 
-@dataclass(frozen=True)
-class Data:
-    """The training arrays and the fixed samples recorded at every checkpoint."""
-
-    x: np.ndarray
-    y: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    samples: tuple[np.ndarray, np.ndarray]
-    samples_source: str
-
-
-def load_data() -> Data:
-    """Digits as 8×8 images; 512 recorded samples taken from the (already shuffled) training set.
-
-    The validation set has only 500 rows, and the brief asks for 512 samples; the first 512
-    training rows are real, distinct samples, whereas concatenating would record duplicates.
-    """
-    digits = demo_data.load_digits(seed=SEED)
-    x = demo_data.Digits.images(digits.x_train)
-    x_val = demo_data.Digits.images(digits.x_val)
-    samples = (x[:N_SAMPLES], digits.y_train[:N_SAMPLES])
-    source = (
-        f"first {N_SAMPLES} rows of the training set ({len(x)} rows; "
-        f"the validation set has only {len(x_val)})"
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.record",
+        description="InspectCheckpoint's cost on each Keras backend, as paired ratios. "
+        "Other options (--model, --rounds, --epochs, --variants, --profile) are passed on "
+        "to bench.record_backend.",
     )
-    return Data(x, digits.y_train, x_val, digits.y_val, samples, source)
-
-
-class NoOp(keras.callbacks.Callback):
-    """The cheapest callback that still runs a Python hook every epoch: the noise floor."""
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        """Does nothing on purpose."""
-
-
-@dataclass(frozen=True)
-class CheckpointSize:
-    """Bytes of one checkpoint file against the same values stored as raw float32."""
-
-    epoch: int
-    file_bytes: int
-    raw_float32_bytes: int
-    n_checkpoints: int
-    all_checkpoints_bytes: int
-
-    @property
-    def ratio(self) -> float:
-        return self.file_bytes / self.raw_float32_bytes
-
-
-@dataclass
-class FitResult:
-    """One timed ``fit`` of one variant."""
-
-    variant: str
-    seconds: float
-    size: CheckpointSize | None = None
-    errors: list[str] = field(default_factory=list)
-
-
-def raw_float32_bytes(path: Path) -> int:
-    """4 × the number of values in samples, activations, class means and weights of a file.
-
-    Counted per layer, not per stored dataset: a layer whose activations repeat another
-    layer's (stored once, see ``format.ATTR_ACTIVATIONS_OF``) still counts its own values,
-    so storing them once shows up as the saving it is instead of shrinking the reference.
-    """
-    values = 0
-    with h5py.File(path, "r") as f:
-        for dataset in f[fmt.SAMPLES_GROUP].values():
-            values += int(dataset.size)
-        sources = f[fmt.LAYERS_GROUP]
-        for group in sources.values():
-            for name in (fmt.ACTIVATIONS, fmt.MEAN_CLASS_ACTIVATIONS):
-                if name in group:  # a dataset, or a hard link to another layer's
-                    values += int(group[name].size)
-                elif fmt.ATTR_ACTIVATIONS_SHAPE in group.attrs:
-                    source = sources[fmt.h5_key(str(group.attrs[fmt.ATTR_ACTIVATIONS_OF]))]
-                    values += int(source[name].size) if name in source else 0
-            if fmt.WEIGHTS_GROUP in group:
-                values += sum(int(d.size) for d in group[fmt.WEIGHTS_GROUP].values())
-    return 4 * values
-
-
-def checkpoint_size(run_dir: Path) -> CheckpointSize:
-    """Size figures of the last-epoch checkpoint written under ``run_dir``."""
-    files: dict[int, Path] = {}
-    for path in run_dir.glob(f"*/{fmt.CHECKPOINTS_DIR}/*"):
-        epoch = fmt.parse_checkpoint_name(path.name)
-        if epoch is not None:
-            files[epoch] = path
-    if not files:
-        raise RuntimeError(f"no checkpoint was written under {run_dir}")
-    last = max(files)
-    return CheckpointSize(
-        epoch=last,
-        file_bytes=files[last].stat().st_size,
-        raw_float32_bytes=raw_float32_bytes(files[last]),
-        n_checkpoints=len(files),
-        all_checkpoints_bytes=sum(p.stat().st_size for p in files.values()),
+    parser.add_argument(
+        "--backend",
+        nargs="+",
+        choices=BACKENDS,
+        default=list(BACKENDS),
+        help="backends to measure (default: all three)",
     )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
+    return parser.parse_known_args(argv)
 
 
-def make_callbacks(variant: str, run_dir: Path, data: Data) -> list[keras.callbacks.Callback]:
-    """The callbacks of one variant; each InspectCheckpoint gets a fresh logdir and header."""
-    if variant == PLAIN:
-        return []
-    if variant == NOOP:
-        return [NoOp()]
-    if variant == TENSORBOARD:
-        return [keras.callbacks.TensorBoard(log_dir=str(run_dir), histogram_freq=1)]
-    header = tinspect.make_header(name="conv", label=f"bench {variant}", batch_size=BATCH_SIZE)
-    return [
-        InspectCheckpoint(
-            run_dir,
-            header,
-            data.samples,
-            every=1,
-            layers=None,
-            max_samples=N_SAMPLES,
-            compression=COMPRESSION[variant],
-            class_names=demo_data.CLASS_NAMES,
-            input_kind="image",
-            output_kind="classification",
-        )
-    ]
-
-
-def timed_fit(variant: str, data: Data, workdir: Path, epochs: int) -> FitResult:
-    """Train a fresh, identically seeded conv model with ``variant``'s callbacks; time ``fit``.
-
-    Building and compiling the model happen before the clock starts (they are the same for
-    every variant); everything ``fit`` does, including the recorder's final wait for its
-    writer thread in ``on_train_end``, is inside the measured time.
-    """
-    run_dir = Path(tempfile.mkdtemp(prefix=f"{variant}-", dir=workdir))
-    try:
-        callbacks = make_callbacks(variant, run_dir, data)
-        keras.backend.clear_session()
-        gc.collect()  # garbage of the previous fit must not be collected on this one's clock
-        keras.utils.set_random_seed(SEED)
-        model = models.compile_classifier(models.conv())
-        start = time.perf_counter()
-        model.fit(
-            data.x,
-            data.y,
-            validation_data=(data.x_val, data.y_val),
-            epochs=epochs,
-            batch_size=BATCH_SIZE,
-            verbose=0,
-            callbacks=callbacks,
-        )
-        seconds = time.perf_counter() - start
-        result = FitResult(variant, seconds)
-        if variant in COMPRESSION:
-            result.size = checkpoint_size(run_dir)
-            callback = callbacks[0]
-            assert isinstance(callback, InspectCheckpoint)
-            result.errors = [f"{label}: {error!r}" for label, error in callback.errors]
-        return result
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def rotated(variants: Sequence[str], round_index: int) -> list[str]:
-    """The variants in round ``round_index``'s order: each round starts one variant later."""
-    k = round_index % len(variants)
-    return [*variants[k:], *variants[:k]]
-
-
-@dataclass(frozen=True)
-class Spread:
-    """Median, min and max of one paired ratio over the measured rounds."""
-
-    median: float
-    min: float
-    max: float
-    values: list[float]
-
-
-def spread(values: Sequence[float]) -> Spread:
-    return Spread(statistics.median(values), min(values), max(values), list(values))
-
-
-def paired_ratios(rounds: Sequence[Mapping[str, FitResult]]) -> dict[str, Spread]:
-    """Each time ratio computed within every round (never across rounds), then summarized."""
-    return {
-        label: spread([r[num].seconds / r[den].seconds for r in rounds])
-        for label, num, den, _target in TIME_RATIOS
-    }
-
-
-# --- optional profile: where the recorder's time goes ----------------------------------------
-
-
-class Timers:
-    """Accumulated seconds and call counts per (thread, label), safe across two threads."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.calls: dict[str, int] = defaultdict(int)
-        self._lock = threading.Lock()
-
-    def wrap(self, label: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        """``function`` timed under ``main:label`` or ``writer:label`` by the calling thread."""
-
-        @functools.wraps(function)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                elapsed = time.perf_counter() - start
-                thread = (
-                    "main" if threading.current_thread() is threading.main_thread() else "writer"
-                )
-                with self._lock:
-                    self.seconds[f"{thread}:{label}"] += elapsed
-                    self.calls[f"{thread}:{label}"] += 1
-
-        return timed
-
-
-def _profile_targets() -> list[tuple[Any, str, str]]:
-    """(owner, attribute, label) of each function timed by ``--profile``; missing ones skipped.
-
-    Chosen to split the cost: the Keras hooks (all main-thread time the recorder adds per
-    fit), the main thread's copy of the weights and queueing (``_checkpoint``, ``submit``,
-    which blocks when the writer is two checkpoints behind), the final wait (``close``), and
-    inside the writer thread the shadow model call, the float16 cast with class means, the
-    per-array summaries, the HDF5 write and the fsync.
-    """
-    from tinspect.record import callback as callback_module
-    from tinspect.record import capture as capture_module
-    from tinspect.record import writer as writer_module
-
-    candidates = [
-        (InspectCheckpoint, "on_train_begin", "on_train_begin"),
-        (InspectCheckpoint, "on_epoch_begin", "on_epoch_begin"),
-        (InspectCheckpoint, "on_epoch_end", "on_epoch_end"),
-        (InspectCheckpoint, "on_train_end", "on_train_end"),
-        (InspectCheckpoint, "_checkpoint", "_checkpoint (weights copy + submit)"),
-        (InspectCheckpoint, "_write_model_json", "_write_model_json"),
-        (InspectCheckpoint, "_build_and_write", "_build_and_write (whole job)"),
-        (getattr(callback_module, "Capture", None), "__init__", "Capture() (extractor + clone)"),
-        (getattr(capture_module, "Capture", None), "run", "Capture.run (set_weights + call)"),
-        (getattr(capture_module, "Capture", None), "_activations", "Capture._activations (numpy)"),
-        (callback_module, "write_checkpoint", "write_checkpoint (summaries + HDF5 + fsync)"),
-        (writer_module, "summarize", "summarize (per-array summaries)"),
-        (getattr(callback_module, "BackgroundWriter", None), "submit", "BackgroundWriter.submit"),
-        (getattr(callback_module, "BackgroundWriter", None), "close", "BackgroundWriter.close"),
-        (os, "fsync", "os.fsync"),
-    ]
-    return [(o, a, label) for o, a, label in candidates if o is not None and hasattr(o, a)]
-
-
-@contextmanager
-def profiled(timers: Timers) -> Iterator[list[str]]:
-    """Wrap the profile targets for the duration of the block; yields the labels wrapped."""
-    targets = _profile_targets()
-    with ExitStack() as stack:
-        for owner, attribute, label in targets:
-            stack.enter_context(
-                mock.patch.object(owner, attribute, timers.wrap(label, getattr(owner, attribute)))
-            )
-        yield [label for _o, _a, label in targets]
-
-
-def profile(data: Data, workdir: Path, epochs: int, fits: int) -> dict[str, Any]:
-    """Alternate plain and timed-InspectCheckpoint fits; report seconds per fit by label.
-
-    The unexplained rest, (inspect − plain) − main-thread hook time, estimates what the
-    writer thread costs training by competing for the two cores and the GIL.
-    """
-    plain: list[float] = []
-    inspect: list[float] = []
-    per_fit: list[dict[str, float]] = []
-    for i in range(fits):
-        for variant in rotated((PLAIN, INSPECT), i):
-            if variant == PLAIN:
-                plain.append(timed_fit(PLAIN, data, workdir, epochs).seconds)
-                continue
-            timers = Timers()
-            with profiled(timers):
-                inspect.append(timed_fit(INSPECT, data, workdir, epochs).seconds)
-            per_fit.append(dict(timers.seconds))
-    labels = sorted({k for d in per_fit for k in d})
-    breakdown = {k: statistics.median(d.get(k, 0.0) for d in per_fit) for k in labels}
-    hooks = sum(
-        breakdown.get(f"main:{h}", 0.0)
-        for h in ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
-    )
-    plain_s, inspect_s = statistics.median(plain), statistics.median(inspect)
-    return {
-        "fits": fits,
-        "plain_seconds_median": plain_s,
-        "inspect_seconds_median": inspect_s,
-        "extra_seconds": inspect_s - plain_s,
-        "main_thread_hook_seconds": hooks,
-        "unexplained_seconds": (inspect_s - plain_s) - hooks,
-        "seconds_per_fit_by_label": breakdown,
-    }
-
-
-# --- report ------------------------------------------------------------------------------------
-
-
-def _verdict(value: float, target: float | None) -> str:
-    if target is None:
-        return ""
-    return "ok" if value <= target else "MISSED"
-
-
-def report(results: Mapping[str, Any]) -> str:
-    """The plain-text table printed at the end of the run."""
-    cfg = results["config"]
+def summary(results: Mapping[str, Any]) -> str:
+    """One line per backend and model: the defaults' and every=1's ratios, the floor, bytes."""
     lines = [
-        "tinspect record bench: InspectCheckpoint cost on the demo conv model (digits)",
-        f"  fit: {cfg['epochs']} epochs, batch {cfg['batch_size']}, {cfg['n_train']} training "
-        f"rows, validation on {cfg['n_val']} rows, verbose=0",
-        f"  recorded samples: {cfg['samples_source']}",
-        "  InspectCheckpoint: every=1, all layers, max_samples=512, float16 activations",
-        f"  {results['rounds']} measured rounds (+{results['warmup_rounds']} warm-up discarded), "
-        f"{len(VARIANTS)} fits per round in rotating order; fresh model (seed {SEED}) per fit",
-        "",
-        "Time: median of paired ratios (ratio within each round)",
-        f"  {'ratio':<32}{'median':>8}{'min':>8}{'max':>8}{'target':>9}  verdict",
+        "Summary: fit time with InspectCheckpoint ÷ plain fit (median of paired rounds),",
+        "the no-op callback's ratio as the noise floor, and bytes per checkpoint (last epoch)",
+        f"  {'backend':<11}{'model':<7}{'rounds':>7}{'noop':>7}{'defaults':>9}{'every=1':>9}"
+        f"{'auto':>7}{'target':>8}  {'ckpts':>5}{'MB/ckpt':>9}  verdict  CPU-time defaults",
     ]
-    for label, _num, _den, target in TIME_RATIOS:
-        s = results["time_ratios"][label]
-        t = f"≤ {target:.2f}" if target is not None else ""
-        lines.append(
-            f"  {label:<32}{s['median']:>8.3f}{s['min']:>8.3f}{s['max']:>8.3f}{t:>9}  "
-            f"{_verdict(s['median'], target)}"
-        )
-    secs = results["seconds_median"]
-    lines.append(
-        "  (for scale only, median seconds per fit: "
-        + ", ".join(f"{v} {secs[v]:.2f}" for v in VARIANTS)
-        + ")"
-    )
-    lines += [
-        "",
-        "Size: last checkpoint file ÷ raw float32 bytes of samples, activations, class means,",
-        "weights (median over measured rounds)",
-        f"  {'compression':<14}{'epoch':>6}{'file KiB':>10}{'raw KiB':>10}{'ratio':>8}"
-        f"{'target':>9}  verdict   {'all ckpts KiB':>13}",
-    ]
-    for variant, target in SIZE_TARGETS.items():
-        s = results["sizes"][variant]
-        lines.append(
-            f"  {COMPRESSION[variant]!s:<14}{s['epoch']:>6}{s['file_bytes'] / 1024:>10.1f}"
-            f"{s['raw_float32_bytes'] / 1024:>10.1f}{s['ratio']:>8.3f}"
-            f"{f'≤ {target:.2f}' if target is not None else '':>9}  "
-            f"{_verdict(s['ratio'], target):<9} {s['all_checkpoints_bytes'] / 1024:>13.1f}"
-        )
-    if results.get("errors"):
-        lines += ["", "Checkpoint errors:", *(f"  {e}" for e in results["errors"])]
-    prof = results.get("profile")
-    if prof:
-        lines += [
-            "",
-            f"Profile: medians over {prof['fits']} timed InspectCheckpoint fits (private "
-            "functions wrapped; seconds per fit)",
-            f"  plain fit {prof['plain_seconds_median']:.3f} s, inspect fit "
-            f"{prof['inspect_seconds_median']:.3f} s, extra {prof['extra_seconds']:.3f} s",
-            f"  main-thread hooks {prof['main_thread_hook_seconds']:.3f} s; unexplained rest "
-            f"(contention with the writer thread) {prof['unexplained_seconds']:.3f} s",
-        ]
-        for label, seconds in prof["seconds_per_fit_by_label"].items():
-            lines.append(f"  {label:<60}{seconds:>8.3f}")
-    lines += ["", f"Total bench duration: {results['total_seconds']:.0f} s"]
+    for backend, run in results["backends"].items():
+        if "error" in run:
+            lines.append(f"  {backend:<11}failed: {run['error']}")
+            continue
+        for name, model in run["models"].items():
+            ratios = model["time_ratios"]
+
+            def median(label: str, ratios: Mapping[str, Any] = ratios) -> str:
+                return f"{ratios[label]['median']:.3f}" if label in ratios else "-"
+
+            defaults = ratios["inspect defaults / plain"]["median"]
+            size = model["sizes"].get("inspect", {})
+            lines.append(
+                f"  {backend:<11}{name:<7}{model['rounds']:>7}"
+                f"{median('noop / plain (noise floor)'):>7}{defaults:>9.3f}"
+                f"{median('inspect every=1 / plain'):>9}"
+                f"{median('inspect every=auto / plain'):>7}{'≤ 1.10':>8}  "
+                f"{size.get('n_checkpoints', 0):>5}{size.get('file_bytes', 0) / 1e6:>9.2f}  "
+                f"{'ok' if defaults <= 1.10 else 'MISSED':<8} "
+                f"{model['cpu_ratios']['inspect defaults / plain']['median']:.3f}"
+            )
     return "\n".join(lines)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.record",
-        description="Time and size overhead of tinspect's InspectCheckpoint, as ratios.",
-    )
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help="measured rounds")
-    parser.add_argument("--warmup", type=int, default=1, help="discarded warm-up rounds")
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs per fit")
-    parser.add_argument(
-        "--profile", type=int, default=0, metavar="N", help="add N timed fits (diagnostic)"
-    )
-    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
-    args = parser.parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0 or args.epochs < 1 or args.profile < 0:
-        parser.error("--rounds and --epochs must be >= 1, --warmup and --profile >= 0")
-    return args
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    data = load_data()
-    rounds: list[dict[str, FitResult]] = []
-    errors: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="tinspect-bench-") as tmp:
-        workdir = Path(tmp)
-        total = args.warmup + args.rounds
-        for index in range(total):
-            warm = index < args.warmup
-            results: dict[str, FitResult] = {}
-            for variant in rotated(VARIANTS, index):
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    result = timed_fit(variant, data, workdir, args.epochs)
-                results[variant] = result
-                errors += [f"round {index} {variant}: {e}" for e in result.errors]
-                errors += [
-                    f"round {index} {variant}: warning {w.message}"
-                    for w in caught
-                    if "tinspect" in str(w.message)
-                ]
-            kind = "warm-up" if warm else f"round {index - args.warmup + 1}/{args.rounds}"
-            print(
-                f"{kind}: "
-                + ", ".join(f"{v} {results[v].seconds:.2f}s" for v in VARIANTS)
-                + f"  (order {' → '.join(rotated(VARIANTS, index))})",
-                flush=True,
-            )
-            if not warm:
-                rounds.append(results)
-        prof = profile(data, workdir, args.epochs, args.profile) if args.profile else None
-
-    sizes: dict[str, dict[str, Any]] = {}
-    for variant in SIZE_TARGETS:
-        measured = [size for r in rounds if (size := r[variant].size) is not None]
-        middle = sorted(measured, key=lambda s: s.ratio)[len(measured) // 2]
-        sizes[variant] = {**asdict(middle), "ratio": middle.ratio}
-    ratios = paired_ratios(rounds)
-    out: dict[str, Any] = {
-        "config": {
-            "model": "tinspect.demo.models.conv() + compile_classifier",
-            "epochs": args.epochs,
-            "batch_size": BATCH_SIZE,
-            "n_train": len(data.x),
-            "n_val": len(data.x_val),
-            "n_samples": N_SAMPLES,
-            "samples_source": data.samples_source,
-            "variants": list(VARIANTS),
-            "compression": COMPRESSION,
-            "seed": SEED,
-        },
-        "rounds": args.rounds,
-        "warmup_rounds": args.warmup,
-        "time_ratios": {k: asdict(v) for k, v in ratios.items()},
-        "time_targets": {label: t for label, _n, _d, t in TIME_RATIOS if t is not None},
-        "seconds_median": {v: statistics.median(r[v].seconds for r in rounds) for v in VARIANTS},
-        "seconds_per_round": [{v: r[v].seconds for v in VARIANTS} for r in rounds],
-        "sizes": sizes,
-        "size_targets": SIZE_TARGETS,
-        "errors": errors,
-        "profile": prof,
-        "environment": {
-            "python": platform.python_version(),
-            "keras": keras.__version__,
-            "backend": keras.backend.backend(),
-            "tinspect": tinspect.__version__,
-            "cpus": os.cpu_count(),
-            "machine": platform.machine(),
-        },
-    }
-    out["total_seconds"] = time.perf_counter() - _BENCH_START
+    args, rest = parse_args(argv)
+    start = time.perf_counter()
+    results: dict[str, Any] = {"backends": {}}
+    for backend in args.backend:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+            output = Path(tmp.name)
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        command = [sys.executable, "-m", "bench.record_backend", "--output", str(output), *rest]
+        completed = subprocess.run(command, env=env, cwd=ROOT, check=False)
+        if completed.returncode == 0:
+            results["backends"][backend] = json.loads(output.read_text())
+        else:
+            results["backends"][backend] = {"error": f"exit status {completed.returncode}"}
+        output.unlink(missing_ok=True)
+    results["total_seconds"] = time.perf_counter() - start
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2) + "\n")
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
     print()
-    print(report(out))
-    print(f"Results written to {args.output}")
-    return 0
+    print(summary(results))
+    print(f"\nTotal bench duration: {results['total_seconds']:.0f} s; written to {args.output}")
+    return 0 if all("error" not in r for r in results["backends"].values()) else 1
 
 
 if __name__ == "__main__":

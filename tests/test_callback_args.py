@@ -25,7 +25,7 @@ def make(tmp_path: Path, samples: Any = (X, Y), **kwargs: Any) -> InspectCheckpo
     [
         ({"every": 0}, ValueError, "Received: every=0"),
         ({"every": 1.5}, ValueError, "Received: every=1.5"),
-        ({"every": "batch"}, ValueError, "Received: every='batch'"),
+        ({"every": "batch"}, ValueError, "1, .epoch. or .auto.. Received: every=.batch."),
         ({"every": True}, ValueError, "Received: every=True"),
         ({"max_samples": 0}, ValueError, "Received: max_samples=0"),
         ({"layers": "dense"}, TypeError, "Received: layers='dense'"),

@@ -32,7 +32,11 @@ from tinspect.demo import models as demo_models
 from tinspect.keras import InspectCheckpoint
 from tinspect.store import Store
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # TensorFlow warns about a double softmax itself (the subject of one check).
+    pytest.mark.filterwarnings("ignore:.*from_logits=True.*Softmax:UserWarning"),
+]
 
 Program = Callable[[Path, str], list[Finding]]
 
@@ -62,7 +66,13 @@ def record(
     if samples is None:
         samples = x if y is None else (x, y)
     recorder = InspectCheckpoint(
-        logdir, header, samples, input_kind=input_kind, output_kind=output_kind, checks=False
+        logdir,
+        header,
+        samples,
+        every=1,  # every epoch, so that the checks see the same checkpoints on any machine
+        input_kind=input_kind,
+        output_kind=output_kind,
+        checks=False,
     )
     model.fit(
         x,
@@ -197,15 +207,70 @@ def suspicious_val_accuracy(logdir: Path, variant: str) -> list[Finding]:
     )
 
 
+def too_good_val_accuracy(logdir: Path, variant: str) -> list[Finding]:
+    """5 % noisy training labels, so training accuracy stays near 95 %. Bug: validation on
+    a clean subset of the training samples (a leak: ~100 %); fix: a held-out split with the
+    same noise (below 95 %)."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, size=(1024, 8)).astype(np.float32)
+    clean = (x[:, 0] > 0).astype(np.int64)
+    noisy = np.where(rng.random(len(x)) < 0.05, 1 - clean, clean)
+    x_train, y_train = x[:512], noisy[:512]
+    validation = (x_train, clean[:512]) if variant == "bug" else (x[512:], noisy[512:])
+    model = sequential(layers.Dense(16, activation="relu"))
+    model.compile(
+        keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return record(
+        logdir,
+        model,
+        x_train,
+        y_train,
+        samples=(x_train[:64], y_train[:64]),
+        epochs=10,
+        batch_size=32,
+        validation_data=validation,
+    )
+
+
 def missing_activation(logdir: Path, variant: str) -> list[Finding]:
     keras.utils.set_random_seed(0)
     x, y = tabular()
     hidden = {
         "bug": [layers.Dense(8)],
         "through-dropout": [layers.Dense(8), layers.Dropout(0.2)],
+        "through-batchnorm": [layers.Dense(8), layers.BatchNormalization()],
+        "batchnorm-then-relu": [
+            layers.Dense(8),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+        ],
         "fixed": [layers.Dense(8, activation="relu")],
     }[variant]
     return record(logdir, classifier(*hidden), x, y)
+
+
+def missing_activation_conv(logdir: Path, variant: str) -> list[Finding]:
+    """Two convolutions with only an average pooling between them (a linear map) in the bug;
+    a max pooling (not linear) or a ReLU in the fix."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(64, 8, 8, 1)).astype(np.float32)
+    y = (x[:, :4].mean(axis=(1, 2, 3)) > 0.5).astype(np.int64)
+    pool = layers.MaxPooling2D(2) if variant == "max-pooling" else layers.AveragePooling2D(2)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            layers.Conv2D(4, 3, padding="same", activation="relu" if variant == "fixed" else None),
+            pool,
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.Flatten(),
+            layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return record(logdir, model, x, y, input_kind="image")
 
 
 def missing_softmax(logdir: Path, variant: str) -> list[Finding]:
@@ -222,6 +287,49 @@ def missing_softmax(logdir: Path, variant: str) -> list[Finding]:
     )
     model.compile("adam", loss, metrics=["accuracy"])
     return record(logdir, model, x, y)
+
+
+def double_softmax(logdir: Path, variant: str) -> list[Finding]:
+    """Bug: a softmax output trained with from_logits=True (the loss applies a second
+    softmax). Fix: from_logits=False; or (variant ``logits``) a linear output with
+    from_logits=True."""
+    keras.utils.set_random_seed(0)
+    x, y = tabular()
+    output, from_logits = {
+        "bug": ("softmax", True),
+        "softmax-layer": ("softmax-layer", True),
+        "fixed": ("softmax", False),
+        "logits": (None, True),
+    }[variant]
+    top = (
+        [layers.Dense(3, name="logits"), layers.Softmax(name="probabilities")]
+        if output == "softmax-layer"
+        else [layers.Dense(3, activation=output, name="output")]
+    )
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(8, activation="relu"), *top])
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        metrics=["accuracy"],
+    )
+    return record(logdir, model, x, y)
+
+
+def classification_loss_on_regression(logdir: Path, variant: str) -> list[Finding]:
+    """Bug: real-valued targets in [0, 1] (a regression) trained with binary cross-entropy.
+    Fix: mean squared error."""
+    keras.utils.set_random_seed(0)
+    x, _ = tabular()
+    y = ((x[:, :1] + 1) / 2).astype(np.float32)  # targets in [0, 1]
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            layers.Dense(8, activation="relu"),
+            layers.Dense(1, activation="sigmoid", name="value"),
+        ]
+    )
+    model.compile("adam", "binary_crossentropy" if variant == "bug" else "mse")
+    return record(logdir, model, x, y, output_kind="regression")
 
 
 def stacked_activations(logdir: Path, variant: str) -> list[Finding]:
@@ -290,14 +398,36 @@ def high_dropout(logdir: Path, variant: str) -> list[Finding]:
     )
 
 
+class SetBias(keras.callbacks.Callback):
+    """Sets a layer's bias at the end of one epoch (before the recorder's checkpoint): units
+    that recover after initialization, or that die during training, on demand."""
+
+    def __init__(self, layer: str, epoch: int, value: float) -> None:
+        super().__init__()
+        self.layer, self.epoch, self.value = layer, epoch, value
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if epoch + 1 == self.epoch:
+            bias = self.model.get_layer(self.layer).bias
+            bias.assign(np.full(bias.shape, self.value, dtype="float32"))
+
+
 def dead_units(logdir: Path, variant: str) -> list[Finding]:
     """Bug: a bias initialized far below zero, so every pre-activation is negative: the ReLUs
-    output 0 on all 128 samples, get no gradient and stay dead. Fix: the default bias."""
+    output 0 on all 128 samples, get no gradient and stay dead. Fix: the default bias.
+
+    Variants: ``recovers`` starts dead and is revived after epoch 1 (inactive at
+    initialization only: not dead); ``dies-later`` is healthy until its bias is pushed far
+    below zero after epoch 2 (dead since epoch 2)."""
     keras.utils.set_random_seed(0)
     x, y = tabular(n=128)
-    bias = keras.initializers.Constant(-10.0) if variant == "bug" else "zeros"
+    bias = keras.initializers.Constant(-10.0) if variant in ("bug", "recovers") else "zeros"
     hidden = layers.Dense(16, activation="relu", bias_initializer=bias, name="hidden")
-    return record(logdir, classifier(hidden), x, y)
+    callbacks = {
+        "recovers": (SetBias("hidden", 1, 0.0),),
+        "dies-later": (SetBias("hidden", 2, -10.0),),
+    }.get(variant, ())
+    return record(logdir, classifier(hidden), x, y, epochs=4, callbacks=callbacks)
 
 
 def saturated_units(logdir: Path, variant: str) -> list[Finding]:
@@ -363,6 +493,9 @@ PROGRAMS: dict[str, Program] = {
     "image-shape-order": image_shape_order,
     "suspicious-val-accuracy": suspicious_val_accuracy,
     "missing-activation": missing_activation,
+    "double-softmax": double_softmax,
+    "classification-loss-on-regression": classification_loss_on_regression,
+    "too-good-val-accuracy": too_good_val_accuracy,
     "missing-softmax": missing_softmax,
     "stacked-activations": stacked_activations,
     "learning-rate-range": learning_rate_range,
@@ -411,6 +544,12 @@ def test_check_fires_on_the_bug_and_not_on_the_fix(check_id: str, tmp_path: Path
             ],
         ),
         ("missing-activation", "through-dropout", True),
+        ("missing-activation", "through-batchnorm", True),
+        ("missing-activation", "batchnorm-then-relu", False),
+        ("double-softmax", "softmax-layer", True),
+        ("double-softmax", "logits", False),
+        ("dead-units", "recovers", False),
+        ("dead-units", "dies-later", True),
         ("missing-softmax", "loss-object", True),
         ("missing-softmax", "softmax-output", False),
         ("stacked-activations", "separate-activation", False),
@@ -481,3 +620,103 @@ def test_check_command_exit_code_follows_fail_on(tmp_path: Path) -> None:
     result = runner.invoke(cli.app, ["check", logdir, "--json", "--fail-on", "critical"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == payload
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"), [("bug", True), ("fixed", False), ("max-pooling", False)]
+)
+def test_missing_activation_through_average_pooling(
+    variant: str, expected: bool, tmp_path: Path
+) -> None:
+    findings = missing_activation_conv(tmp_path / variant, variant)
+    assert fires("missing-activation", findings) == expected, lines(findings)
+
+
+# --- findings that explain themselves ------------------------------------------------------------
+def test_fixes_name_the_programs_own_layers(tmp_path: Path) -> None:
+    """A fix is the user's own layer with its real arguments, not a generic snippet."""
+    latent = {f.uoa.rsplit("/", 1)[-1]: f for f in one_sided_latent(tmp_path / "vae", "bug")}
+    units = demo_models.vae(0.9, 0.1).get_layer("z_log_var").units
+    assert latent["z_log_var"].fix.startswith(
+        f'z_log_var = layers.Dense({units}, name="z_log_var")('
+    )
+    assert latent["z_mean"].fix.startswith(f'z_mean = layers.Dense({units}, name="z_mean")(')
+    assert "zero fraction" in latent["z_log_var"].context_text()
+
+    dead = [f for f in dead_units(tmp_path / "dead", "bug") if f.id == "dead-units"]
+    assert dead[0].fix.startswith(
+        'layers.Dense(16, activation="leaky_relu", bias_initializer="zeros", name="hidden")'
+    )
+    assert dead[0].title == "16/16 units of hidden inactive since epoch 0"
+    assert dead[0].context["since_epoch"] == 0 and dead[0].epochs == (0, 1, 2, 3, 4)
+
+
+def test_dead_units_since_the_epoch_they_died(tmp_path: Path) -> None:
+    findings = [f for f in dead_units(tmp_path / "late", "dies-later") if f.id == "dead-units"]
+    assert [f.context["since_epoch"] for f in findings] == [2], lines(findings)
+    assert findings[0].epochs == (2, 3, 4)
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_check_report_shows_context_with_hanging_indents(tmp_path: Path, width: int) -> None:
+    logdir = tmp_path / "logs"
+    one_sided_latent(logdir, "bug")
+    result = CliRunner().invoke(cli.app, ["check", str(logdir)], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    report = result.stdout.splitlines()
+    assert all(len(line) <= width for line in report), "\n".join(report)
+    assert all(line == line.rstrip() for line in report)
+    body = report[1:-1]  # between the model's name and the counts
+    assert body and all(line.startswith("  ") for line in body), "\n".join(report)
+    # Continuation lines of the explanation stay under its text, right of the labels.
+    why = next(i for i, line in enumerate(body) if line.lstrip().startswith("why "))
+    column = body[why].index(body[why].split("why", 1)[1].strip())
+    assert body[why + 1][:column].strip() == "" and body[why + 1][column] != " "
+    text = " ".join(result.stdout.split())  # words, whatever the wrapping
+    assert "measured" in text and "zero fraction" in text and "min 0" in text
+    assert 'name="z_log_var"' in text
+
+
+def test_the_clean_demo_conv_model_prints_no_finding_while_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's conv net on digits, as ``tinspect demo`` trains it, checks on (the default):
+    nothing to report, in particular no dead units that were inactive only at initialization
+    and no overfitting for its 4-epoch val_loss bump (epochs 9-12). The checks' time budget is
+    lifted so they run after every checkpoint, not at the moments a timer picks."""
+    from tinspect.demo import data
+    from tinspect.demo.train import DemoConfig
+    from tinspect.record import callback
+
+    monkeypatch.setattr(callback, "CHECK_BUDGET", 1e9)
+
+    config = DemoConfig()
+    digits = data.load_digits(seed=config.seed)
+    keras.utils.set_random_seed(config.seed + 2)
+    images = data.Digits.images
+    header = tinspect.make_header("conv")
+    n = config.max_samples
+    recorder = InspectCheckpoint(
+        tmp_path,
+        header,
+        (images(digits.x_val)[:n], digits.y_val[:n]),
+        max_samples=n,
+        class_names=data.CLASS_NAMES,
+        input_kind="image",
+        output_kind="classification",
+    )
+    model = demo_models.compile_classifier(demo_models.conv(config.conv_filters))
+    model.fit(
+        images(digits.x_train),
+        digits.y_train,
+        validation_data=(images(digits.x_val), digits.y_val),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        verbose=0,
+        callbacks=[recorder],
+    )
+    assert not recorder.errors
+    printed = [line for line in capsys.readouterr().out.splitlines() if "tinspect:" in line]
+    assert printed == []
+    findings = tmp_path / fmt.model_dir_name("conv", header["id"]) / fmt.FINDINGS_JSONL
+    assert not findings.exists() or not findings.read_text().strip()

@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent(
     out = keras.layers.Dense(2, activation="softmax", name="out")(h)
     model = keras.Model(inputs, out)
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    cb = InspectCheckpoint(sys.argv[1], tinspect.make_header("live"), (x, y))
+    cb = InspectCheckpoint(sys.argv[1], tinspect.make_header("live"), (x, y), every=1)
     model.fit(x, y, epochs=int(sys.argv[2]), verbose=0, callbacks=[Slow(), cb])
     """
 )

@@ -25,6 +25,11 @@ from tinspect.summary import summarize
 from .checkpoint_io import checkpoint, epochs, metrics, model_dir, model_json, summary_table
 
 XY = tuple[np.ndarray, np.ndarray]
+#: This file runs once per Keras backend (tests/test_backends.py starts the other two).
+BACKEND = keras.backend.backend()
+only_compiled = pytest.mark.skipif(
+    BACKEND not in ("tensorflow", "jax"), reason=f"the recorder runs eagerly on {BACKEND}"
+)
 
 
 def skip_model() -> keras.Model:
@@ -228,6 +233,9 @@ def test_conv_model_channels_last(tmp_path: Path, rng: np.random.Generator) -> N
     assert arch["flatten"]["operations"] == [{"op": "reshape"}]
 
 
+@pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="the demo VAE's train_step is TensorFlow's (GradientTape)"
+)
 def test_vae_with_custom_train_step(tmp_path: Path, rng: np.random.Generator) -> None:
     keras.utils.set_random_seed(4)
     x = rng.uniform(0, 1, size=(64, 64)).astype(np.float32)
@@ -340,9 +348,10 @@ def test_layers_subset_float32_and_gzip(tmp_path: Path, tabular: XY) -> None:
 
 
 def test_unknown_layer_names_fail_before_training(tmp_path: Path, tabular: XY) -> None:
+    x, y = tabular
     cb = InspectCheckpoint(tmp_path, tinspect.make_header("m"), tabular, layers=["nope"])
     with pytest.raises(ValueError, match=r"unknown layers \['nope'\]"):
-        fit(skip_model(), tabular, cb)
+        fit(skip_model(), (x, [y, x[:, :1]]), cb)
 
 
 def test_samples_that_do_not_fit_the_model_fail_before_training(
@@ -558,6 +567,7 @@ def test_a_dropout_of_the_same_shape_is_a_hard_link(tmp_path: Path, tabular: XY)
             assert f[f"layers/drop/{name}"] == f[f"layers/h/{name}"]  # one object, two names
 
 
+@only_compiled
 def test_compiled_and_eager_runs_record_the_same(rng: np.random.Generator) -> None:
     """The traced recorder (long fits) and the eager one (short fits, other backends) agree;
     the extremes handed to the checks equal those of the stored arrays exactly."""
@@ -597,6 +607,7 @@ def test_compiled_and_eager_runs_record_the_same(rng: np.random.Generator) -> No
     )
 
 
+@only_compiled
 def test_the_writer_compiles_the_recorder_once_epoch_0_ended(
     tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -620,6 +631,8 @@ def test_the_writer_compiles_the_recorder_once_epoch_0_ended(
         return real_run(self, *args, **kwargs)
 
     monkeypatch.setattr(capture_module.Capture, "run", spy)
+    # The 10 s fallback would fire on a loaded machine, where fit's tracing can take longer.
+    monkeypatch.setattr("tinspect.record.callback.INIT_WAIT_SECONDS", 600.0)
     cb = InspectCheckpoint(tmp_path, tinspect.make_header("short"), (x[:32], y[:32]))
     epochs = WRITER_COMPILE_MIN_CHECKPOINTS - 1  # + the initialization = the threshold
     model.fit(x, [y, x[:, :1]], epochs=epochs, batch_size=96, verbose=0, callbacks=[cb])
@@ -633,6 +646,7 @@ def test_the_writer_compiles_the_recorder_once_epoch_0_ended(
     assert last["attrs"][fmt.ATTR_RUNTIME_PER_SAMPLE] > 0
 
 
+@only_compiled
 def test_a_long_fit_without_a_shadow_compiles_on_the_main_thread(
     tmp_path: Path, tabular: XY
 ) -> None:
@@ -644,7 +658,7 @@ def test_a_long_fit_without_a_shadow_compiles_on_the_main_thread(
     model = keras.Model(inputs, out)
     model.compile("adam", "sparse_categorical_crossentropy")
     x, y = tabular
-    cb = InspectCheckpoint(tmp_path, tinspect.make_header("long"), (x[:32], y[:32]))
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("long"), (x[:32], y[:32]), every=1)
     epochs = COMPILE_MIN_CHECKPOINTS - 1
     model.fit(x, y, epochs=epochs, batch_size=96, verbose=0, callbacks=[cb])
     assert cb._capture is not None and cb._capture.shadow is None
@@ -736,6 +750,85 @@ def test_a_fit_that_raised_leaves_no_writer_behind(tmp_path: Path, tabular: XY) 
     d = model_dir(tmp_path)
     assert epochs(d) == [0, 1, 2, 3]
     assert [m[fmt.METRIC_EPOCH] for m in metrics(d)] == [1, 2, 3]
+
+
+class WaitForWriter(keras.callbacks.Callback):
+    """Before the recorder decides at an epoch's end, let its writer measure every job."""
+
+    def __init__(self, recorder: InspectCheckpoint) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        import time
+
+        deadline = time.monotonic() + 300
+        while len(self.recorder._fit_costs) < self.recorder._submitted_in_fit:
+            assert time.monotonic() < deadline, "the writer did not finish its checkpoints"
+            time.sleep(0.005)
+
+
+@pytest.mark.parametrize(("budget", "expected"), [(0.0, [0, 4, 8, 12]), (1e9, list(range(13)))])
+def test_every_auto_keeps_an_even_minimum_and_adds_what_the_budget_allows(
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch, budget: float, expected: list[int]
+) -> None:
+    """The default, every="auto": without budget, AUTO_MIN_CHECKPOINTS evenly spread (the
+    initialization and the last epoch included); with an unlimited one, every epoch once
+    the recorder's cost has been measured."""
+    from tinspect.record import callback as callback_module
+
+    monkeypatch.setattr(callback_module, "AUTO_BUDGET", budget)
+    monkeypatch.setattr(callback_module, "AUTO_MIN_CHECKPOINTS", 4)
+    monkeypatch.setattr(callback_module, "INIT_WAIT_SECONDS", 0.0)  # measured by epoch 1
+    keras.utils.set_random_seed(11)
+    model = skip_model()
+    x, y = tabular
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("auto"), (x[:16], y[:16]), checks=False)
+    assert cb.every == "auto"  # the default
+    model.fit(
+        x, [y, x[:, :1]], epochs=12, batch_size=96, verbose=0, callbacks=[WaitForWriter(cb), cb]
+    )
+    d = model_dir(tmp_path)
+    assert epochs(d) == expected
+    assert [m[fmt.METRIC_EPOCH] for m in metrics(d)] == list(range(1, 13))  # every epoch
+    assert model_json(d)["recording"]["every"] == "auto"
+    assert len(cb._fit_costs) == len(expected) and all(c > 0 for c in cb._fit_costs)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling")
+def test_the_writer_runs_at_normal_priority_while_training_waits_for_it() -> None:
+    """SCHED_IDLE yields to every job of the machine: once training waits for the writer
+    (here: the fit ends and close() waits), the running job continues at normal priority."""
+    import os
+    import threading
+    import time
+
+    from tinspect.record.writer import BackgroundWriter
+
+    go = threading.Event()
+    seen: list[int] = []
+
+    def job() -> None:
+        seen.append(os.sched_getscheduler(0))
+        go.wait(300)
+        seen.append(os.sched_getscheduler(0))
+
+    writer = BackgroundWriter()
+    writer.submit("job", job)
+    native_id = writer._thread.native_id
+    assert native_id is not None
+    deadline = time.monotonic() + 300
+    while not seen:  # the job runs, at idle priority
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    closer = threading.Thread(target=writer.close)
+    closer.start()
+    while os.sched_getscheduler(native_id) != os.SCHED_OTHER:
+        assert time.monotonic() < deadline, "close() did not raise the writer's priority"
+        time.sleep(0.005)
+    go.set()
+    closer.join(300)
+    assert seen == [os.SCHED_IDLE, os.SCHED_OTHER]
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling")

@@ -7,6 +7,7 @@ inside the command, so every read-side command starts in a fraction of a second.
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -553,35 +554,79 @@ def check(
         raise typer.Exit(ExitCode.DATA)
 
 
+#: Blanks at the end of a rendered line, before any closing style codes.
+_TRAILING_BLANKS = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$")
+
+#: Width of the report when stdout is not a terminal and COLUMNS is not set.
+PIPED_WIDTH = 100
+
+
+def _report_width() -> int:
+    """The terminal's width; COLUMNS when set; ``PIPED_WIDTH`` when piped (never below 40)."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((PIPED_WIDTH, 24)).columns)
+
+
 def _print_findings(store: Any, findings: list[Any]) -> None:
-    from rich.console import Console
+    """Findings grouped by model, each with what was measured, why it matters and the fix.
+
+    Every text sits in a column of a grid, so a wrapped line keeps its hanging indent at any
+    width instead of falling back to column 0.
+    """
+    from rich.console import Console, Group
+    from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    console = Console(width=_report_width(), highlight=False)
     if not findings:
         console.print(f"no findings in {len(store.models)} models (the checks are heuristics)")
         return
     by_model: dict[str, list[Any]] = {}
     for finding in findings:
         by_model.setdefault(finding.model, []).append(finding)
+    badge_width = max(len(s) for s in SEVERITY_STYLE) + 2
     for model, items in by_model.items():
         console.print(Text(f"{model}", style="bold underline"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=1)
+        grid.add_column(no_wrap=True, width=badge_width)
+        grid.add_column(ratio=1, overflow="fold")
         for f in items:
-            line = Text("  ")
-            line.append(f" {f.severity} ", style=SEVERITY_STYLE.get(f.severity, ""))
-            line.append(f" {f.id} ", style="bold")
-            line.append(f"{f.uoa}: {f.title}")
+            head = Text()
+            head.append(f.id, style="bold")
+            head.append(f"  {f.uoa}: {f.title}")
             if f.epochs:
-                line.append(f"  (epochs {', '.join(map(str, f.epochs))})", style="dim")
-            console.print(line)
-            console.print(Text(f"      {f.explanation}", style="dim"))
-            console.print(Text(f"      fix: {f.fix}", style="green"))
+                head.append(f"  (epochs {_epoch_list(f.epochs)})", style="dim")
+            details = Table.grid(padding=(0, 1))
+            details.add_column(no_wrap=True, style="dim")
+            details.add_column(ratio=1, overflow="fold")
+            context = f.context_text()
+            if context:
+                details.add_row("measured", Text(context))
+            details.add_row("why", Text(f.explanation, style="dim"))
+            details.add_row("fix", Text(f.fix, style="green"))
+            badge = Text(f" {f.severity} ", style=SEVERITY_STYLE.get(f.severity, ""))
+            grid.add_row("", badge, Group(head, details))
+        with console.capture() as captured:
+            console.print(grid)
+        # A grid pads every cell to its width; piped into a file that is trailing blanks.
+        for line in captured.get().splitlines():
+            typer.echo(_TRAILING_BLANKS.sub(r"\1", line), color=console.is_terminal)
     counts = {
         s: sum(1 for f in findings if f.severity == s) for s in ("critical", "error", "warning")
     }
     console.print(
         ", ".join(f"{n} {s}" for s, n in counts.items() if n) + " (the checks are heuristics)"
     )
+
+
+def _epoch_list(epochs: Any) -> str:
+    """``3–12`` for a run of epochs, ``1, 4, 9`` otherwise."""
+    values = sorted(epochs)
+    if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}–{values[-1]}"
+    return ", ".join(map(str, values))
 
 
 # --- rank -------------------------------------------------------------------------------------

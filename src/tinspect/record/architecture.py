@@ -42,7 +42,9 @@ def history_name(tensor: Any) -> str | None:
 def graph_nodes(model: Any) -> list[tuple[Any, list[str], list[tuple[int | None, ...]]]]:
     """(layer, inbound layer names, output shapes) for each node, inputs first.
 
-    Empty for models without a symbolic graph (subclassed models).
+    Empty for models without a symbolic graph (subclassed models). The batch axis is
+    always None: a Sequential that ``fit`` built on JAX or torch has its graph traced with
+    the first batch's concrete size, which is no property of the model.
     """
     graph = _graph_of(model)
     if graph is None:
@@ -51,7 +53,7 @@ def graph_nodes(model: Any) -> list[tuple[Any, list[str], list[tuple[int | None,
     for depth in sorted(graph._nodes_by_depth, reverse=True):
         for node in graph._nodes_by_depth[depth]:
             inbound = [name for t in node.input_tensors if (name := history_name(t))]
-            shapes = [tuple(t.shape) for t in node.output_tensors]
+            shapes = [(None, *tuple(t.shape)[1:]) if t.shape else () for t in node.output_tensors]
             out.append((node.operation, inbound, shapes))
     return out
 

@@ -39,6 +39,7 @@ from tinspect.record.capture import (
     class_weights,
 )
 from tinspect.record.checks import TrainingChecks
+from tinspect.record.distributed import process_count, process_index
 from tinspect.record.files import (
     append_line,
     json_line,
@@ -66,6 +67,12 @@ CHECK_BUDGET = 0.02
 #: and a writer thread computing meanwhile competes for the GIL: on the bench model that
 #: slowed the whole fit by ~6 %. Once the epoch runs (in TensorFlow's C++ code), it does not.
 INIT_WAIT_SECONDS = 10.0
+#: ``every="auto"``: the recorder's own measured work (the writer's CPU time per checkpoint
+#: and the main thread's part) may take at most this share of the fit's time so far ...
+AUTO_BUDGET = 0.05
+#: ... beyond at least this many checkpoints per fit, spread evenly over its epochs, the
+#: initialization and the last epoch included (fewer when the fit has fewer epochs).
+AUTO_MIN_CHECKPOINTS = 4
 
 
 def _warn(message: str) -> None:
@@ -88,8 +95,12 @@ class InspectCheckpoint(keras.callbacks.Callback):
         samples: the fixed samples whose activations are recorded at every checkpoint:
             ``x``, ``(x,)`` or ``(x, y)``; ``x`` may be a list or dict for several inputs.
             ``y`` gives the classes for per-class means (integer labels or one-hot rows).
-        every: write a checkpoint every this many epochs (``"epoch"`` means 1). The
-            initialization (epoch 0) and the last epoch are always written.
+        every: ``"auto"`` (the default), write a checkpoint every this many epochs, or
+            ``"epoch"`` (1). The initialization (epoch 0) and the last epoch are always
+            written. ``"auto"`` writes every epoch while the recorder's measured cost stays
+            under ``AUTO_BUDGET`` (5 %) of the fit's time, and otherwise thins checkpoints
+            out, keeping at least ``AUTO_MIN_CHECKPOINTS`` (4) per fit evenly spread: long
+            epochs get all, fits of many sub-second epochs every few.
         layers: names of the layers to record; None records all.
         max_samples: keep at most this many of ``samples`` (the first ones).
         activations_dtype: ``"float16"`` (half the bytes) or ``"float32"``.
@@ -118,7 +129,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         header: Mapping[str, Any],
         samples: Any,
         *,
-        every: int | str = 1,
+        every: int | str = "auto",
         layers: Sequence[str] | None = None,
         max_samples: int = 512,
         activations_dtype: str = "float16",
@@ -136,7 +147,11 @@ class InspectCheckpoint(keras.callbacks.Callback):
         if not isinstance(logdir, (str, Path)) or not str(logdir):
             raise TypeError(f"logdir must be a path. Received: logdir={logdir!r}")
         self.logdir = Path(logdir)
-        if self.logdir.exists() and not self.logdir.is_dir():
+        #: False in every process but process 0 of a multi-process run: such a callback
+        #: records nothing and never touches the logdir (``record.distributed``). Decided
+        #: again when training begins, in case the run was set up after this constructor.
+        self.active = process_index(keras.backend.backend()) == 0
+        if self.active and self.logdir.exists() and not self.logdir.is_dir():
             raise ValueError(
                 f"logdir must be a directory, but it is a file. Received: logdir={str(logdir)!r}"
             )
@@ -154,9 +169,11 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self.header = dict(header)
         if every == "epoch":
             every = 1
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an integer >= 1 or 'epoch'. Received: every={every!r}")
-        self.every = every
+        if every != "auto" and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+            raise ValueError(
+                f"every must be an integer >= 1, 'epoch' or 'auto'. Received: every={every!r}"
+            )
+        self.every: int | str = every
         if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
             raise ValueError(
                 f"max_samples must be an integer >= 1. Received: max_samples={max_samples!r}"
@@ -236,8 +253,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
         # --- end of the attributions hook ---
         self._checks = TrainingChecks(self.model_dir, self.header["id"])
         existing = self.model_dir / fmt.CHECKPOINTS_DIR
-        if existing.is_dir() and any(
-            fmt.parse_checkpoint_name(p.name) is not None for p in existing.iterdir()
+        if (
+            self.active
+            and existing.is_dir()
+            and any(fmt.parse_checkpoint_name(p.name) is not None for p in existing.iterdir())
         ):
             raise ValueError(
                 f"{self.model_dir} already holds checkpoints of model id {self.header['id']}; "
@@ -257,11 +276,22 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._architecture: dict[str, Any] | None = None
         self._architecture_text: tuple[dict[str, Any], str] | None = None
         self._previous_extremes: dict[int, dict[str, UnitExtremes]] = {}
+        self._several = False  # one of several processes training together
+        # every="auto": this fit's start, planned epochs, the writer's CPU seconds per
+        # checkpoint, checkpoints submitted, and main-thread seconds spent on them.
+        self._fit_start = 0.0
+        self._fit_epochs = 0
+        self._fit_costs: list[float] = []
+        self._submitted_in_fit = 0
+        self._main_seconds = 0.0
         self._compile = False  # the recorder traced on the main thread (no shadow)
         self._compile_in_writer = False  # and in the writer thread (with the shadow)
 
     # --- Keras hooks ---------------------------------------------------------------------
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self.active = process_index(keras.backend.backend()) == 0
+        if not self.active:
+            return
         self._ensure_built()
         self._check_inputs()
         if not self._started:
@@ -276,6 +306,15 @@ class InspectCheckpoint(keras.callbacks.Callback):
                         f"layers names unknown layers {unknown}; the model has {sorted(names)}. "
                         f"Received: layers={self.layers!r}"
                     )
+            self._several = process_count(keras.backend.backend()) > 1
+            if self._several and self._capture.shadow is None and not self._capture.reason:
+                # The live model is distributed over every process: running it here alone
+                # would be a collective the other processes never join.
+                self._capture.extractor = None
+                self._capture.reason = (
+                    "in a multi-process run activations are computed only with a copy of the "
+                    "model on process 0, and this model could not be cloned"
+                )
             if self._capture.reason:
                 _warn(
                     f"activations not recorded for {self.header['name']!r}: {self._capture.reason}"
@@ -294,13 +333,23 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._write_model_json(state="training")
         self._writer = BackgroundWriter()
         self._epoch_ran = threading.Event()
-        planned = int((self.params or {}).get("epochs") or 0) // self.every + 1
+        epochs = int((self.params or {}).get("epochs") or 0)
+        planned = epochs // self.every + 1 if isinstance(self.every, int) else epochs + 1
+        if self.every == "auto":
+            planned = min(planned, AUTO_MIN_CHECKPOINTS)  # at least; more if the budget allows
+        self._fit_start = time.perf_counter()
+        self._fit_epochs = epochs
+        self._fit_costs = []
+        self._submitted_in_fit = 0
+        self._main_seconds = 0.0
         self._compile = planned >= COMPILE_MIN_CHECKPOINTS
         self._compile_in_writer = planned >= WRITER_COMPILE_MIN_CHECKPOINTS
         if 0 not in self._written:
             self._checkpoint(0, {}, wait=self._epoch_ran)
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if not self.active:
+            return
         if self._first_epoch_of_fit is None:
             self._first_epoch_of_fit = epoch
             # fit(initial_epoch=k) numbers epochs absolutely; a plain second fit restarts at 0.
@@ -308,6 +357,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if not self.active:
+            return
         self._epoch_ran.set()  # the initialization checkpoint may be computed now
         completed = self._offset + epoch + 1
         self._completed = completed
@@ -327,11 +378,15 @@ class InspectCheckpoint(keras.callbacks.Callback):
         last = (self.params or {}).get("epochs")
         self._epoch_seconds = line[fmt.METRIC_WALL_TIME]
         final = last is not None and epoch + 1 == last
-        if completed % self.every == 0 or final:
+        if final or self._due(completed):
+            start = time.perf_counter()
             self._checkpoint(completed, metrics, final=final)
+            self._main_seconds += time.perf_counter() - start
         self._report_errors()
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if not self.active:
+            return
         self._epoch_ran.set()
         try:
             if self._completed and self._completed not in self._written:
@@ -358,6 +413,25 @@ class InspectCheckpoint(keras.callbacks.Callback):
         return self._attributions is None or self._attributions.wait(timeout)
 
     # --- internals -----------------------------------------------------------------------
+    def _due(self, completed: int) -> bool:
+        """Whether the epoch that just ended (not the fit's last) gets a checkpoint."""
+        if isinstance(self.every, int):
+            return completed % self.every == 0
+        # every="auto": first the evenly spread minimum, then the budget.
+        first = self._offset + (self._first_epoch_of_fit or 0)
+        done, n = completed - first, self._fit_epochs - (self._first_epoch_of_fit or 0)
+        intervals = AUTO_MIN_CHECKPOINTS - 1
+        if n > 0 and (done * intervals) // n > ((done - 1) * intervals) // n:
+            return True
+        costs = list(self._fit_costs)  # appended by the writer thread, one per checkpoint
+        if not costs:
+            return False  # nothing measured yet: the minimum only
+        pending = self._submitted_in_fit - len(costs)
+        estimate = costs[-1] if len(costs) == 1 else max(costs[1:])  # the 1st traced
+        spent = sum(costs) + self._main_seconds + pending * estimate
+        budget = AUTO_BUDGET * (time.perf_counter() - self._fit_start)
+        return spent + estimate <= budget
+
     def _n_classes(self) -> int:
         n = self.n_classes
         if self.class_ids is not None and self.output_kind in (None, "classification"):
@@ -534,6 +608,8 @@ class InspectCheckpoint(keras.callbacks.Callback):
             outputs = capture.run(  # live weights: must run now
                 self.inputs, None, extremes=self.checks, compiled=self._compile
             )
+        elif capture.extractor is None and self._several:
+            outputs = Activations([], [], [], 0.0)  # no model call: see on_train_begin
         elif capture.extractor is None:
             start = time.perf_counter()
             prediction = self.model(self._feed(), training=False)
@@ -549,6 +625,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             self._build_and_write, epoch, attrs, weights, model_layers, outputs, info, final, wait
         )
         self._written.add(epoch)
+        self._submitted_in_fit += 1
         self._writer.submit(f"epoch {epoch}", job)
 
     def _build_and_write(
@@ -565,6 +642,33 @@ class InspectCheckpoint(keras.callbacks.Callback):
         """Runs in the writer thread: activations, class means, summaries, HDF5 file."""
         if wait is not None:
             wait.wait(INIT_WAIT_SECONDS)
+        costs = self._fit_costs  # this fit's, even if the next fit has begun when it ends
+        # The job's cost to training: this thread's CPU time (numpy, h5py, the checks) plus
+        # the forward pass's wall time, since the backend runs most of that in its own
+        # thread pool, where this thread's clock does not see it (an overestimate when the
+        # pass shares the cores with training: the budget errs on the cheap side).
+        start = time.thread_time()
+        forward = 0.0
+        try:
+            forward = self._compute_and_write(
+                epoch, attrs, weights, model_layers, outputs, info, final
+            )
+        finally:
+            costs.append(time.thread_time() - start + forward)
+
+    def _compute_and_write(
+        self,
+        epoch: int,
+        attrs: dict[str, Any],
+        weights: dict[str, list[np.ndarray]],
+        model_layers: list[Any],
+        outputs: Activations | None,
+        info: str,
+        final: bool,
+    ) -> float:
+        """Computes and writes the checkpoint; returns the seconds of a forward pass run
+        here (0 when the main thread ran it)."""
+        forward = 0.0
         capture = self._capture
         assert capture is not None
         checks = self._checks_due(epoch, final)
@@ -577,6 +681,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             outputs = capture.run(
                 self.inputs, weights, extremes=self.checks, compiled=self._compile_in_writer
             )
+            forward = outputs.seconds
         attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = outputs.seconds / self.n_samples
         plan = capture.plan
         index = {name: i for i, name in enumerate(plan.captured)}
@@ -619,6 +724,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         if checks:
             self._run_checks(epoch, {**self._previous_extremes, **extremes})
         self._previous_extremes = extremes
+        return forward
 
     def _checks_due(self, epoch: int, final: bool) -> bool:
         """Whether the silent-bug checks run after this checkpoint (writer thread).

@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +54,9 @@ class Plan:
 COMPILE_MIN_CHECKPOINTS = 8
 #: The same in the writer thread, where the tracing is off the critical path.
 WRITER_COMPILE_MIN_CHECKPOINTS = 3
+#: Backends whose recorder can be compiled into one function (see ``Capture._compiled``);
+#: on torch it runs eagerly (``torch.compile`` was not tried).
+COMPILED = ("tensorflow", "jax")
 
 #: Per unit of a layer's last axis: (min, max) over samples and other axes, float64.
 UnitExtremes = tuple[np.ndarray, np.ndarray]
@@ -190,7 +195,7 @@ class Capture:
             self.plan = Plan([], [], {})
             return
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), without_distribution():
                 warnings.simplefilter("ignore")
                 self.shadow = keras.models.clone_model(self.extractor)
         except Exception:  # noqa: BLE001 - fall back to computing on the main thread
@@ -227,7 +232,7 @@ class Capture:
         else:
             base = self.extractor
         assert base is not None
-        if compiled and self._compile_error is None and keras.backend.backend() == "tensorflow":
+        if compiled and self._compile_error is None and keras.backend.backend() in COMPILED:
             try:
                 return self._run_compiled(base, list(inputs), extremes)
             except Exception as error:  # noqa: BLE001 - the eager path computes the same
@@ -277,16 +282,39 @@ class Capture:
             ]
         return Activations(stored, means, arrays["predictions"], seconds, found)
 
-    def _compiled(self, base: Any, n: int, extremes: bool) -> Any:
+    def _compiled(self, base: Any, n: int, extremes: bool) -> Callable[[list[Any]], Any]:
+        """The recorder as one compiled function of the inputs: a ``tf.function`` on
+        TensorFlow; on JAX a ``jax.jit`` of the model's ``stateless_call``, to which the
+        variables' current values are passed at each call (so new weights need no retrace)."""
         key = (id(base), extremes)
         function = self._functions.get(key)
-        if function is None:
+        if function is not None:
+            return function
+        if keras.backend.backend() == "jax":
+            import jax  # the recorder's backend; never imported by the viewer
+
+            def stateless(trainable: Any, non_trainable: Any, inputs: list[Any]) -> Any:
+                outputs, _ = base.stateless_call(trainable, non_trainable, inputs, training=False)
+                return self._post_process(outputs, n, extremes)
+
+            jitted = jax.jit(stateless)
+
+            def function(inputs: list[Any]) -> Any:
+                out = jitted(
+                    [v.value for v in base.trainable_variables],
+                    [v.value for v in base.non_trainable_variables],
+                    inputs,
+                )
+                return jax.block_until_ready(out)  # JAX dispatches asynchronously
+
+        else:
             import tensorflow as tf  # the recorder's backend; never imported by the viewer
 
             def record(inputs: list[Any]) -> dict[str, list[Any]]:
                 return self._post_process(base(inputs, training=False), n, extremes)
 
-            function = self._functions[key] = tf.function(record, autograph=False)
+            function = tf.function(record, autograph=False)
+        self._functions[key] = function
         return function
 
     def _run_compiled(self, base: Any, inputs: list[np.ndarray], extremes: bool) -> Activations:
@@ -294,9 +322,9 @@ class Capture:
         first = (id(base), extremes) not in self._functions
         function = self._compiled(base, n, extremes)
         if first:
-            function(inputs)  # traces: not part of the timed inference
+            function(inputs)  # traces and compiles: not part of the timed inference
         start = time.perf_counter()
-        out = function(inputs)  # returns when the graph has run (CPU execution is synchronous)
+        out = function(inputs)  # returns when the computation has run
         return self._activations(out, time.perf_counter() - start)
 
     def _run_eager(self, base: Any, inputs: list[np.ndarray], extremes: bool) -> Activations:
@@ -313,12 +341,42 @@ class Capture:
 
 
 def _to_numpy(tensor: Any) -> np.ndarray:
-    """A numpy view of a backend tensor: on TensorFlow without a copy (``np.asarray``
-    shares an eager tensor's buffer; ``keras.ops.convert_to_numpy`` copies it, ~2.5 ms per
-    checkpoint of the bench model)."""
-    if keras.backend.backend() == "tensorflow":
+    """A numpy view of a backend tensor on the CPU, without a copy where the backend allows:
+    ``np.asarray`` shares a TensorFlow eager tensor's or a CPU JAX array's buffer, and a CPU
+    torch tensor's ``numpy()`` shares its storage (``keras.ops.convert_to_numpy`` copies,
+    ~2.5 ms per checkpoint of the bench model on TensorFlow)."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        return np.asarray(tensor.detach().cpu().numpy())
+    if backend in ("tensorflow", "jax"):
         return np.asarray(tensor)
     return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
+@contextmanager
+def without_distribution() -> Iterator[None]:
+    """Build variables outside a ``keras.distribution`` set on this thread.
+
+    The shadow must live on this process alone: under a distribution (JAX's
+    ``DataParallel``) its variables would be laid out over every process's devices, so each
+    forward pass of the recorder would be a collective computation that every process has
+    to join (in a multi-process run that aborts with gloo's collective mismatch, since only
+    process 0 records). Keras keeps the distribution per thread; training's is unaffected.
+    """
+    try:
+        from keras.distribution import distribution, set_distribution
+    except ImportError:  # a Keras without the distribution API
+        yield
+        return
+    current = distribution()
+    if current is None:
+        yield
+        return
+    set_distribution(None)
+    try:
+        yield
+    finally:
+        set_distribution(current)
 
 
 def class_weights(class_ids: np.ndarray | None, n_classes: int) -> np.ndarray | None:
