@@ -84,14 +84,14 @@ def find_units(store: Store, query: str) -> list[Hit]:
                     break
     else:
         for model in store.ordered_models():
-            for layer in model.layers:
-                if all(n in layer.name.lower() for n in names):
+            for info in model.layers:
+                if all(n in info.name.lower() for n in names):
                     hits.append(
                         Hit(
-                            store.path(UoA(model.id, layer.name)),
+                            store.path(UoA(model.id, info.name)),
                             model.id,
-                            layer.name,
-                            f"{layer.name}: {layer.class_name} {layer.activation or ''}".strip(),
+                            info.name,
+                            f"{info.name}: {info.class_name} {info.activation or ''}".strip(),
                         )
                     )
     return list(dict.fromkeys(hits))
