@@ -138,6 +138,26 @@ def test_refresh_swaps_snapshots_and_reports_removed_checkpoints(logs: Path) -> 
     assert not store.refresh()
 
 
+def test_refresh_reports_checkpoints_rewritten_in_place_once_read(logs: Path) -> None:
+    store = Store(logs, cache=Cache(None))
+    conv = store.model("conv").id
+    x = store.arrays.checkpoint(conv, 3).read("data_samples/x")
+    path = checkpoint(logs, "conv", 3)
+    data = path.read_bytes()
+    checkpoint(logs, "conv", 2).write_bytes(b"never read this session")
+    path.write_bytes(data[: len(data) // 3])  # truncated in place: same name, same epochs
+    changes = store.refresh()
+    # Only the checkpoint that was read counts (no stat of every file at every refresh).
+    assert changes.changed_checkpoints == {conv: [3]} and conv in changes.touched_models
+    assert not changes.new_checkpoints and not changes.removed_checkpoints
+    with pytest.raises(CheckpointUnreadable):
+        store.arrays.checkpoint(conv, 3).read("data_samples/x")
+    assert not store.refresh()  # reported once
+    path.write_bytes(data)  # replaced by a whole file again: damage forgotten, data back
+    assert store.refresh().changed_checkpoints == {conv: [3]}
+    assert np.array_equal(store.arrays.checkpoint(conv, 3).read("data_samples/x"), x)
+
+
 def test_lookups_raise_uoa_errors_never_a_bare_key_error(logs: Path) -> None:
     store = Store(logs, cache=Cache(None))
     gone = store.model("conv").id

@@ -53,6 +53,20 @@ class Changes:
     new_metric_rows: dict[str, int] = field(default_factory=dict)
     #: Epochs whose checkpoint file disappeared, by model id (models still present).
     removed_checkpoints: dict[str, list[int]] = field(default_factory=dict)
+    #: Epochs whose checkpoint was read this session and has since been rewritten in place
+    #: (another size or mtime: a writer replaced it, or it was truncated), by model id.
+    changed_checkpoints: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def touched_models(self) -> set[str]:
+        """Models whose data a viewer shows may have changed (reload what shows them)."""
+        return (
+            set(self.changed_models)
+            | set(self.new_checkpoints)
+            | set(self.new_metric_rows)
+            | set(self.removed_checkpoints)
+            | set(self.changed_checkpoints)
+        )
 
     def __bool__(self) -> bool:
         return bool(
@@ -62,6 +76,7 @@ class Changes:
             or self.new_checkpoints
             or self.new_metric_rows
             or self.removed_checkpoints
+            or self.changed_checkpoints
         )
 
 
@@ -210,12 +225,50 @@ class Store:
             models.pop(model.id, None)
             changes.removed_models.append(model.id)
             tree_stale = True
+        self._find_rewritten(models, changes)
         if tree_stale or self._tree is None:
             tree = build_tree(models, self.problems)  # reports parent cycles now
             self.models, self._by_dir, self._tree = models, by_dir, tree
         else:
             self.models, self._by_dir = models, by_dir
         return changes
+
+    def _find_rewritten(self, models: dict[str, ModelLogs], changes: Changes) -> None:
+        """Checkpoints read this session whose file changed since (one stat each, only for
+        files actually read: a logdir of thousands of checkpoints costs nothing extra)."""
+        if not self._checked and not self._damaged:
+            return
+        by_path = {
+            str(path): (model.id, epoch)
+            for model in models.values()
+            for epoch, path in model.checkpoints.items()
+        }
+        for key, identity in list(self._checked.items()):
+            owner = by_path.get(key)
+            if owner is None:
+                self._checked.pop(key, None)  # gone: reported as a removed checkpoint/model
+                continue
+            try:
+                now: h5.FileIdentity | None = h5.FileIdentity.of(Path(key))
+            except OSError:
+                now = None
+            if now != identity:
+                self._checked.pop(key, None)  # re-checked (and re-read) on the next access
+                self.files.close(Path(key))
+                changes.changed_checkpoints.setdefault(owner[0], []).append(owner[1])
+        with self._damaged_lock:
+            marks = list(self._damaged.items())
+        for key, (identity, _message) in marks:
+            owner = by_path.get(key)
+            if owner is None:
+                continue
+            try:
+                now = h5.FileIdentity.of(Path(key))
+            except OSError:
+                now = None
+            if now != identity and owner[1] not in changes.changed_checkpoints.get(owner[0], []):
+                # a damaged file was replaced: cards showing the damage try again
+                changes.changed_checkpoints.setdefault(owner[0], []).append(owner[1])
 
     # --- the model tree and names ----------------------------------------------------------
     @property

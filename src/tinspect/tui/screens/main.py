@@ -25,7 +25,7 @@ from textual.widgets import ContentSwitcher, Footer, OptionList
 from textual.worker import get_current_worker
 
 from tinspect.query import write_table
-from tinspect.store import DataError, Store, UoA, UoAError
+from tinspect.store import Changes, DataError, Store, UoA, UoAError
 from tinspect.tui.errors import ReportsWorkerErrors
 from tinspect.tui.messages import (
     ExportRequested,
@@ -488,19 +488,30 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         elif place.model_id in self._touched(changes):
             self._reopen(place)
         self.panel.store_changed(changes, alive)
-        if changes.new_models or changes.changed_models or changes.new_checkpoints or removed:
+        if (
+            changes.new_models
+            or changes.changed_models
+            or changes.new_checkpoints
+            or changes.changed_checkpoints
+            or removed
+        ):
             self.load_guides()  # badges and findings of the new data (exclusive worker)
         new_checkpoints = sum(len(v) for v in changes.new_checkpoints.values())
         if changes.new_models or new_checkpoints:
             lines.append(f"{len(changes.new_models)} new models, {new_checkpoints} new checkpoints")
+        rewritten = sum(len(v) for v in changes.changed_checkpoints.values())
+        if rewritten:
+            lines.append(f"{rewritten} checkpoint{'s' if rewritten > 1 else ''} changed on disk")
         self.status("; ".join(lines) if lines else None)
 
     @staticmethod
-    def _touched(changes: Any) -> set[str]:
+    def _touched(changes: Changes) -> set[str]:
+        """Models whose graph or layer view must be redrawn (metric rows alone do not)."""
         return (
             set(changes.changed_models)
             | set(changes.new_checkpoints)
-            | set(getattr(changes, "removed_checkpoints", {}) or {})
+            | set(changes.removed_checkpoints)
+            | set(changes.changed_checkpoints)
         )
 
     def _reopen(self, place: Place) -> None:

@@ -93,12 +93,7 @@ class WidgetPanel(VerticalScroll):
 
         ``alive`` is the set of model ids in the store's new snapshot.
         """
-        touched = (
-            set(changes.new_checkpoints)
-            | set(changes.new_metric_rows)
-            | set(changes.changed_models)
-            | set(getattr(changes, "removed_checkpoints", {}) or {})
-        )
+        touched = changes.touched_models
         for card in self.cards:
             models = set(card.model_ids)
             if models and not models & alive:
