@@ -258,7 +258,7 @@ class Store:
                 changes.changed_checkpoints.setdefault(owner[0], []).append(owner[1])
         with self._damaged_lock:
             marks = list(self._damaged.items())
-        for key, (identity, _message) in marks:
+        for key, (marked, _message) in marks:
             owner = by_path.get(key)
             if owner is None:
                 continue
@@ -266,7 +266,7 @@ class Store:
                 now = h5.FileIdentity.of(Path(key))
             except OSError:
                 now = None
-            if now != identity and owner[1] not in changes.changed_checkpoints.get(owner[0], []):
+            if now != marked and owner[1] not in changes.changed_checkpoints.get(owner[0], []):
                 # a damaged file was replaced: cards showing the damage try again
                 changes.changed_checkpoints.setdefault(owner[0], []).append(owner[1])
 
