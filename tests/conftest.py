@@ -9,6 +9,9 @@ from pathlib import Path
 # Before anything imports Keras: importing it writes ~/.keras/keras.json otherwise.
 os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="tinspect-keras-home-"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The disk cache and the header index of every test go to a private directory, not the
+# user's cache (tests that need none set "off" themselves).
+os.environ.setdefault("TINSPECT_CACHE_DIR", tempfile.mkdtemp(prefix="tinspect-cache-"))
 
 import numpy as np
 import pytest

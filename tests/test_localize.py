@@ -348,7 +348,7 @@ def test_structures_is_cached_until_model_json_changes(tmp_path: Path) -> None:
     model = open_model(tmp_path, "chain", CHAIN)
     assert structures(model) == []
     # What a refresh does when model.json changed: a new layer list and a new graph.
-    model.layers = [*model.layers[:-1], make_layer("out", "Add", ("d2", "d1"))]
+    model._layers = [*model.layers[:-1], make_layer("out", "Add", ("d2", "d1"))]
     model._graph = None
     [skip] = structures(model)
     assert skip.what == "skip connection d1 → out bypasses d2"
@@ -382,7 +382,7 @@ def dag_model(edges: list[tuple[int, int]]) -> ModelLogs:
     layers = [
         make_layer(f"n{j}", "Dense", tuple(f"n{i}" for i, k in edges if k == j)) for j in range(n)
     ]
-    return ModelLogs(Path("."), Path("."), id=uuid.uuid4().hex, layers=layers)
+    return ModelLogs.of_layers(uuid.uuid4().hex, layers)
 
 
 def expected_blocks(graph: nx.DiGraph) -> set[tuple[str, str]]:
@@ -469,7 +469,7 @@ def test_repeated_blocks_match_a_plain_search(
     layers = [
         make_layer(f"n{i}", cls, (f"n{i - 1}",) if i else ()) for i, cls in enumerate(classes)
     ]
-    model = ModelLogs(Path("."), Path("."), id="m", layers=layers)
+    model = ModelLogs.of_layers("m", layers)
     found = repeated_blocks(model, min_length=min_length, min_repeats=min_repeats)
     got = [
         (int(m.layers[0][1:]), len(m.layers) // int(m.badge[7:]), int(m.badge[7:])) for m in found

@@ -101,7 +101,7 @@ def ls_rows(store: Any) -> tuple[list[str], list[list[Any]]]:
                 tree.depth(model.id),
                 model.total_params,
                 last.get(fmt.METRIC_EPOCH, 0),
-                len(model.checkpoints),
+                model.n_checkpoints,
                 *[finite(last.get(k)) for k in metric_names],
             ]
         )

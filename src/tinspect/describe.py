@@ -88,7 +88,7 @@ def describe_model(store: Store, model: ModelLogs) -> list[Any]:
         f"\noptimizer: {optimizer.get('class_name', '?')} lr={optimizer.get('learning_rate')}"
         f"  loss: {loss_text}  batch: {training.get('batch_size')}"
         f"  epochs: {model.status.get('epochs_completed', '?')}"
-        f"  checkpoints: {len(model.checkpoints)}"
+        f"  checkpoints: {model.n_checkpoints}"
     )
     if model.hyperparameters:
         head.append(

@@ -464,7 +464,7 @@ def _raw(store: Store, reader: _Reader, unit: _Unit, measure: str) -> float:
         bounds = activation_bounds(unit.layer) if unit.variable is None else None
         return saturation(s, bounds) if bounds is not None else float("nan")
     if measure == "init_divergence":
-        if 0 not in unit.model.checkpoints:
+        if 0 not in unit.model.checkpoint_names:
             return float("nan")
         first = reader.summary(unit, 0)
         return histogram_divergence(s, first) if first is not None else float("nan")
@@ -565,7 +565,7 @@ def _epoch_of(model: ModelLogs, epoch: str | int) -> int | None:
         return epochs[-1]
     if epoch == "first":
         return epochs[0]
-    return epoch if isinstance(epoch, int) and epoch in model.checkpoints else None
+    return epoch if isinstance(epoch, int) and epoch in model.checkpoint_names else None
 
 
 def _units(model: ModelLogs, epoch: int) -> list[_Unit]:

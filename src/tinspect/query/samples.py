@@ -178,7 +178,7 @@ def predicted_classes(store: Store, model: ModelLogs, epoch: int) -> np.ndarray:
 
 def epoch_for(model: ModelLogs, epoch: int) -> int:
     """``epoch`` if ``model`` has that checkpoint, else its latest earlier one."""
-    if epoch in model.checkpoints:
+    if epoch in model.checkpoint_names:
         return epoch
     earlier = [e for e in model.epochs if e <= epoch]
     if not earlier:

@@ -9,15 +9,17 @@ that did not change. Whatever is wrong with a file becomes a ``Problem``; the re
 from __future__ import annotations
 
 import os
+import stat
 import threading
-from collections import OrderedDict
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tinspect import format as fmt
-from tinspect.store import h5
+from tinspect.store import h5, index
 from tinspect.store.arrays import Arrays
 from tinspect.store.cache import Cache, default_cache_dir
 from tinspect.store.checkpoint import (
@@ -56,6 +58,9 @@ class Changes:
     #: Epochs whose checkpoint was read this session and has since been rewritten in place
     #: (another size or mtime: a writer replaced it, or it was truncated), by model id.
     changed_checkpoints: dict[str, list[int]] = field(default_factory=dict)
+    #: Model directories found but not read yet (a refresh with a time budget stopped);
+    #: not a change in itself: the next refresh reads them.
+    pending: int = 0
 
     @property
     def touched_models(self) -> set[str]:
@@ -84,8 +89,15 @@ class Store:
     """Models found under ``roots``, by id. Thread-safe for reads of checkpoint data."""
 
     def __init__(
-        self, *roots: str | Path, cache: Cache | None = None, max_open_files: int = 16
+        self,
+        *roots: str | Path,
+        cache: Cache | None = None,
+        max_open_files: int = 16,
+        budget: float | None = None,
     ) -> None:
+        """Open ``roots``. With ``budget`` (seconds), the first refresh stops parsing new
+        models after that long and leaves the rest ``pending`` for the next refreshes (the
+        viewer shows its first screen meanwhile); None reads everything now."""
         if not roots:
             raise ValueError("a store needs at least one logdir")
         self.roots = [Path(r) for r in roots]
@@ -106,6 +118,15 @@ class Store:
         #: Checkpoints found damaged: path -> (identity when found, one-line message).
         self._damaged: dict[str, tuple[h5.FileIdentity | None, str]] = {}
         self._damaged_lock = threading.Lock()
+        #: Header index entries by root (store/index.py), and whether the files need writing.
+        self._index: dict[Path, dict[str, index.Entry]] = {}
+        self._index_stale = False
+        self._name_counts: Counter[str] | None = None
+        #: Model directories seen but not read yet (see ``budget``).
+        self.pending = 0
+        if self.cache.directory is not None:
+            for root in self.roots:
+                self._index[root] = index.load(index.index_path(self.cache.directory, root), root)
         for root in self.roots:
             if not root.is_dir():
                 self.problems.add(
@@ -116,20 +137,46 @@ class Store:
                         Severity.ERROR,
                     )
                 )
-        self.refresh()
+        self.refresh(budget)
 
     # --- discovery and refresh -------------------------------------------------------------
-    def _model_dirs(self) -> Iterator[tuple[Path, Path]]:
+    def _model_dirs(self) -> Iterator[tuple[Path, Path, bool]]:
+        """(root, model directory, model.json is a symlink), depth first in name order.
+
+        A model directory holds no further models. A directory the store already knows (or
+        the index names) as a model costs one ``lstat`` of its model.json, not a listing.
+        Symbolic links to directories are not followed.
+        """
         for root in self.roots:
             if not root.is_dir():
                 continue
-            for current, dirs, files in os.walk(root, followlinks=False):
-                path = Path(current)
-                if fmt.MODEL_JSON in files:
-                    dirs[:] = []  # a model directory holds no further models
-                    yield root, path
+            known = {str(d.relative_to(root)) for d in self._by_dir if d.is_relative_to(root)}
+            known.update(self._index.get(root, {}))
+            stack = [root]
+            while stack:
+                current = stack.pop()
+                if current != root and str(current.relative_to(root)) in known:
+                    try:
+                        st = os.lstat(current / fmt.MODEL_JSON)
+                    except OSError:
+                        pass  # no longer a model directory: list it
+                    else:
+                        yield root, current, stat.S_ISLNK(st.st_mode)
+                        continue
+                try:
+                    entries = list(os.scandir(current))
+                except OSError:
                     continue
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                header = next((e for e in entries if e.name == fmt.MODEL_JSON), None)
+                if header is not None:
+                    yield root, current, header.is_symlink()
+                    continue
+                subdirs = sorted(
+                    e.name
+                    for e in entries
+                    if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+                )
+                stack.extend(current / name for name in reversed(subdirs))
 
     def _inside(self, root: Path, path: Path) -> bool:
         """True when ``path`` (after following symlinks) stays inside ``root``."""
@@ -138,22 +185,26 @@ class Store:
         except OSError:
             return False
 
-    def refresh(self) -> Changes:
+    def refresh(self, budget: float | None = None) -> Changes:
         """Re-scan the logdirs; re-read only what changed.
 
         Readers on other threads (the viewer's workers) see one consistent snapshot: a model
         that changed is refreshed on a copy, and the new ``models`` dict and tree replace the
         old ones in one assignment each; the objects a reader already holds never change.
+        A model the header index knows unchanged is built from its entry (no parse). With
+        ``budget`` (seconds), new models that need parsing stop being parsed after that
+        long; they are counted in ``Changes.pending`` and read by the next refresh.
         """
         changes = Changes()
         seen: set[Path] = set()
         models = dict(self.models)
         by_dir = dict(self._by_dir)
         tree_stale = False
-        for root, directory in self._model_dirs():
+        deadline = None if budget is None else time.perf_counter() + budget
+        for root, directory, linked in self._model_dirs():
             seen.add(directory)
             json_path = directory / fmt.MODEL_JSON
-            if not self._inside(root, json_path):
+            if linked and not self._inside(root, json_path):
                 self.problems.add(
                     problem(
                         json_path, "leads outside the logdir; not read", severity=Severity.ERROR
@@ -168,7 +219,15 @@ class Store:
                     identity = None
                 if directory in self._bad_dirs and self._bad_dirs[directory] == identity:
                     continue  # still the same broken file: reported already
-                model = ModelLogs(directory, root)
+                entry = self._index.get(root, {}).get(str(directory.relative_to(root)))
+                if entry is not None and entry.json_identity == identity:
+                    model = entry.model(directory, root)
+                elif deadline is not None and time.perf_counter() > deadline:
+                    changes.pending += 1
+                    continue
+                else:
+                    model = ModelLogs(directory, root)
+                    self._index_stale = True
                 try:
                     model.refresh(self.problems)
                 except ModelUnreadable as error:
@@ -193,10 +252,10 @@ class Store:
                 models[model.id] = model
                 by_dir[directory] = model
                 changes.new_models.append(model.id)
-                if model.checkpoints:
+                if model.checkpoint_names:
                     changes.new_checkpoints[model.id] = model.epochs
-                if model.metrics:
-                    changes.new_metric_rows[model.id] = len(model.metrics)
+                if model.n_metric_rows:
+                    changes.new_metric_rows[model.id] = model.n_metric_rows
                 tree_stale = True
                 continue
             fresh = model.copy()
@@ -207,9 +266,10 @@ class Store:
                     problem(json_path, str(error), "showing the last readable version")
                 )
                 continue
-            removed = sorted(set(model.checkpoints) - set(fresh.checkpoints))
+            removed = sorted(set(model.checkpoint_names) - set(fresh.checkpoint_names))
             if not (changed or epochs or rows or removed):
                 continue  # keep the object readers hold
+            self._index_stale = True
             models[model.id] = by_dir[directory] = fresh
             if changed:
                 changes.changed_models.append(model.id)
@@ -224,27 +284,61 @@ class Store:
             model = by_dir.pop(directory)
             models.pop(model.id, None)
             changes.removed_models.append(model.id)
-            tree_stale = True
+            tree_stale = self._index_stale = True
         self._find_rewritten(models, changes)
         if tree_stale or self._tree is None:
             tree = build_tree(models, self.problems)  # reports parent cycles now
             self.models, self._by_dir, self._tree = models, by_dir, tree
+            self._name_counts = None
         else:
             self.models, self._by_dir = models, by_dir
+        self.pending = changes.pending
+        if not changes.pending and self._index_stale:
+            self._save_index()
         return changes
+
+    def _save_index(self) -> None:
+        """Write each logdir's header index when models changed since it was read (or an
+        entry was missing): the next open then costs a ``stat`` per file."""
+        directory = self.cache.directory
+        if directory is None:
+            return
+        for root in self.roots:
+            known = self._index.get(root, {})
+            entries = {}
+            for path, model in self._by_dir.items():
+                if not path.is_relative_to(root):
+                    continue
+                relative = str(path.relative_to(root))
+                entry = known.get(relative)
+                if entry is None or entry.json_identity != model._json_identity or model.loaded:
+                    entry = index.entry_of(model)
+                if entry is not None:
+                    entries[relative] = entry
+            if entries != known:
+                index.save(index.index_path(directory, root), root, entries)
+            self._index[root] = entries
+        self._index_stale = False
 
     def _find_rewritten(self, models: dict[str, ModelLogs], changes: Changes) -> None:
         """Checkpoints read this session whose file changed since (one stat each, only for
         files actually read: a logdir of thousands of checkpoints costs nothing extra)."""
         if not self._checked and not self._damaged:
             return
-        by_path = {
-            str(path): (model.id, epoch)
-            for model in models.values()
-            for epoch, path in model.checkpoints.items()
-        }
+        by_dir = {str(m.directory): m for m in models.values()}  # the snapshot being built
+
+        def owner_of(key: str) -> tuple[str, int] | None:
+            folder, name = os.path.split(key)
+            model = by_dir.get(os.path.dirname(folder))
+            epoch = fmt.parse_checkpoint_name(name)
+            if model is None or epoch is None or model.id not in models:
+                return None
+            if model.checkpoint_names.get(epoch) != name:
+                return None
+            return model.id, epoch
+
         for key, identity in list(self._checked.items()):
-            owner = by_path.get(key)
+            owner = owner_of(key)
             if owner is None:
                 self._checked.pop(key, None)  # gone: reported as a removed checkpoint/model
                 continue
@@ -259,7 +353,7 @@ class Store:
         with self._damaged_lock:
             marks = list(self._damaged.items())
         for key, (marked, _message) in marks:
-            owner = by_path.get(key)
+            owner = owner_of(key)
             if owner is None:
                 continue
             try:
@@ -283,8 +377,10 @@ class Store:
 
     def display_name(self, model: ModelLogs) -> str:
         """The model's name, or its directory name when another model has the same name."""
-        clash = sum(1 for m in self.models.values() if m.name == model.name) > 1
-        return model.dirname if clash else model.name
+        counts = self._name_counts
+        if counts is None:  # once per snapshot: L3 asks for thousands of names
+            counts = self._name_counts = Counter(m.name for m in self.models.values())
+        return model.dirname if counts[model.name] > 1 else model.name
 
     def find_models(self, ref: str) -> list[ModelLogs]:
         """Models that ``ref`` names: exact name, label or directory name; else an id prefix."""

@@ -12,6 +12,8 @@ import copy
 import json
 import math
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,27 @@ BOOKKEEPING = frozenset(
 
 class ModelUnreadable(Exception):
     """model.json cannot be used; the message is one line for the user."""
+
+
+#: One lock for lazy loads (a worker and the UI thread may touch a model's layers at once).
+_LOAD_LOCK = threading.RLock()
+
+#: A directory listing or file identity taken less than this long after the object's mtime
+#: is not trusted later (a change within the same timestamp tick would be invisible; the
+#: "racy git" problem): nanoseconds.
+RACY_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The part of a model the L3 screen and ``ls`` show, kept in the header index so a
+    logdir of thousands of models opens without parsing their files."""
+
+    total_params: int
+    layer_classes: tuple[str, ...]
+    last_metrics: dict[str, Any]
+    metric_keys: tuple[str, ...]
+    metric_rows: int
 
 
 @dataclass(frozen=True)
@@ -125,14 +148,93 @@ class ModelLogs:
     parents: tuple[str, ...] = ()
     created: str = ""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)  # the whole model.json
-    layers: list[Layer] = field(default_factory=list)
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    checkpoints: dict[int, Path] = field(default_factory=dict)
+    #: Checkpoint file names by epoch; their paths (``checkpoints``) are built on first use:
+    #: 22,000 ``Path`` objects cost more than opening 2,000 models from the index.
+    checkpoint_names: dict[int, str] = field(default_factory=dict)
+    #: What the header index holds of this model while its files are not read yet (a
+    #: model opened from the index costs three ``stat`` calls, not a parse).
+    headline: Headline | None = None
+    #: The whole model.json, its parsed layers and the metric rows: None until first used
+    #: when the model came from the index (see the ``info``, ``layers``, ``metrics`` properties).
+    _info: dict[str, Any] | None = field(default_factory=dict)
+    _layers: list[Layer] | None = field(default_factory=list)
+    _metrics: list[dict[str, Any]] | None = field(default_factory=list)
     _json_identity: FileIdentity | None = None
     _metrics_offset: int = 0
     _metrics_lines: int = 0
+    _metrics_identity: FileIdentity | None = None
+    _checkpoints_mtime: int | None = None
+    _problems: ProblemLog | None = None
     _graph: Any = None
+    _checkpoints: dict[int, Path] | None = None
+
+    @property
+    def checkpoints(self) -> dict[int, Path]:
+        """Checkpoint paths by epoch, ascending (do not mutate: a snapshot's own dict)."""
+        paths = self._checkpoints
+        if paths is None:
+            folder = self.directory / fmt.CHECKPOINTS_DIR
+            paths = {e: folder / n for e, n in sorted(self.checkpoint_names.items())}
+            self._checkpoints = paths
+        return paths
+
+    @property
+    def n_checkpoints(self) -> int:
+        return len(self.checkpoint_names)
+
+    # --- lazily read parts -------------------------------------------------------------------
+    @classmethod
+    def of_layers(cls, model_id: str, layers: list[Layer], name: str = "") -> ModelLogs:
+        """A model known only by its layers (tests and analyses on hand-made architectures)."""
+        return cls(Path("."), Path("."), id=model_id, name=name or model_id, _layers=layers)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The whole model.json (read on first use for a model opened from the index)."""
+        if self._info is None:
+            self._load_json()
+        return self._info if self._info is not None else {}
+
+    @property
+    def layers(self) -> list[Layer]:
+        if self._layers is None:
+            self._load_json()
+        return self._layers if self._layers is not None else []
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every metrics row (read on first use for a model opened from the index)."""
+        if self._metrics is None:
+            with _LOAD_LOCK:
+                if self._metrics is None:
+                    rows: list[dict[str, Any]] = []
+                    self._metrics_offset = self._metrics_lines = 0
+                    self._read_metrics(self._problems or ProblemLog(), rows)
+                    self._metrics = rows
+        return self._metrics
+
+    @property
+    def loaded(self) -> bool:
+        """Whether model.json has been parsed (False: only the index's headline is known)."""
+        return self._info is not None
+
+    def _load_json(self) -> None:
+        with _LOAD_LOCK:
+            if self._info is not None:
+                return
+            path = self.directory / fmt.MODEL_JSON
+            problems = self._problems or ProblemLog()
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                header = data.get("header") if isinstance(data, dict) else None
+                if not isinstance(header, dict) or header.get("id") != self.id:
+                    raise ModelUnreadable("model.json changed since it was indexed")
+                self._apply_json(data, path, problems)
+            except (OSError, UnicodeDecodeError, ValueError, ModelUnreadable) as error:
+                # The next refresh re-reads the header and reports it; until then the model
+                # shows what the index knew, with no layers (never a traceback in a reader).
+                problems.add(problem(path, f"cannot be read now ({error})"))
+                self._info, self._layers = {}, []
 
     # --- derived views ---------------------------------------------------------------------
     @property
@@ -170,6 +272,8 @@ class ModelLogs:
 
     @property
     def total_params(self) -> int:
+        if self._info is None and self.headline is not None:
+            return self.headline.total_params
         params = self.architecture.get("params")
         if isinstance(params, dict) and "total" in params:
             return _as_int(params["total"])
@@ -178,7 +282,7 @@ class ModelLogs:
     @property
     def epochs(self) -> list[int]:
         """Epochs with a checkpoint, ascending."""
-        return sorted(self.checkpoints)
+        return sorted(self.checkpoint_names)
 
     @property
     def n_classes(self) -> int:
@@ -203,8 +307,9 @@ class ModelLogs:
         """A copy to refresh while readers keep this one (the store swaps snapshots): the
         lists and dicts a refresh changes are copied, everything else is shared."""
         clone = copy.copy(self)
-        clone.metrics = list(self.metrics)
-        clone.checkpoints = dict(self.checkpoints)
+        clone._metrics = list(self._metrics) if self._metrics is not None else None
+        clone.checkpoint_names = dict(self.checkpoint_names)
+        clone._checkpoints = None
         return clone
 
     @property
@@ -227,7 +332,9 @@ class ModelLogs:
         """Keys Keras logged, in first-seen order; with ``bookkeeping``, also the recorder's
         per-epoch facts (learning rate, epoch time, step) after them."""
         seen: dict[str, None] = {}
-        for row in self.metrics:
+        if self._metrics is None and self.headline is not None:
+            seen = dict.fromkeys(self.headline.metric_keys)
+        for row in self.metrics if self._metrics is not None or self.headline is None else ():
             for key in row:
                 seen.setdefault(key, None)
         names = [k for k in seen if k not in BOOKKEEPING]
@@ -237,7 +344,37 @@ class ModelLogs:
         return names
 
     def last_metrics(self) -> dict[str, Any]:
+        if self._metrics is None and self.headline is not None:
+            return self.headline.last_metrics
         return self.metrics[-1] if self.metrics else {}
+
+    @property
+    def n_metric_rows(self) -> int:
+        if self._metrics is None and self.headline is not None:
+            return self.headline.metric_rows
+        return len(self.metrics)
+
+    @property
+    def layer_classes(self) -> list[str]:
+        """Class names of the layers in order (the L3 strip), without parsing model.json."""
+        if self._layers is None and self.headline is not None:
+            return list(self.headline.layer_classes)
+        return [layer.class_name for layer in self.layers]
+
+    def to_headline(self) -> Headline:
+        """What the header index keeps of this model (read from the parsed files)."""
+        if self._info is None and self._metrics is None and self.headline is not None:
+            return self.headline
+        keys: dict[str, None] = {}
+        for row in self.metrics:
+            keys.update(dict.fromkeys(row))
+        return Headline(
+            total_params=self.total_params,
+            layer_classes=tuple(self.layer_classes),
+            last_metrics=self.last_metrics(),
+            metric_keys=tuple(keys),
+            metric_rows=self.n_metric_rows,
+        )
 
     # --- reading -----------------------------------------------------------------------------
     def refresh(self, problems: ProblemLog) -> tuple[bool, list[int], int]:
@@ -245,6 +382,7 @@ class ModelLogs:
 
         Raises ``ModelUnreadable`` when model.json cannot be used at all.
         """
+        self._problems = problems
         changed = self._refresh_json(problems)
         new_epochs = self._refresh_checkpoints(problems)
         new_rows = self._refresh_metrics(problems)
@@ -265,7 +403,8 @@ class ModelLogs:
             raise ModelUnreadable(f"model.json cannot be read ({error})") from None
         except ValueError as error:
             raise ModelUnreadable(f"model.json is not valid JSON ({error})") from None
-        self._apply_json(data, path, problems)
+        with _LOAD_LOCK:
+            self._apply_json(data, path, problems)
         self._json_identity = identity
         self._graph = None
         return True
@@ -304,15 +443,27 @@ class ModelLogs:
         self.created = str(header.get("created", ""))
         hp = header.get("hyperparameters")
         self.hyperparameters = hp if isinstance(hp, dict) else {}
-        self.info = data
+        self._info = data
         raw_layers = self.architecture.get("layers") or []
         layers = [_parse_layer(raw) for raw in raw_layers] if isinstance(raw_layers, list) else []
         if any(layer is None for layer in layers) or not isinstance(raw_layers, list):
             problems.add(problem(path, "some architecture layers are malformed; skipped"))
-        self.layers = [layer for layer in layers if layer is not None]
+        self._layers = [layer for layer in layers if layer is not None]
 
     def _refresh_checkpoints(self, problems: ProblemLog) -> list[int]:
+        """List the checkpoints directory, unless its mtime says nothing was added, removed
+        or renamed since a listing taken safely after that mtime (one ``stat``)."""
         directory = self.directory / fmt.CHECKPOINTS_DIR
+        now = time.time_ns()
+        try:
+            mtime = os.stat(directory).st_mtime_ns
+        except FileNotFoundError:
+            self.checkpoint_names, self._checkpoints, self._checkpoints_mtime = {}, None, None
+            return []
+        except OSError:
+            mtime = None
+        if mtime is not None and mtime == self._checkpoints_mtime:
+            return []
         try:
             entries = list(os.scandir(directory))
         except FileNotFoundError:
@@ -320,11 +471,11 @@ class ModelLogs:
         except OSError as error:
             problems.add(problem(directory, f"cannot list checkpoints ({error.strerror})"))
             return []
-        found: dict[int, Path] = {}
+        found: dict[int, str] = {}
         for entry in entries:
             epoch = fmt.parse_checkpoint_name(entry.name)
             if epoch is not None:
-                found[epoch] = Path(entry.path)
+                found[epoch] = entry.name
             elif fmt.is_temporary(entry.name):
                 problems.add(
                     problem(
@@ -334,24 +485,48 @@ class ModelLogs:
                         Severity.INFO,
                     )
                 )
-        new = sorted(set(found) - set(self.checkpoints))
-        self.checkpoints = dict(sorted(found.items()))
+        new = sorted(set(found) - set(self.checkpoint_names))
+        if found != self.checkpoint_names:
+            self.checkpoint_names, self._checkpoints = dict(sorted(found.items())), None
+        trusted = mtime is not None and now - mtime > RACY_NS
+        self._checkpoints_mtime = mtime if trusted else None
         return new
 
     def _refresh_metrics(self, problems: ProblemLog) -> int:
         path = self.directory / fmt.METRICS_JSONL
+        if self._metrics is None:  # from the index: read only if the file changed since
+            try:
+                identity: FileIdentity | None = FileIdentity.of(path)
+            except OSError:
+                identity = None
+            if identity is not None and identity == self._metrics_identity:
+                return 0
+            known = self.headline.metric_rows if self.headline is not None else 0
+            rows = len(self.metrics)
+            return rows - known if rows >= known else rows
+        return self._read_metrics(problems, self._metrics)
+
+    def _read_metrics(self, problems: ProblemLog, rows: list[dict[str, Any]]) -> int:
+        """Append the complete lines written since the last read to ``rows``."""
+        path = self.directory / fmt.METRICS_JSONL
         try:
-            size = path.stat().st_size
+            st = os.stat(path)
         except FileNotFoundError:
             return 0
         except OSError as error:
             problems.add(problem(path, f"cannot read metrics ({error.strerror})"))
             return 0
+        size = st.st_size
         if size < self._metrics_offset:  # rewritten from scratch: start over
-            self.metrics, self._metrics_offset, self._metrics_lines = [], 0, 0
+            rows.clear()
+            self._metrics_offset, self._metrics_lines = 0, 0
             problems.discard_path(path)
+        trusted = time.time_ns() - st.st_mtime_ns > RACY_NS
         if size == self._metrics_offset:
+            if self._metrics_identity is None and trusted:
+                self._metrics_identity = FileIdentity(str(path), size, st.st_mtime_ns)
             return 0
+        self._metrics_identity = FileIdentity(str(path), size, st.st_mtime_ns) if trusted else None
         with open(path, "rb") as f:
             f.seek(self._metrics_offset)
             chunk = f.read(size - self._metrics_offset)
@@ -376,7 +551,7 @@ class ModelLogs:
                     problem(path, f"line {self._metrics_lines} has no integer epoch; skipped")
                 )
                 continue
-            self.metrics.append(row)
+            rows.append(row)
             added += 1
         return added
 
@@ -388,4 +563,4 @@ def finite(value: Any) -> float | None:
     return None
 
 
-__all__ = ["Layer", "ModelLogs", "ModelUnreadable", "Problem", "finite"]
+__all__ = ["Headline", "Layer", "ModelLogs", "ModelUnreadable", "Problem", "finite"]

@@ -189,7 +189,7 @@ class ModelView(Vertical):
         head.append(strip(model), style="cyan")
         head.append(
             f"  epochs {model.epochs[-1] if model.epochs else '-'}"
-            f"  checkpoints {len(model.checkpoints)}",
+            f"  checkpoints {model.n_checkpoints}",
             style="dim",
         )
         self.query_one("#model-head", Static).update(head)

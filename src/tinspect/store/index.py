@@ -1,0 +1,277 @@
+"""The header index: what L3 and ``ls`` need of every model, cached outside the logdir.
+
+Opening a logdir of thousands of models used to parse every ``model.json`` and
+``metrics.jsonl`` (~0.6 ms a model). The index keeps, per model directory, the identities
+(size, mtime) of those two files and the checkpoints directory's mtime, with the model's
+header and ``Headline``. Reopening checks each identity with one ``stat`` and trusts an
+entry only when all of them are unchanged; anything else is parsed as before. The full
+files are read when something needs them (a model's layers, its metric rows).
+
+Trust is earned, never assumed:
+
+* The file lives in the cache directory (``$TINSPECT_CACHE_DIR`` or the user cache dir),
+  never inside a logdir; the viewer stays read-only on the logs.
+* It is JSON (nothing in it is evaluated), names its version and the logdir it describes,
+  and carries a SHA-256 of its entries; a file that does not parse, has another version,
+  describes another directory or fails its digest is ignored as a whole, a malformed
+  entry one by one, and the index is rewritten.
+* An entry is used only when the identities it holds equal the files' (``stat``); else
+  that model is parsed as without an index.
+* An identity taken within ``RACY_NS`` of the file's mtime is not stored: a change in the
+  same timestamp tick would otherwise be invisible (git's "racy" index entries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeGuard
+
+from tinspect import format as fmt
+from tinspect.store.h5 import FileIdentity
+from tinspect.store.model import RACY_NS, Headline, ModelLogs
+
+#: Bump when an entry's meaning changes; an index of another version is ignored.
+INDEX_VERSION = 1
+INDEX_DIR = "index"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model directory as indexed: enough to rebuild its ``ModelLogs`` without parsing."""
+
+    json_identity: FileIdentity
+    metrics_identity: FileIdentity | None
+    metrics_offset: int
+    metrics_lines: int
+    checkpoints_mtime: int | None
+    checkpoints: dict[int, str]  # epoch -> file name
+    header: dict[str, Any]
+    headline: Headline
+
+    def model(self, directory: Path, root: Path) -> ModelLogs:
+        """The model this entry describes, its files unread (``headline`` answers L3)."""
+        h = self.header
+        model = ModelLogs(
+            directory,
+            root,
+            id=h["id"],
+            name=h["name"],
+            label=h["label"],
+            parents=tuple(h["parents"]),
+            created=h["created"],
+            hyperparameters=h["hyperparameters"],
+            checkpoint_names=dict(sorted(self.checkpoints.items())),
+            headline=self.headline,
+            _info=None,
+            _layers=None,
+            _metrics=None,
+        )
+        model._json_identity = self.json_identity
+        model._metrics_identity = self.metrics_identity
+        model._metrics_offset = self.metrics_offset
+        model._metrics_lines = self.metrics_lines
+        model._checkpoints_mtime = self.checkpoints_mtime
+        return model
+
+
+def entry_of(model: ModelLogs) -> Entry | None:
+    """The entry for ``model`` (None when its identities are too fresh to be trusted)."""
+    identity = model._json_identity
+    if identity is None or time.time_ns() - identity.mtime_ns <= RACY_NS:
+        return None
+    return Entry(
+        json_identity=identity,
+        metrics_identity=model._metrics_identity,
+        metrics_offset=model._metrics_offset,
+        metrics_lines=model._metrics_lines,
+        checkpoints_mtime=model._checkpoints_mtime,
+        checkpoints=dict(model.checkpoint_names),
+        header={
+            "id": model.id,
+            "name": model.name,
+            "label": model.label,
+            "parents": list(model.parents),
+            "created": model.created,
+            "hyperparameters": model.hyperparameters,
+        },
+        headline=model.to_headline(),
+    )
+
+
+def index_path(cache_dir: Path, root: Path) -> Path:
+    """Where the index of logdir ``root`` lives under ``cache_dir`` (one file per logdir)."""
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
+    return cache_dir / INDEX_DIR / f"{digest}.json"
+
+
+# --- reading -----------------------------------------------------------------------------
+def load(path: Path, root: Path) -> dict[str, Entry]:
+    """The entries of the index at ``path`` by model directory relative to ``root``; {} for
+    a missing, corrupt, foreign or other-version file (it is then rebuilt).
+
+    The file is a JSON line (version, logdir, SHA-256 of the rest) then the entries as
+    JSON: a flipped byte or a hand edit that still parses is caught by the digest.
+    """
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError:
+        return {}
+    head, _newline, body = raw_bytes.partition(b"\n")
+    try:
+        meta = json.loads(head)
+        if (
+            not isinstance(meta, dict)
+            or meta.get("tinspect_index") != INDEX_VERSION
+            or meta.get("root") != str(root.resolve())
+            or meta.get("sha256") != hashlib.sha256(body).hexdigest()
+        ):
+            return {}
+        models = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    if not isinstance(models, dict):
+        return {}
+    entries = {}
+    for relative, raw in models.items():
+        entry = _parse_entry(root, relative, raw)
+        if entry is not None:
+            entries[relative] = entry
+    return entries
+
+
+def _identity(root: Path, relative: str, name: str, raw: Any) -> FileIdentity | None:
+    if (
+        isinstance(raw, list)
+        and len(raw) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in raw)
+    ):
+        return FileIdentity(os.path.join(root, relative, name), raw[0], raw[1])
+    return None
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_entry(root: Path, relative: str, raw: Any) -> Entry | None:
+    """One entry, checked field by field (a malformed entry is dropped: that model is parsed)."""
+    if not isinstance(raw, dict) or not isinstance(relative, str) or not relative:
+        return None
+    if relative.startswith(("/", "..")) or "/../" in f"/{relative}/":
+        return None  # never let an index name a directory outside the logdir
+    header, headline = raw.get("header"), raw.get("headline")
+    if not isinstance(header, dict) or not isinstance(headline, dict):
+        return None
+    try:
+        json_identity = _identity(root, relative, fmt.MODEL_JSON, raw.get("json"))
+        if json_identity is None:
+            return None
+        metrics = raw.get("metrics")
+        metrics_identity = _identity(root, relative, fmt.METRICS_JSONL, metrics)
+        offset, lines = raw.get("metrics_offset"), raw.get("metrics_lines")
+        mtime = raw.get("checkpoints_mtime")
+        checkpoints = raw.get("checkpoints")
+        if not (_is_int(offset) and _is_int(lines) and (mtime is None or _is_int(mtime))):
+            return None
+        if not isinstance(checkpoints, dict) or not all(
+            isinstance(n, str) and k.isdigit() and fmt.parse_checkpoint_name(n) == int(k)
+            for k, n in checkpoints.items()
+        ):
+            return None
+        fields = ("id", "name", "label", "created")
+        if not all(isinstance(header.get(k), str) for k in fields) or not header["id"]:
+            return None
+        parents, hyper = header.get("parents"), header.get("hyperparameters")
+        if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+            return None
+        if not isinstance(hyper, dict):
+            return None
+        classes, last = headline.get("layer_classes"), headline.get("last_metrics")
+        keys, rows, params = (
+            headline.get("metric_keys"),
+            headline.get("metric_rows"),
+            headline.get("total_params"),
+        )
+        if not (
+            isinstance(classes, list)
+            and all(isinstance(c, str) for c in classes)
+            and isinstance(last, dict)
+            and isinstance(keys, list)
+            and all(isinstance(k, str) for k in keys)
+            and _is_int(rows)
+            and _is_int(params)
+        ):
+            return None
+        return Entry(
+            json_identity=json_identity,
+            metrics_identity=metrics_identity,
+            metrics_offset=offset,
+            metrics_lines=lines,
+            checkpoints_mtime=mtime,
+            checkpoints={int(k): n for k, n in checkpoints.items()},
+            header=header,
+            headline=Headline(params, tuple(classes), last, tuple(keys), rows),
+        )
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+# --- writing -----------------------------------------------------------------------------
+def save(path: Path, root: Path, entries: dict[str, Entry]) -> bool:
+    """Write the index atomically (a reader never sees half of it); False when the cache
+    directory cannot be written (read-only disk: the index is simply not kept)."""
+    models = {}
+    for relative, e in entries.items():
+        h = e.headline
+        models[relative] = {
+            "json": [e.json_identity.size, e.json_identity.mtime_ns],
+            "metrics": (
+                [e.metrics_identity.size, e.metrics_identity.mtime_ns]
+                if e.metrics_identity is not None
+                else None
+            ),
+            "metrics_offset": e.metrics_offset,
+            "metrics_lines": e.metrics_lines,
+            "checkpoints_mtime": e.checkpoints_mtime,
+            "checkpoints": {str(k): n for k, n in e.checkpoints.items()},
+            "header": e.header,
+            "headline": {
+                "total_params": h.total_params,
+                "layer_classes": list(h.layer_classes),
+                "last_metrics": h.last_metrics,
+                "metric_keys": list(h.metric_keys),
+                "metric_rows": h.metric_rows,
+            },
+        }
+    return write_raw(path, root, models)
+
+
+def write_raw(path: Path, root: Path, models: dict[str, Any]) -> bool:
+    """Write ``models`` (entries as JSON data) as the index of ``root``, signed, atomically."""
+    try:
+        body = json.dumps(models, separators=(",", ":"), allow_nan=True).encode()
+        meta = {
+            "tinspect_index": INDEX_VERSION,
+            "root": str(root.resolve()),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(3)}")
+        tmp.write_bytes(json.dumps(meta).encode() + b"\n" + body)
+        os.replace(tmp, path)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def read_raw(path: Path) -> dict[str, Any]:
+    """The entries of an index file as JSON data, unchecked (for tests and debugging)."""
+    body = path.read_bytes().partition(b"\n")[2]
+    data = json.loads(body)
+    return data if isinstance(data, dict) else {}
