@@ -178,6 +178,7 @@ json_values = st.recursive(
             "metrics_offset",
             "checkpoints_mtime",
             "checkpoints",
+            "epochs",
             "header",
             "headline",
         ]

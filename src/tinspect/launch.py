@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 #: Sub-commands of ``tinspect.cli`` (anything else first is a logdir for ``view``).
+#: Seconds the viewer's start may spend parsing models the header index does not know.
+FIRST_SCREEN_SECONDS = 0.25
+
 COMMANDS = frozenset({"view", "demo", "ls", "show", "export", "check", "rank", "diff", "compare"})
 
 
@@ -41,7 +44,11 @@ def run_viewer(logdir: Path, refresh: float) -> int:
     if not logdir.is_dir():
         print(f"tinspect: {logdir} is not a directory", file=sys.stderr)
         return 1
-    store = Store(logdir)
+    # The first screen needs only its first rows: models the header index does not know
+    # are parsed for at most this long here; the viewer's loader reads the rest.
+    store = Store(logdir, budget=FIRST_SCREEN_SECONDS)
+    if not store.models and store.pending:
+        store.refresh()  # nothing readable among the first: read all before giving up
     if not store.models:
         for item in store.problems:
             print(item, file=sys.stderr)

@@ -303,11 +303,12 @@ def distribution_diff(
     return rows, epoch
 
 
-def parent_deltas(store: Store) -> dict[str, str]:
-    """Every model with a parent in the logs → ``summary_line`` of its structural diff
-    against its first parent (headers only; ~1 ms per model): the viewer's L3 line."""
+def parent_deltas(store: Store, models: Iterable[ModelLogs] | None = None) -> dict[str, str]:
+    """Every model with a parent in the logs (or those of ``models``) → ``summary_line`` of
+    its structural diff against its first parent (headers only; ~1 ms per model): the
+    viewer's L3 line."""
     out: dict[str, str] = {}
-    for model in list(store.models.values()):
+    for model in list(store.models.values()) if models is None else models:
         parents = [p for p in model.parents if p in store.models]
         if not parents:
             continue

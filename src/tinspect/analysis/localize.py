@@ -554,16 +554,19 @@ def _join(badges: Iterable[str]) -> str:
     return " ".join(sorted(set(badges), key=_badge_rank))
 
 
-def badges(store: Store) -> dict[tuple[str, str | None], str]:
+def badges(
+    store: Store, models: Iterable[ModelLogs] | None = None
+) -> dict[tuple[str, str | None], str]:
     """Badge text of layers, ``(model_id, layer)``, and of models, ``(model_id, None)``.
 
     A layer's badges are its notable kinds (conv, rnn, attention, norm, dropout) and the
     structures it takes part in (skip, branch, repeat×N); a model's are the union over its
     layers, with ``repeat`` for any repeat. Order is fixed (kinds, then skip, branch,
-    repeat); units without a badge have no entry.
+    repeat); units without a badge have no entry. ``models``: only those (the viewer asks
+    for the models on screen first; a logdir of thousands has more than anyone looks at).
     """
     out: dict[tuple[str, str | None], str] = {}
-    for model in _models(store):
+    for model in _models(store) if models is None else models:
         per_layer: dict[str, set[str]] = {}
         for layer in model.layers:
             per_layer.setdefault(layer.name, set()).update(_notable_kinds(layer))

@@ -62,7 +62,7 @@ class FileIdentity:
     mtime_ns: int
 
     @staticmethod
-    def of(path: Path) -> FileIdentity:
+    def of(path: Path | str) -> FileIdentity:
         st = os.stat(path)
         return FileIdentity(str(path), st.st_size, st.st_mtime_ns)
 

@@ -179,11 +179,16 @@ def _parse_entry(root: Path, relative: str, raw: Any) -> Entry | None:
         checkpoints = raw.get("checkpoints")
         if not (_is_int(offset) and _is_int(lines) and (mtime is None or _is_int(mtime))):
             return None
+        epochs = raw.get("epochs")
+        if not isinstance(epochs, list) or not all(_is_int(e) and e >= 0 for e in epochs):
+            return None
         if not isinstance(checkpoints, dict) or not all(
             isinstance(n, str) and k.isdigit() and fmt.parse_checkpoint_name(n) == int(k)
             for k, n in checkpoints.items()
         ):
             return None
+        names = {e: fmt.checkpoint_name(e) for e in epochs}
+        names.update((int(k), n) for k, n in checkpoints.items())
         fields = ("id", "name", "label", "created")
         if not all(isinstance(header.get(k), str) for k in fields) or not header["id"]:
             return None
@@ -214,7 +219,7 @@ def _parse_entry(root: Path, relative: str, raw: Any) -> Entry | None:
             metrics_offset=offset,
             metrics_lines=lines,
             checkpoints_mtime=mtime,
-            checkpoints={int(k): n for k, n in checkpoints.items()},
+            checkpoints=dict(sorted(names.items())),
             header=header,
             headline=Headline(params, tuple(classes), last, tuple(keys), rows),
         )
@@ -239,7 +244,11 @@ def save(path: Path, root: Path, entries: dict[str, Entry]) -> bool:
             "metrics_offset": e.metrics_offset,
             "metrics_lines": e.metrics_lines,
             "checkpoints_mtime": e.checkpoints_mtime,
-            "checkpoints": {str(k): n for k, n in e.checkpoints.items()},
+            # Canonical names (epoch-0003.h5) as epochs; only odd names spelled out.
+            "epochs": [k for k, n in e.checkpoints.items() if n == fmt.checkpoint_name(k)],
+            "checkpoints": {
+                str(k): n for k, n in e.checkpoints.items() if n != fmt.checkpoint_name(k)
+            },
             "header": e.header,
             "headline": {
                 "total_params": h.total_params,

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: Summary tables kept in memory (a few KiB each).
 SUMMARY_TABLES_KEPT = 512
+#: A refresh with a time budget still parses this many new models (a first screen's worth).
+MIN_PARSED = 40
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Store:
         self._name_counts: Counter[str] | None = None
         #: Model directories seen but not read yet (see ``budget``).
         self.pending = 0
+        self._refresh_lock = threading.Lock()
         if self.cache.directory is not None:
             for root in self.roots:
                 self._index[root] = index.load(index.index_path(self.cache.directory, root), root)
@@ -140,43 +143,53 @@ class Store:
         self.refresh(budget)
 
     # --- discovery and refresh -------------------------------------------------------------
-    def _model_dirs(self) -> Iterator[tuple[Path, Path, bool]]:
-        """(root, model directory, model.json is a symlink), depth first in name order.
+    def _model_dirs(self) -> Iterator[tuple[Path, Path, str, bool]]:
+        """(root, model directory, its path relative to root, model.json is a symlink),
+        depth first in name order.
 
         A model directory holds no further models. A directory the store already knows (or
         the index names) as a model costs one ``lstat`` of its model.json, not a listing.
-        Symbolic links to directories are not followed.
+        Symbolic links to directories are not followed. Paths are joined as strings:
+        pathlib's joins cost more than the system calls at thousands of models.
         """
         for root in self.roots:
             if not root.is_dir():
                 continue
+            root_s = str(root)
             known = {str(d.relative_to(root)) for d in self._by_dir if d.is_relative_to(root)}
             known.update(self._index.get(root, {}))
-            stack = [root]
+            stack: list[tuple[Path, str]] = [(root, "")]
             while stack:
-                current = stack.pop()
-                if current != root and str(current.relative_to(root)) in known:
+                current, relative = stack.pop()
+                current_s = os.path.join(root_s, relative) if relative else root_s
+                if relative in known:
                     try:
-                        st = os.lstat(current / fmt.MODEL_JSON)
+                        st = os.lstat(os.path.join(current_s, fmt.MODEL_JSON))
                     except OSError:
                         pass  # no longer a model directory: list it
                     else:
-                        yield root, current, stat.S_ISLNK(st.st_mode)
+                        yield root, current, relative, stat.S_ISLNK(st.st_mode)
                         continue
                 try:
-                    entries = list(os.scandir(current))
+                    entries = list(os.scandir(current_s))
                 except OSError:
                     continue
                 header = next((e for e in entries if e.name == fmt.MODEL_JSON), None)
-                if header is not None:
-                    yield root, current, header.is_symlink()
+                if header is not None and relative:
+                    yield root, current, relative, header.is_symlink()
+                    continue
+                if header is not None:  # the logdir itself holds one model
+                    yield root, current, ".", header.is_symlink()
                     continue
                 subdirs = sorted(
                     e.name
                     for e in entries
                     if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
                 )
-                stack.extend(current / name for name in reversed(subdirs))
+                stack.extend(
+                    (current / name, os.path.join(relative, name) if relative else name)
+                    for name in reversed(subdirs)
+                )
 
     def _inside(self, root: Path, path: Path) -> bool:
         """True when ``path`` (after following symlinks) stays inside ``root``."""
@@ -195,13 +208,18 @@ class Store:
         ``budget`` (seconds), new models that need parsing stop being parsed after that
         long; they are counted in ``Changes.pending`` and read by the next refresh.
         """
+        with self._refresh_lock:  # the viewer's loader and its periodic refresh
+            return self._refresh(budget)
+
+    def _refresh(self, budget: float | None) -> Changes:
         changes = Changes()
         seen: set[Path] = set()
         models = dict(self.models)
         by_dir = dict(self._by_dir)
         tree_stale = False
         deadline = None if budget is None else time.perf_counter() + budget
-        for root, directory, linked in self._model_dirs():
+        parsed = 0
+        for root, directory, relative, linked in self._model_dirs():
             seen.add(directory)
             json_path = directory / fmt.MODEL_JSON
             if linked and not self._inside(root, json_path):
@@ -219,14 +237,17 @@ class Store:
                     identity = None
                 if directory in self._bad_dirs and self._bad_dirs[directory] == identity:
                     continue  # still the same broken file: reported already
-                entry = self._index.get(root, {}).get(str(directory.relative_to(root)))
+                entry = self._index.get(root, {}).get(relative)
                 if entry is not None and entry.json_identity == identity:
                     model = entry.model(directory, root)
-                elif deadline is not None and time.perf_counter() > deadline:
+                elif (
+                    deadline is not None and parsed >= MIN_PARSED and time.perf_counter() > deadline
+                ):
                     changes.pending += 1
                     continue
                 else:
                     model = ModelLogs(directory, root)
+                    parsed += 1
                     self._index_stale = True
                 try:
                     model.refresh(self.problems)

@@ -388,14 +388,18 @@ class ModelLogs:
         new_rows = self._refresh_metrics(problems)
         return changed, new_epochs, new_rows
 
+    def _file(self, name: str) -> str:
+        """A path in the model directory as a string (cheaper than a pathlib join)."""
+        return os.path.join(self.directory, name)
+
     def _refresh_json(self, problems: ProblemLog) -> bool:
-        path = self.directory / fmt.MODEL_JSON
         try:
-            identity = FileIdentity.of(path)
+            identity = FileIdentity.of(self._file(fmt.MODEL_JSON))
         except OSError as error:
             raise ModelUnreadable(f"model.json cannot be read ({error.strerror})") from None
         if identity == self._json_identity:
             return False
+        path = self.directory / fmt.MODEL_JSON
         problems.discard_path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -453,10 +457,10 @@ class ModelLogs:
     def _refresh_checkpoints(self, problems: ProblemLog) -> list[int]:
         """List the checkpoints directory, unless its mtime says nothing was added, removed
         or renamed since a listing taken safely after that mtime (one ``stat``)."""
-        directory = self.directory / fmt.CHECKPOINTS_DIR
+        folder = self._file(fmt.CHECKPOINTS_DIR)
         now = time.time_ns()
         try:
-            mtime = os.stat(directory).st_mtime_ns
+            mtime = os.stat(folder).st_mtime_ns
         except FileNotFoundError:
             self.checkpoint_names, self._checkpoints, self._checkpoints_mtime = {}, None, None
             return []
@@ -464,6 +468,7 @@ class ModelLogs:
             mtime = None
         if mtime is not None and mtime == self._checkpoints_mtime:
             return []
+        directory = Path(folder)
         try:
             entries = list(os.scandir(directory))
         except FileNotFoundError:
@@ -493,10 +498,9 @@ class ModelLogs:
         return new
 
     def _refresh_metrics(self, problems: ProblemLog) -> int:
-        path = self.directory / fmt.METRICS_JSONL
         if self._metrics is None:  # from the index: read only if the file changed since
             try:
-                identity: FileIdentity | None = FileIdentity.of(path)
+                identity: FileIdentity | None = FileIdentity.of(self._file(fmt.METRICS_JSONL))
             except OSError:
                 identity = None
             if identity is not None and identity == self._metrics_identity:

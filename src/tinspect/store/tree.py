@@ -129,6 +129,8 @@ class Experiment:
 class ModelTree:
     graph: ModelGraph
     experiments: list[Experiment]
+    #: Experiment of each model id, built on first use (``ls`` asks for every model).
+    _by_model: dict[str, Experiment] | None = field(default=None, repr=False, compare=False)
 
     def depth(self, model_id: str) -> int:
         return int(self.graph.nodes[model_id].get("depth", 0))
@@ -140,9 +142,11 @@ class ModelTree:
         return sorted(self.graph.predecessors(model_id), key=self._order)
 
     def experiment_of(self, model_id: str) -> Experiment:
-        for experiment in self.experiments:
-            if model_id in experiment.models:
-                return experiment
+        if self._by_model is None:
+            self._by_model = {m: e for e in self.experiments for m in e.models}
+        experiment = self._by_model.get(model_id)
+        if experiment is not None:
+            return experiment
         raise UnitNotFound(f"model id {model_id[:8]} is in no experiment (not in the logdir)")
 
     def _order(self, node: str) -> tuple[int, str]:
@@ -191,4 +195,5 @@ def build_tree(models: Mapping[str, ModelLogs], problems: ProblemLog) -> ModelTr
         name = " + ".join(graph.nodes[r]["name"] for r in roots) or graph.nodes[present[0]]["name"]
         experiments.append(Experiment(name, tuple(roots), tuple(present)))
     tree.experiments = sorted(experiments, key=lambda e: e.name)
+    tree._by_model = None
     return tree

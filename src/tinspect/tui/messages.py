@@ -88,9 +88,11 @@ class StatusMessage(Message):
 
 @dataclass
 class StoreChanged(Message):
-    """The refresh worker found new, changed or removed models and checkpoints."""
+    """The refresh worker found new, changed or removed models and checkpoints (or the
+    start-up loader read another slice of the logdir: ``loading``)."""
 
     changes: Changes
+    loading: bool = False
 
 
 @dataclass

@@ -51,6 +51,8 @@ from tinspect.tui.widgets.layer import LayerDetail
 from tinspect.tui.widgets.panel import WidgetPanel
 
 LEVEL_IDS = {3: "experiments", 2: "model-view", 1: "layer"}
+#: Seconds of parsing per slice of the start-up loader (one store change, one tree rebuild).
+LOAD_SLICE_SECONDS = 0.3
 
 
 class MainScreen(ReportsWorkerErrors, Screen[None]):
@@ -190,6 +192,8 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.tree.focus()
         self.update_crumbs()
         self.status()
+        if self.store.pending:
+            self.call_after_refresh(self.load_rest)  # models not read for the first screen
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.refresh_store)
         self.call_after_refresh(self.load_guides)  # after the first screen is drawn
@@ -247,11 +251,26 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         from tinspect.analysis.localize import badges
 
         worker = get_current_worker()
-        structure = badges(self.store)
-        deltas = parent_deltas(self.store)
+        # The models on screen first (expanded experiments), then the rest, so a logdir of
+        # thousands gets its visible badges at once; cancelled between models.
+        shown = set(self.app.call_from_thread(self.tree.shown_models))
+        ordered = self.store.ordered_models()
+        first = [m for m in ordered if m.id in shown]
+        structure = badges(self.store, first)
+        deltas = parent_deltas(self.store, first)
+        if len(first) < len(ordered):
+            self.post_message(
+                GuidesComputed(dict(structure), [], complete=False, deltas=dict(deltas))
+            )
+            for model in ordered:
+                if worker.is_cancelled:
+                    return
+                if model.id not in shown:
+                    structure.update(badges(self.store, [model]))
+                    deltas.update(parent_deltas(self.store, [model]))
         self.post_message(GuidesComputed(structure, [], complete=False, deltas=deltas))
         findings: list[Any] = []
-        for model in self.store.ordered_models():
+        for model in ordered:
             if worker.is_cancelled:
                 return
             try:
@@ -454,9 +473,21 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.export_card(message.card)
 
     # --- store changes --------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load_rest(self) -> None:
+        """Read the models the first screen did not wait for, a slice at a time; each slice
+        is a store change (the tree grows, the status line counts), navigation works on."""
+        worker = get_current_worker()
+        while self.store.pending and not worker.is_cancelled:
+            changes = self.store.refresh(budget=LOAD_SLICE_SECONDS)
+            if changes or not changes.pending:
+                self.post_message(StoreChanged(changes, loading=True))
+
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
     def refresh_store(self) -> None:
         """Walk the logdirs off the UI thread; the store swaps in a new snapshot."""
+        if self.store.pending:
+            return  # the loader is still reading; it reports what it finds
         changes = self.store.refresh()
         if changes:
             self.post_message(StoreChanged(changes))
@@ -488,8 +519,11 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         elif place.model_id in self._touched(changes):
             self._reopen(place)
         self.panel.store_changed(changes, alive)
-        if (
-            changes.new_models
+        if store.pending:
+            pass  # still loading: guides once the whole logdir is read
+        elif (
+            message.loading
+            or changes.new_models
             or changes.changed_models
             or changes.new_checkpoints
             or changes.changed_checkpoints
@@ -497,7 +531,10 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         ):
             self.load_guides()  # badges and findings of the new data (exclusive worker)
         new_checkpoints = sum(len(v) for v in changes.new_checkpoints.values())
-        if changes.new_models or new_checkpoints:
+        if message.loading:
+            if not store.pending:
+                lines.append(f"all {len(store.models)} models read")
+        elif changes.new_models or new_checkpoints:
             lines.append(f"{len(changes.new_models)} new models, {new_checkpoints} new checkpoints")
         rewritten = sum(len(v) for v in changes.changed_checkpoints.values())
         if rewritten:

@@ -74,6 +74,9 @@ class StatusLine(Static):
         problems = list(store.problems)
         serious = [p for p in problems if p.severity is not Severity.INFO]
         text = f"{len(store.models)} models"
+        if store.pending:  # the loader is still reading the logdir
+            total = len(store.models) + store.pending
+            text = f"[b]reading models {len(store.models)} of {total}…[/b]"
         count = len(serious) + errors
         if count:
             text += f"  [red]{count} problems[/red] (P: list)"

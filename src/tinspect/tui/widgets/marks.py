@@ -41,9 +41,8 @@ def glyph(class_name: str) -> str:
 
 
 def strip(model: ModelLogs) -> str:
-    return "".join(
-        glyph(layer.class_name) for layer in model.layers if layer.class_name != "InputLayer"
-    )
+    """One glyph per layer (from the class names the header index keeps: no parse)."""
+    return "".join(glyph(name) for name in model.layer_classes if name != "InputLayer")
 
 
 def compact(n: float) -> str:
