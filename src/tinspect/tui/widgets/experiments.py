@@ -29,7 +29,6 @@ from tinspect.tui.selection import Selection
 from tinspect.tui.state import Guides
 from tinspect.tui.widgets.marks import compact, interest_block, main_metrics, strip
 
-
 #: Model lines shown expanded when the tree is first drawn; later experiments start collapsed.
 EXPANDED_LINES = 60
 
