@@ -13,6 +13,12 @@ thing it can mean:
 * a query that is exactly a unit path (``conv/conv_2``, ``vae_25_75``) also lists that
   unit, first.
 
+At L3, ``/`` also offers a model filter (``filter_models``): every word must hold, where a
+word is ``KEY=VALUE`` / ``KEY>VALUE`` (also ``<``, ``>=``, ``<=``, ``!=``, ``:``) on a
+hyperparameter or a last metric, or a text found in the model's name, label, directory, id
+or badges (``skip``, ``conv``, a finding's kind). It reads headers only (the header index
+answers it for thousands of models without parsing a file).
+
 ``conv relu`` therefore finds ReLU convolutions, not a Dense layer of a model named conv;
 ``z_mean dense relu`` finds layers named like z_mean that are ReLU Dense layers. Everything
 is answered from ``model.json`` headers; no checkpoint is opened.
@@ -20,7 +26,11 @@ is answered from ``model.json`` headers; no checkpoint is opened.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from tinspect.analysis.localize import find_kinds, search
 from tinspect.store import ModelLogs, Store, UoA
@@ -38,6 +48,8 @@ class Hit:
     what: str
     #: Found because the query is exactly its unit path (a jump, not a search to mark).
     exact: bool = False
+    #: For the L3 filter option: the models it keeps (a filter, not a unit to go to).
+    keeps: frozenset[str] | None = None
 
 
 def _is_kind(store: Store, word: str) -> bool:
@@ -48,6 +60,18 @@ def _is_kind(store: Store, word: str) -> bool:
 def _model_text(model: ModelLogs) -> str:
     hp = " ".join(f"{k}={v}" for k, v in (model.hyperparameters or {}).items())
     return f"{model.name} {model.label} {model.id} {hp}".lower()
+
+
+def exact_hits(store: Store, query: str) -> list[Hit]:
+    """The unit ``query`` names exactly (``conv/conv_2``, a model's name), if any."""
+    text = query.strip()
+    if not text or len(text.split()) != 1 or text.lower().startswith(MODEL_PREFIX):
+        return []
+    try:
+        uoa = store.resolve(text)
+    except ValueError:
+        return []
+    return [Hit(store.path(uoa), uoa.model, uoa.layer, "the unit of this path", True)]
 
 
 def find_units(store: Store, query: str) -> list[Hit]:
@@ -63,14 +87,7 @@ def find_units(store: Store, query: str) -> list[Hit]:
     words = list(dict.fromkeys(text.lower().split()))
     if not words:
         return []
-    hits: list[Hit] = []
-    if len(words) == 1:  # an exact unit path (``conv/conv_2``, a model's name) goes first
-        try:
-            uoa = store.resolve(text)
-        except ValueError:
-            pass
-        else:
-            hits.append(Hit(store.path(uoa), uoa.model, uoa.layer, "the unit of this path", True))
+    hits: list[Hit] = exact_hits(store, text)
     kinds = [w for w in words if _is_kind(store, w)]
     names = [w for w in words if w not in kinds]
     if kinds:
@@ -95,3 +112,80 @@ def find_units(store: Store, query: str) -> list[Hit]:
                         )
                     )
     return list(dict.fromkeys(hits))
+
+
+#: ``KEY OP VALUE``: a comparison on a hyperparameter or a last metric.
+_COMPARISON = re.compile(r"^([A-Za-z_][\w.\-]*)(>=|<=|!=|=|:|>|<)(.+)$")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _compare(actual: Any, op: str, wanted: str) -> bool:
+    """``actual OP wanted``: numbers compared as numbers (equal within float32 precision: a
+    learning rate logged as 0.0010000000474974513 equals 1e-3), the rest as text."""
+    a, b = _number(actual), _number(wanted)
+    if a is not None and b is not None and math.isfinite(a):
+        if op in ("=", ":"):
+            return math.isclose(a, b, rel_tol=1e-6)
+        if op == "!=":
+            return not math.isclose(a, b, rel_tol=1e-6)
+        return {">": a > b, "<": a < b, ">=": a >= b, "<=": a <= b}[op]
+    text = str(actual).lower()
+    if op in ("=", ":"):
+        return text == wanted.lower()
+    return op == "!=" and text != wanted.lower()
+
+
+def _values(model: ModelLogs, key: str) -> list[Any]:
+    """Values of hyperparameters and last metrics named ``key`` (exactly, else containing it)."""
+    fields = [*(model.hyperparameters or {}).items(), *model.last_metrics().items()]
+    exact = [v for k, v in fields if k.lower() == key]
+    return exact or [v for k, v in fields if key in k.lower()]
+
+
+def filter_models(
+    store: Store, query: str, badge_text: Callable[[str], str] | None = None
+) -> list[str]:
+    """Ids of the models every word of ``query`` holds for, in display order (see the
+    module's docstring); [] for an empty query. ``badge_text(model_id)``: its badges."""
+    words = query.lower().split()
+    if not words:
+        return []
+    tests: list[Callable[[ModelLogs], bool]] = []
+    for word in words:
+        match = _COMPARISON.match(word)
+        if match and not word.startswith("model:"):
+            key, op, wanted = match.groups()
+            tests.append(
+                lambda m, key=key, op=op, wanted=wanted: any(
+                    _compare(v, op, wanted) for v in _values(m, key)
+                )
+            )
+        else:
+            tests.append(
+                lambda m, word=word: (
+                    word in _plain_text(m)
+                    or (badge_text is not None and word in badge_text(m.id).lower())
+                )
+            )
+    return [m.id for m in store.ordered_models() if all(test(m) for test in tests)]
+
+
+def _plain_text(model: ModelLogs) -> str:
+    return f"{model.name} {model.label} {model.dirname} {model.short_id}".lower()
+
+
+def filter_hit(store: Store, query: str, kept: Iterable[str]) -> Hit:
+    """The search result that stands for "filter L3 to these models"."""
+    keeps = frozenset(kept)
+    total = len(store.models)
+    return Hit("", "", None, f"filter L3 to {len(keeps)} of {total} models", keeps=keeps)

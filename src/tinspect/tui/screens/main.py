@@ -755,19 +755,59 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
                 old.action_toggle_group()
 
     def action_search(self) -> None:
-        from tinspect.analysis.find import find_units
+        from tinspect.analysis.find import exact_hits, filter_hit, filter_models, find_units
         from tinspect.tui.screens.modals import Search
 
+        at_l3 = self.place.level == 3
+
+        def quick(query: str) -> list[Any]:
+            """At L3: the exact unit path (a jump), then the model filter (headers only)."""
+            hits = exact_hits(self.store, query)
+            kept = filter_models(self.store, query, self._badge_text)
+            return [*hits, filter_hit(self.store, query, kept)] if kept else hits
+
+        query = self.tree.filter_text if at_l3 and self.tree.shown is not None else None
         self.app.push_screen(
-            Search(lambda query: find_units(self.store, query), self.guides.search),
+            Search(
+                lambda text: find_units(self.store, text),
+                query if query is not None else self.guides.search,
+                filters=at_l3,
+                quick=quick if at_l3 else None,
+            ),
             self._searched,
         )
+
+    def _badge_text(self, model_id: str) -> str:
+        """A model's badges as plain words (structure kinds, findings) for the L3 filter."""
+        text = self.guides.badges.get((model_id, None), "")
+        kinds = {
+            word
+            for f in self.guides.findings
+            if f.model_id == model_id
+            for word in (f.id, f.severity)
+        }
+        return " ".join([re.sub(r"\[[^\]]*\]", "", text), *sorted(kinds)])
 
     def _searched(self, result: Any) -> None:
         """Mark every hit in the levels (L3 counts per model, L2 marks layers), go to the one
         chosen."""
         if result is None:
             return
+        if result.keeps is not None:
+            current = self.selection.uoa
+            if current is None or current.model not in result.keeps:
+                first = next(m.id for m in self.store.ordered_models() if m.id in result.keeps)
+                self.select(Selection(uoa=UoA(first)))  # the cursor goes to the first match
+                self.tree.selected = self.selection
+            self.tree.set_filter(result.keeps, result.query)
+            self.status(
+                f"filter {result.query!r}: {len(result.keeps)} of {len(self.store.models)} "
+                "models (/ then an empty Enter shows all)"
+            )
+            return
+        cleared = not result.query and self.tree.shown is not None
+        if cleared:
+            self.tree.set_filter(None)
         self.guides = self.guides.with_search(result.query, result.hits)
         marked = [h for h in result.hits if not h.exact]
         models = {h.model_id for h in marked}
@@ -776,6 +816,8 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
                 f"search {result.query!r}: {len(marked)} hits in {len(models)} models"
                 " (◀ marks them; / and an empty search clear)"
             )
+        elif cleared:
+            self.status("filter cleared: all models; search marks cleared")
         elif not result.hits:
             self.status("search marks cleared" if not result.query else "no hits")
         if result.path:

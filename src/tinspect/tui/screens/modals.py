@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -17,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection as ListSelection
+from textual.worker import get_current_worker
 
 from tinspect.tui.tools import Tool
 
@@ -252,27 +254,47 @@ class AskPath(ModalScreen[Path]):
         self.dismiss(None)
 
 
+#: Seconds a search waits for the next keystroke before it starts.
+SEARCH_DEBOUNCE_SECONDS = 0.12
+
+
 class Search(ModalScreen["SearchResult"]):
     """Find layers by kind, structure or name (``model:`` for models); returns the unit
     chosen and every hit, which the main screen then highlights in the levels."""
 
-    BINDINGS = [Binding("escape", "cancel", "cancel", id="search.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "cancel", id="search.cancel"),
+        Binding("down", "results", "to the results", show=False, id="search.results"),
+    ]
 
-    def __init__(self, finder: Callable[[str], list[Any]], query: str = "") -> None:
+    def __init__(
+        self,
+        finder: Callable[[str], list[Any]],
+        query: str = "",
+        filters: bool = False,
+        quick: Callable[[str], list[Any]] | None = None,
+    ) -> None:
         super().__init__()
         self.finder = finder  # query -> hits with .path and .what
+        self.quick = quick  # query -> hits shown at once, before ``finder``'s (headers only)
         self.query_text = query
+        self.filters = filters  # at L3: the first option may filter the models
         self.hits: list[Any] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
-            yield Static(
-                "[b]search[/b] layers by kind, structure or name; [b]model:[/b] for models",
-                classes="modal-title",
-            )
+            if self.filters:
+                title = (
+                    "[b]filter[/b] models by name, label, badge, [b]key=value[/b] "
+                    "(learning_rate=1e-3, val_accuracy>0.9), or [b]search[/b] layers"
+                )
+            else:
+                title = "[b]search[/b] layers by kind, structure or name; [b]model:[/b] for models"
+            yield Static(title, classes="modal-title")
             yield Input(
                 self.query_text,
-                placeholder="e.g. conv relu, skip, z_mean, model:vae",
+                placeholder="e.g. conv relu, skip, z_mean, model:vae"
+                + (", batch_size>16" if self.filters else ""),
                 id="search-input",
             )
             yield OptionList(id="search-results")
@@ -282,27 +304,76 @@ class Search(ModalScreen["SearchResult"]):
             )
 
     def on_mount(self) -> None:
-        self._fill(self.query_text)
+        self._shown_for: str | None = None
+        self._search(self.query_text)
 
-    def _fill(self, text: str) -> None:
-        self.hits = self.finder(text)
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def _search(self, text: str) -> None:
+        """Find off the UI thread: with thousands of models a query reads many headers,
+        and typing must not wait for it. A newer keystroke cancels the older search; a
+        short pause first lets a burst of keystrokes start one search, not one each."""
+        import time
+
+        if text and text != self.query_text:
+            time.sleep(SEARCH_DEBOUNCE_SECONDS)
+        if get_current_worker().is_cancelled:
+            return
+        try:
+            if self.quick is not None:
+                first = self.quick(text)
+                if get_current_worker().is_cancelled:
+                    return
+                self.app.call_from_thread(self._fill, text, first, True)
+            hits = self._find(text)
+        except Exception as error:  # a search never takes the viewer down  # noqa: BLE001
+            hits = []
+            self.app.call_from_thread(self.notify, f"search failed: {error}", severity="error")
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._fill, text, hits)
+
+    def _find(self, text: str) -> list[Any]:
+        """Every hit: the quick ones first, then the finder's (each unit once)."""
+        hits = list(self.quick(text)) if self.quick is not None else []
+        hits += [h for h in self.finder(text) if h not in hits]
+        return hits
+
+    def _fill(self, text: str, hits: list[Any], partial: bool = False) -> None:
+        if text != self.query_one("#search-input", Input).value:
+            return  # a result for a query the user has typed past
+        self.hits, self._shown_for = hits, None if partial else text
         results = self.query_one("#search-results", OptionList)
         results.set_options(
             [
-                Option(Text.assemble((h.path, "bold"), "  ", (h.what, "dim")), id=str(i))
+                Option(
+                    Text.assemble(("⧩ ", "bold yellow"), (h.what, "bold yellow"))
+                    if getattr(h, "keeps", None) is not None
+                    else Text.assemble((h.path, "bold"), "  ", (h.what, "dim")),
+                    id=str(i),
+                )
                 for i, h in enumerate(self.hits[:200])
             ]
         )
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self._fill(event.value)
+        self._search(event.value)
+
+    def _current(self) -> None:
+        """Make the results answer the query as typed (Enter before the search finished)."""
+        text = self.query_one("#search-input", Input).value
+        if self._shown_for != text:
+            self._fill(text, self._find(text))
 
     def _result(self, index: int | None) -> SearchResult:
         text = self.query_one("#search-input", Input).value
-        chosen = self.hits[index].path if index is not None and index < len(self.hits) else None
-        return SearchResult(text, chosen, tuple(self.hits))
+        hit = self.hits[index] if index is not None and index < len(self.hits) else None
+        keeps = getattr(hit, "keeps", None)
+        if keeps is not None:  # the L3 filter: no unit to go to, no marks
+            marks = tuple(h for h in self.hits if getattr(h, "keeps", None) is None)
+            return SearchResult(text, None, marks, keeps)
+        return SearchResult(text, hit.path if hit is not None else None, tuple(self.hits))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._current()
         results = self.query_one("#search-results", OptionList)
         self.dismiss(self._result(results.highlighted or 0 if results.option_count else None))
 
@@ -312,6 +383,14 @@ class Search(ModalScreen["SearchResult"]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    def action_results(self) -> None:
+        """↓ in the query: into the results, on the first one (OptionList moves on from it)."""
+        self._current()
+        results = self.query_one("#search-results", OptionList)
+        if results.option_count and not results.has_focus:
+            results.focus()
+            results.highlighted = 0
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -320,6 +399,8 @@ class SearchResult:
     query: str
     path: str | None
     hits: tuple[Any, ...]
+    #: Models to keep in L3 when the filter option was chosen (None: not a filter).
+    keeps: frozenset[str] | None = None
 
 
 class TextModal(ModalScreen[None]):

@@ -1,0 +1,149 @@
+"""Thousands of models: the L3 tree stays lazy, the rest streams in, ``/`` filters models.
+
+The logdirs here are clones of the committed fixtures under fresh ids (checkpoints hard
+linked), a few hundred models: enough for every lazy path to be taken, seconds to build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tinspect import format as fmt
+from tinspect.store import Store
+from tinspect.store.cache import Cache
+from tinspect.tui.app import TinspectApp
+from tinspect.tui.widgets.experiments import EXPANDED_LINES
+
+from .conftest import FIXTURES
+from .test_tui import chars, crumbs, settle
+
+
+def clone_logdir(target: Path, copies: int) -> Path:
+    """``copies`` clones of fixtures/digits (6 models, 2 experiments each) under new ids and
+    names ``NAME_cK``; parents re-mapped within each clone."""
+    sources = sorted(p for p in (FIXTURES / "digits").iterdir() if (p / fmt.MODEL_JSON).is_file())
+    headers = {p: json.loads((p / fmt.MODEL_JSON).read_text()) for p in sources}
+    for copy in range(copies):
+        ids = {
+            h["header"]["id"]: uuid.UUID(int=copy * 100 + i + 1).hex
+            for i, h in enumerate(headers.values())
+        }
+        for source, data in headers.items():
+            clone = json.loads(json.dumps(data))
+            header = clone["header"]
+            header["id"] = ids[header["id"]]
+            header["parents"] = [ids.get(p, p) for p in header.get("parents", [])]
+            header["name"] = f"{header['name']}_c{copy:02d}"
+            directory = target / fmt.model_dir_name(header["name"], header["id"])
+            (directory / fmt.CHECKPOINTS_DIR).mkdir(parents=True)
+            (directory / fmt.MODEL_JSON).write_text(json.dumps(clone))
+            shutil.copyfile(source / fmt.METRICS_JSONL, directory / fmt.METRICS_JSONL)
+            for checkpoint in (source / fmt.CHECKPOINTS_DIR).iterdir():
+                os.link(checkpoint, directory / fmt.CHECKPOINTS_DIR / checkpoint.name)
+    return target
+
+
+@pytest.fixture(autouse=True)
+def no_disk_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TINSPECT_CACHE_DIR", "off")
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return clone_logdir(tmp_path_factory.mktemp("many") / "logs", 40)  # 240 models, 80 trees
+
+
+def experiment_nodes(app: TinspectApp) -> list:
+    return list(app.main.tree.root.children)
+
+
+async def test_experiments_beyond_two_screenfuls_start_collapsed_and_fill_when_opened(
+    many: Path,
+) -> None:
+    app = TinspectApp(Store(many, cache=Cache(None)), refresh_seconds=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        nodes = experiment_nodes(app)
+        assert len(nodes) == 80
+        filled = [n for n in nodes if n.children]
+        # About two screenfuls of lines, not 240 model nodes.
+        assert filled and len(filled) < len(nodes) // 4
+        assert sum(1 + len(list(_all(n))) for n in filled) <= EXPANDED_LINES + 4
+        closed = nodes[len(filled)]
+        assert not closed.is_expanded and not closed.children and closed.allow_expand
+        tree = app.main.tree
+        tree.focus()
+        tree.move_cursor(closed)
+        await pilot.press("space")  # open it: its models are added now
+        await settle(pilot)
+        assert closed.is_expanded and closed.children
+        names = [str(n.label) for n in _all(closed)]
+        assert any(" vae_90_10_c" in name or " dense_baseline_c" in name for name in names)
+        await pilot.press("down", "enter")  # and they work like the others
+        await settle(pilot)
+        assert app.main.place.level == 2 and app.main.errors == []
+
+
+def _all(node):
+    for child in node.children:
+        yield child
+        yield from _all(child)
+
+
+async def test_the_first_screen_does_not_wait_for_every_model(many: Path) -> None:
+    store = Store(many, cache=Cache(None), budget=0.0)  # only a first screenful now
+    assert 0 < len(store.models) < 240 and store.pending == 240 - len(store.models)
+    app = TinspectApp(store, refresh_seconds=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("down", "down")  # the viewer answers while the loader reads
+        await settle(pilot)
+        assert store.pending == 0 and len(store.models) == 240
+        assert len(experiment_nodes(app)) == 80
+        status = str(app.main.query_one("#status").render())
+        assert "240 models" in status and "all 240 models read" in status
+        assert app.main.errors == []
+
+
+async def test_slash_at_l3_filters_models_by_hyperparameter_and_clears() -> None:
+    app = TinspectApp(Store(FIXTURES / "digits", cache=Cache(None)), refresh_seconds=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *chars("kl_weight>0.5"), "enter")
+        await settle(pilot)
+        main = app.main
+        labels = [str(n.label) for n in _all(main.tree.root)]
+        models = [label.split()[1] for label in labels if label.startswith(("●", "○"))]
+        assert sorted(models) == ["vae_25_75", "vae_25_75_fixed", "vae_90_10"]
+        context = [label.split()[1] for label in labels if label.startswith("○")]
+        assert context == ["vae_90_10"]  # the parent that places them, not a match
+        assert "2 of 6 models" in str(main.query_one("#status").render())
+        assert main.place.level == 3
+        chosen = app.store.models[main.selection.uoa.model].name
+        assert chosen == "vae_25_75" and chosen in crumbs(app)  # the cursor on the first match
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "enter")
+        await settle(pilot)
+        labels = [str(n.label) for n in _all(main.tree.root)]
+        assert sum(label.startswith("●") for label in labels) == 6
+        assert "filter cleared" in str(main.query_one("#status").render())
+
+
+async def test_slash_at_l3_still_jumps_to_an_exact_unit_path() -> None:
+    app = TinspectApp(Store(FIXTURES / "digits", cache=Cache(None)), refresh_seconds=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *chars("vae_25_75"), "enter")
+        await settle(pilot)
+        main = app.main  # the exact model comes before the filter option: a jump
+        assert main.tree.shown is None
+        assert app.store.models[main.selection.uoa.model].name == "vae_25_75"
+        await pilot.press("slash", *chars("vae_25_75"), "down", "down", "enter")  # the filter
+        await settle(pilot)
+        assert main.tree.shown == {
+            m.id for m in app.store.models.values() if m.name.startswith("vae_25_75")
+        }
