@@ -160,24 +160,29 @@ def filter_models(
     words = query.lower().split()
     if not words:
         return []
-    tests: list[Callable[[ModelLogs], bool]] = []
-    for word in words:
-        match = _COMPARISON.match(word)
-        if match and not word.startswith("model:"):
-            key, op, wanted = match.groups()
-            tests.append(
-                lambda m, key=key, op=op, wanted=wanted: any(
-                    _compare(v, op, wanted) for v in _values(m, key)
-                )
-            )
-        else:
-            tests.append(
-                lambda m, word=word: (
-                    word in _plain_text(m)
-                    or (badge_text is not None and word in badge_text(m.id).lower())
-                )
-            )
+    tests = [_word_test(word, badge_text) for word in words]
     return [m.id for m in store.ordered_models() if all(test(m) for test in tests)]
+
+
+def _word_test(
+    word: str, badge_text: Callable[[str], str] | None
+) -> Callable[[ModelLogs], bool]:
+    """What one word of a filter asks of a model."""
+    match = _COMPARISON.match(word)
+    if match and not word.startswith("model:"):
+        key, op, wanted = match.groups()
+
+        def compares(model: ModelLogs) -> bool:
+            return any(_compare(v, op, wanted) for v in _values(model, key))
+
+        return compares
+
+    def mentions(model: ModelLogs) -> bool:
+        if word in _plain_text(model):
+            return True
+        return badge_text is not None and word in badge_text(model.id).lower()
+
+    return mentions
 
 
 def _plain_text(model: ModelLogs) -> str:
