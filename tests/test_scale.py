@@ -6,6 +6,7 @@ linked), a few hundred models: enough for every lazy path to be taken, seconds t
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -147,3 +148,40 @@ async def test_slash_at_l3_still_jumps_to_an_exact_unit_path() -> None:
         assert main.tree.shown == {
             m.id for m in app.store.models.values() if m.name.startswith("vae_25_75")
         }
+
+
+def test_ls_streams_rows_as_models_are_read_each_after_its_parents(
+    many: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tinspect import cli
+
+    monkeypatch.setattr(cli, "STREAM_SLICE_SECONDS", 0.0)  # 40 models a slice: 6 slices
+    batches: list[int] = []
+    real_rows = cli.ls_rows
+    monkeypatch.setattr(
+        cli, "ls_rows", lambda *a, **k: (r := real_rows(*a, **k), batches.append(len(r[1])))[0]
+    )
+    cli._stream_ls(many, "jsonl", header=True)
+    streamed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(batches) >= 3 and sum(batches) == 240  # rows left in several batches
+    monkeypatch.setattr(cli, "ls_rows", real_rows)
+    whole = io.StringIO()
+    cli._write_jsonl(*real_rows(Store(many, cache=Cache(None))), whole)
+    expected = [json.loads(line) for line in whole.getvalue().splitlines()]
+    assert {r["id"]: r for r in streamed} == {r["id"]: r for r in expected}  # every field
+    position = {r["name"]: i for i, r in enumerate(streamed)}
+    for row in streamed:  # a row comes after the rows of its parents
+        assert all(position[p] < position[row["name"]] for p in row["parents"].split())
+
+
+def test_ls_csv_through_a_pipe_is_the_csv_written_to_a_file(many: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "tinspect.cli", "ls", str(many), "--csv"]
+    env = {**os.environ, "TINSPECT_CACHE_DIR": str(tmp_path / "cache")}
+    piped = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    target = tmp_path / "ls.csv"
+    with open(target, "w") as f:
+        subprocess.run(command, stdout=f, env=env, check=True)
+    assert piped == target.read_text() and len(piped.splitlines()) == 241

@@ -7,6 +7,9 @@ inside the command, so every read-side command starts in a fraction of a second.
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import re
 import sys
 from enum import IntEnum
@@ -69,20 +72,29 @@ def _print_problems(store: Any) -> None:
 
 
 # --- ls -------------------------------------------------------------------------------------
-def ls_rows(store: Any) -> tuple[list[str], list[list[Any]]]:
-    """One row per model: identity, tree position, size, progress and last metric values."""
-    from tinspect.store.model import finite
-
-    models = store.ordered_models()
+def ls_columns(models: Any) -> list[str]:
+    """The columns of ``ls``: identity, tree position, size, progress, then every metric."""
     metric_names: list[str] = []
     for model in models:
         for key in model.metric_names():
             if key not in metric_names:
                 metric_names.append(key)
-    columns = [
+    return [
         "id", "name", "label", "parents", "experiment", "depth", "params", "epochs", "checkpoints",
         *metric_names,
     ]  # fmt: skip
+
+
+def ls_rows(
+    store: Any, models: Any = None, columns: list[str] | None = None
+) -> tuple[list[str], list[list[Any]]]:
+    """One row per model (of ``models``, default all in display order): identity, tree
+    position, size, progress and last metric values."""
+    from tinspect.store.model import finite
+
+    models = store.ordered_models() if models is None else models
+    columns = ls_columns(models) if columns is None else columns
+    metric_names = columns[9:]
     rows = []
     tree = store.tree
     for model in models:
@@ -113,23 +125,136 @@ def ls(
     logdir: LogdirArg,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    jsonl_out: Annotated[
+        bool, typer.Option("--jsonl", help="JSON lines on stdout: one object per model.")
+    ] = False,
     no_header: Annotated[
         bool, typer.Option("--no-header", help="CSV without the header row.")
     ] = False,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Write rows as models are read (default: when stdout is a pipe). JSON lines "
+            "stream in the order models are read; CSV streams once its columns are known.",
+        ),
+    ] = None,
 ) -> None:
     """List the models of LOGDIR: one row per model with its last metrics."""
-    if csv_out and json_out:
-        raise _fail("--csv and --json exclude each other", ExitCode.USAGE)
+    if sum((csv_out, json_out, jsonl_out)) > 1:
+        raise _fail("--csv, --json and --jsonl exclude each other", ExitCode.USAGE)
     from tinspect.query.table import Table, write_table
 
+    if stream is None:
+        stream = _is_pipe(sys.stdout)
+    if stream and (csv_out or jsonl_out):
+        _stream_ls(logdir, "jsonl" if jsonl_out else "csv", header=not no_header)
+        return
     store = _open(logdir)
     columns, rows = ls_rows(store)
+    if jsonl_out:
+        _write_jsonl(columns, rows, sys.stdout)
+        _print_problems(store)
+        return
     table = Table.from_rows(columns, rows, {"logdir": str(logdir)})
     if csv_out or json_out:
         write_table(table, sys.stdout, "json" if json_out else "csv", header=not no_header)
     else:
         _print_ls(store, columns, rows)
     _print_problems(store)
+
+
+def _is_pipe(stream: Any) -> bool:
+    """Whether ``stream`` is a pipe (``tinspect ls ... | head``), not a terminal or a file."""
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
+def _write_jsonl(columns: list[str], rows: list[list[Any]], out: Any) -> None:
+    """One JSON object per row; a model's object holds the metrics it logged (a metric
+    another model logged is absent, not null), so streamed and whole outputs agree."""
+    from tinspect.query.table import json_value
+
+    for row in rows:
+        item = {c: json_value(v) for c, v in zip(columns[:9], row, strict=False)}
+        item.update(
+            (c, json_value(v)) for c, v in zip(columns[9:], row[9:], strict=True) if v is not None
+        )
+        out.write(json.dumps(item))
+        out.write("\n")
+
+
+#: Seconds of parsing between two batches of streamed ``ls`` rows.
+STREAM_SLICE_SECONDS = 0.1
+
+
+def _stream_ls(logdir: Path, fmt_name: str, header: bool) -> None:
+    """``ls`` on a pipe: rows leave as models are read (the first after ~0.1 s, whatever the
+    size of the logdir). A model's row waits until its ancestors are read, so its depth and
+    experiment are known; rows come in the order models are read, not the tree's (an
+    experiment that a later model merges with another keeps its first name in earlier rows).
+    CSV needs every metric column in its header: it streams once all models are known (at
+    once when the header index is warm), JSON lines always."""
+    import csv as csv_module
+
+    from tinspect.store import Store
+
+    if not logdir.is_dir():
+        raise _fail(f"{logdir} is not a directory", ExitCode.DATA)
+    store = Store(logdir, budget=STREAM_SLICE_SECONDS)
+    written: set[str] = set()
+    writer = csv_module.writer(sys.stdout, lineterminator="\n")
+    columns: list[str] | None = None
+    while True:
+        final = not store.pending
+        if fmt_name == "csv" and not final:
+            store.refresh(budget=STREAM_SLICE_SECONDS)
+            continue
+        ready = [
+            m
+            for m in store.ordered_models()
+            if m.id not in written and (final or _placed(store, m))
+        ]
+        if columns is None and (ready or final):
+            columns = ls_columns(store.ordered_models())
+            if fmt_name == "csv" and header:
+                writer.writerow(columns)
+        if ready and columns is not None:
+            names, rows = ls_rows(store, ready, columns if fmt_name == "csv" else None)
+            if fmt_name == "csv":
+                from tinspect.query.table import csv_cell
+
+                writer.writerows([csv_cell(v) for v in row] for row in rows)
+            else:
+                _write_jsonl(names, rows, sys.stdout)
+            sys.stdout.flush()
+            written.update(m.id for m in ready)
+        if final:
+            break
+        store.refresh(budget=STREAM_SLICE_SECONDS)
+    if not store.models:
+        _print_problems(store)
+        raise _fail(f"no models ({fmt.MODEL_JSON}) under {logdir}", ExitCode.DATA)
+    _print_problems(store)
+
+
+def _placed(store: Any, model: Any) -> bool:
+    """Whether every ancestor that ``model`` names has been read (its place is known)."""
+    todo, seen = list(model.parents), set()
+    while todo:
+        parent = todo.pop()
+        if parent in seen:
+            continue
+        seen.add(parent)
+        found = store.models.get(parent)
+        if found is None:
+            return False
+        todo.extend(found.parents)
+    return True
 
 
 #: Metrics shown first by the human-readable ``ls`` (all of them go to CSV/JSON).

@@ -164,9 +164,7 @@ def filter_models(
     return [m.id for m in store.ordered_models() if all(test(m) for test in tests)]
 
 
-def _word_test(
-    word: str, badge_text: Callable[[str], str] | None
-) -> Callable[[ModelLogs], bool]:
+def _word_test(word: str, badge_text: Callable[[str], str] | None) -> Callable[[ModelLogs], bool]:
     """What one word of a filter asks of a model."""
     match = _COMPARISON.match(word)
     if match and not word.startswith("model:"):

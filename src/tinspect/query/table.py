@@ -79,6 +79,11 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+#: One value as a CSV field and as a strict JSON value (for writers of their own rows).
+csv_cell = _cell
+json_value = _json_value
+
+
 def write_table(table: Table, out: TextIO, fmt: Format = "csv", header: bool = True) -> None:
     """Write ``table`` as CSV (tidy, one header row unless ``header=False``) or JSON."""
     if fmt == "csv":

@@ -126,6 +126,7 @@ class Store:
         self._name_counts: Counter[str] | None = None
         #: Model directories seen but not read yet (see ``budget``).
         self.pending = 0
+        self._pending_dirs: list[tuple[Path, Path, str, bool]] = []
         self._refresh_lock = threading.Lock()
         if self.cache.directory is not None:
             for root in self.roots:
@@ -219,8 +220,18 @@ class Store:
         tree_stale = False
         deadline = None if budget is None else time.perf_counter() + budget
         parsed = 0
-        for root, directory, relative, linked in self._model_dirs():
+        # Directories a budgeted refresh left unread are read first, without a new walk
+        # (and without re-checking the models already read): a loader reading a logdir
+        # slice by slice pays for each model once.
+        resuming = bool(self._pending_dirs)
+        found = list(self._pending_dirs) if resuming else self._model_dirs()
+        self._pending_dirs = []
+        if resuming:
+            seen.update(by_dir)
+        for root, directory, relative, linked in found:
             seen.add(directory)
+            if resuming and directory in by_dir:
+                continue
             json_path = directory / fmt.MODEL_JSON
             if linked and not self._inside(root, json_path):
                 self.problems.add(
@@ -244,6 +255,7 @@ class Store:
                     deadline is not None and parsed >= MIN_PARSED and time.perf_counter() > deadline
                 ):
                     changes.pending += 1
+                    self._pending_dirs.append((root, directory, relative, linked))
                     continue
                 else:
                     model = ModelLogs(directory, root)
