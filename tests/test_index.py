@@ -197,7 +197,8 @@ def test_any_malformed_entry_field_is_dropped_or_harmless(
     for entry in data.values():
         entry[field] = value
     header_index.write_raw(path, logs, data)
-    kept = header_index.load(path, logs)
+    loaded = header_index.load(path, logs)
+    kept = [k for k in loaded if loaded.get(k) is not None]
     store = open_store(logs, cache)
     assert len(store.models) == 6
     if not kept:

@@ -28,6 +28,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -111,7 +112,7 @@ def index_path(cache_dir: Path, root: Path) -> Path:
 
 
 # --- reading -----------------------------------------------------------------------------
-def load(path: Path, root: Path) -> dict[str, Entry]:
+def load(path: Path, root: Path) -> Mapping[str, Entry]:
     """The entries of the index at ``path`` by model directory relative to ``root``; {} for
     a missing, corrupt, foreign or other-version file (it is then rebuilt).
 
@@ -137,12 +138,38 @@ def load(path: Path, root: Path) -> dict[str, Entry]:
         return {}
     if not isinstance(models, dict):
         return {}
-    entries = {}
-    for relative, raw in models.items():
-        entry = _parse_entry(root, relative, raw)
-        if entry is not None:
-            entries[relative] = entry
-    return entries
+    return Index(root, models)
+
+
+class Index(Mapping[str, Entry]):
+    """The entries of one index file, parsed (and checked) one by one when asked for: a
+    viewer opening 10,000 models builds its first screen from a few hundred of them."""
+
+    def __init__(self, root: Path, raw: dict[str, Any]) -> None:
+        self.root = root
+        self._raw = raw
+        self._parsed: dict[str, Entry | None] = {}
+
+    def get(self, relative: str, default: Any = None) -> Any:
+        if relative not in self._parsed:
+            raw = self._raw.get(relative)
+            self._parsed[relative] = None if raw is None else _parse_entry(self.root, relative, raw)
+        entry = self._parsed[relative]
+        return default if entry is None else entry
+
+    def __getitem__(self, relative: str) -> Entry:
+        entry = self.get(relative)
+        if entry is None:
+            raise KeyError(relative)
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        """Directories in the stored (display) order; malformed entries included (``get``
+        answers None for them)."""
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 def _identity(root: Path, relative: str, name: str, raw: Any) -> FileIdentity | None:

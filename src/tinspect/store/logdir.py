@@ -13,7 +13,7 @@ import stat
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 SUMMARY_TABLES_KEPT = 512
 #: A refresh with a time budget still parses this many new models (a first screen's worth).
 MIN_PARSED = 40
+#: Models a start-up from the header index builds before the first screen (two screenfuls
+#: of the L3 tree even when every experiment holds one model); the loader builds the rest.
+FIRST_SCREEN_MODELS = 200
 
 
 @dataclass
@@ -121,12 +124,16 @@ class Store:
         self._damaged: dict[str, tuple[h5.FileIdentity | None, str]] = {}
         self._damaged_lock = threading.Lock()
         #: Header index entries by root (store/index.py), and whether the files need writing.
-        self._index: dict[Path, dict[str, index.Entry]] = {}
+        self._index: dict[Path, Mapping[str, index.Entry]] = {}
         self._index_stale = False
         self._name_counts: Counter[str] | None = None
         #: Model directories seen but not read yet (see ``budget``).
         self.pending = 0
-        self._pending_dirs: list[tuple[Path, Path, str, bool]] = []
+        #: Work a budgeted refresh left for the next: a walk or the index's directories.
+        self._resume: Iterator[tuple[Path, Path, str, bool]] | None = None
+        self._resume_kind = "walk"
+        self._walked: set[Path] = set()
+        self._expected = 0
         self._refresh_lock = threading.Lock()
         if self.cache.directory is not None:
             for root in self.roots:
@@ -141,6 +148,11 @@ class Store:
                         Severity.ERROR,
                     )
                 )
+        self.unverified = False
+        if budget is not None and all(self._index.get(root) for root in self.roots):
+            # The first screen from the index (no walk, no stat); the loader checks it.
+            self._resume, self._resume_kind = self._index_work(), "index"
+            self._expected = sum(len(self._index[root]) for root in self.roots)
         self.refresh(budget)
 
     # --- discovery and refresh -------------------------------------------------------------
@@ -214,110 +226,54 @@ class Store:
 
     def _refresh(self, budget: float | None) -> Changes:
         changes = Changes()
-        seen: set[Path] = set()
         models = dict(self.models)
         by_dir = dict(self._by_dir)
         tree_stale = False
         deadline = None if budget is None else time.perf_counter() + budget
-        parsed = 0
-        # Directories a budgeted refresh left unread are read first, without a new walk
-        # (and without re-checking the models already read): a loader reading a logdir
-        # slice by slice pays for each model once.
-        resuming = bool(self._pending_dirs)
-        found = list(self._pending_dirs) if resuming else self._model_dirs()
-        self._pending_dirs = []
-        if resuming:
-            seen.update(by_dir)
-        for root, directory, relative, linked in found:
-            seen.add(directory)
-            if resuming and directory in by_dir:
-                continue
-            json_path = directory / fmt.MODEL_JSON
-            if linked and not self._inside(root, json_path):
-                self.problems.add(
-                    problem(
-                        json_path, "leads outside the logdir; not read", severity=Severity.ERROR
-                    )
-                )
-                continue
-            model = by_dir.get(directory)
-            if model is None:
-                try:
-                    identity = h5.FileIdentity.of(json_path)
-                except OSError:
-                    identity = None
-                if directory in self._bad_dirs and self._bad_dirs[directory] == identity:
-                    continue  # still the same broken file: reported already
-                entry = self._index.get(root, {}).get(relative)
-                if entry is not None and entry.json_identity == identity:
-                    model = entry.model(directory, root)
-                elif (
-                    deadline is not None and parsed >= MIN_PARSED and time.perf_counter() > deadline
+        done = 0  # models parsed or built from the index in this call
+        # A budgeted refresh that ran out of time leaves its work (the walk, or the index
+        # entries of a start-up) suspended; the next refresh resumes it where it stopped, so
+        # a loader reading a logdir slice by slice pays for each model once.
+        if self._resume is None:
+            self._resume, self._resume_kind, self._walked = self._model_dirs(), "walk", set()
+            self._expected = self._count_dirs()
+        work, kind = self._resume, self._resume_kind
+        # A start-up from the index stops after a first screen's worth of models (built
+        # in a few ms); building them all first would cost ~0.1 ms each.
+        limit = FIRST_SCREEN_MODELS if kind == "index" and budget is not None else None
+        finished = True
+        for root, directory, relative, linked in work:
+            self._walked.add(directory)
+            if kind == "index":
+                if directory not in by_dir and self._add_indexed(
+                    root, directory, relative, models, by_dir, changes
                 ):
-                    changes.pending += 1
-                    self._pending_dirs.append((root, directory, relative, linked))
-                    continue
-                else:
-                    model = ModelLogs(directory, root)
-                    parsed += 1
-                    self._index_stale = True
-                try:
-                    model.refresh(self.problems)
-                except ModelUnreadable as error:
-                    self._bad_dirs[directory] = identity
-                    self.problems.add(
-                        problem(json_path, str(error), "this model is skipped", Severity.ERROR)
-                    )
-                    continue
-                self._bad_dirs.pop(directory, None)
-                if model.id in models:
-                    other = models[model.id].directory
-                    self._bad_dirs[directory] = identity
-                    self.problems.add(
-                        problem(
-                            json_path,
-                            f"duplicate model id {model.id[:8]} (also in {other}); skipped",
-                            "each training run needs its own header",
-                            Severity.ERROR,
-                        )
-                    )
-                    continue
-                models[model.id] = model
-                by_dir[directory] = model
-                changes.new_models.append(model.id)
-                if model.checkpoint_names:
-                    changes.new_checkpoints[model.id] = model.epochs
-                if model.n_metric_rows:
-                    changes.new_metric_rows[model.id] = model.n_metric_rows
-                tree_stale = True
-                continue
-            fresh = model.copy()
-            try:
-                changed, epochs, rows = fresh.refresh(self.problems)
-            except ModelUnreadable as error:
-                self.problems.add(
-                    problem(json_path, str(error), "showing the last readable version")
-                )
-                continue
-            removed = sorted(set(model.checkpoint_names) - set(fresh.checkpoint_names))
-            if not (changed or epochs or rows or removed):
-                continue  # keep the object readers hold
-            self._index_stale = True
-            models[model.id] = by_dir[directory] = fresh
-            if changed:
-                changes.changed_models.append(model.id)
-                tree_stale = True
-            if epochs:
-                changes.new_checkpoints[model.id] = epochs
-            if rows:
-                changes.new_metric_rows[model.id] = rows
-            if removed:
-                changes.removed_checkpoints[model.id] = removed
-        for directory in [d for d in by_dir if d not in seen]:
-            model = by_dir.pop(directory)
-            models.pop(model.id, None)
-            changes.removed_models.append(model.id)
-            tree_stale = self._index_stale = True
+                    done += 1
+                    tree_stale = True
+            else:
+                outcome = self._visit(root, directory, relative, linked, models, by_dir, changes)
+                if outcome == "new":
+                    done += 1
+                    tree_stale = True
+                elif outcome == "changed":
+                    tree_stale = True
+            if deadline is not None and done >= MIN_PARSED and time.perf_counter() > deadline:
+                finished = False
+                break
+            if limit is not None and done >= limit and not self.models:
+                finished = False
+                break
+        if finished:
+            self._resume = None
+            if kind == "walk":  # every directory seen: what was not seen is gone
+                for directory in [d for d in by_dir if d not in self._walked]:
+                    model = by_dir.pop(directory)
+                    models.pop(model.id, None)
+                    changes.removed_models.append(model.id)
+                    tree_stale = self._index_stale = True
+                self.unverified = False
+            else:
+                self.unverified = True  # shown from the index; a walk checks it next
         self._find_rewritten(models, changes)
         if tree_stale or self._tree is None:
             tree = build_tree(models, self.problems)  # reports parent cycles now
@@ -325,10 +281,135 @@ class Store:
             self._name_counts = None
         else:
             self.models, self._by_dir = models, by_dir
-        self.pending = changes.pending
-        if not changes.pending and self._index_stale:
+        # Models still to come: the directories (or index entries) counted at the start
+        # minus the models read; 0 once the work is done.
+        self.pending = changes.pending = 0 if finished else max(0, self._expected - len(models))
+        if finished and kind == "walk" and self._index_stale:
             self._save_index()
         return changes
+
+    def _count_dirs(self) -> int:
+        """How many model directories a walk will probably find (one listing per logdir):
+        the "of N" of a loader's progress, exact for flat logdirs."""
+        total = 0
+        for root in self.roots:
+            try:
+                with os.scandir(root) as entries:
+                    total += sum(1 for e in entries if not e.name.startswith(".") and e.is_dir())
+            except OSError:
+                continue
+        return total
+
+    def _index_work(self) -> Iterator[tuple[Path, Path, str, bool]]:
+        """The directories the header index lists, in its (display) order: a start-up
+        builds the first screen from them without a walk or a ``stat``."""
+        for root in self.roots:
+            for relative in self._index.get(root, {}):
+                yield root, root if relative == "." else root / relative, relative, False
+
+    def _add_indexed(
+        self,
+        root: Path,
+        directory: Path,
+        relative: str,
+        models: dict[str, ModelLogs],
+        by_dir: dict[Path, ModelLogs],
+        changes: Changes,
+    ) -> bool:
+        entry = self._index.get(root, {}).get(relative)
+        if entry is None:
+            return False  # a malformed entry: the walk that follows reads the directory
+        model = entry.model(directory, root)
+        model._problems = self.problems
+        if model.id in models:
+            return False  # the walk that follows reports the duplicate
+        models[model.id] = by_dir[directory] = model
+        self._record_new(model, changes)
+        return True
+
+    @staticmethod
+    def _record_new(model: ModelLogs, changes: Changes) -> None:
+        changes.new_models.append(model.id)
+        if model.checkpoint_names:
+            changes.new_checkpoints[model.id] = model.epochs
+        if model.n_metric_rows:
+            changes.new_metric_rows[model.id] = model.n_metric_rows
+
+    def _visit(
+        self,
+        root: Path,
+        directory: Path,
+        relative: str,
+        linked: bool,
+        models: dict[str, ModelLogs],
+        by_dir: dict[Path, ModelLogs],
+        changes: Changes,
+    ) -> str:
+        """Read one model directory of a walk: "new", "changed" (tree-relevant), or ""."""
+        json_path = directory / fmt.MODEL_JSON
+        if linked and not self._inside(root, json_path):
+            self.problems.add(
+                problem(json_path, "leads outside the logdir; not read", severity=Severity.ERROR)
+            )
+            return ""
+        model = by_dir.get(directory)
+        if model is None:
+            try:
+                identity: h5.FileIdentity | None = h5.FileIdentity.of(json_path)
+            except OSError:
+                identity = None
+            if directory in self._bad_dirs and self._bad_dirs[directory] == identity:
+                return ""  # still the same broken file: reported already
+            entry = self._index.get(root, {}).get(relative)
+            if entry is not None and entry.json_identity == identity:
+                model = entry.model(directory, root)
+            else:
+                model = ModelLogs(directory, root)
+                self._index_stale = True
+            try:
+                model.refresh(self.problems)
+            except ModelUnreadable as error:
+                self._bad_dirs[directory] = identity
+                self.problems.add(
+                    problem(json_path, str(error), "this model is skipped", Severity.ERROR)
+                )
+                return ""
+            self._bad_dirs.pop(directory, None)
+            if model.id in models:
+                other = models[model.id].directory
+                self._bad_dirs[directory] = identity
+                self.problems.add(
+                    problem(
+                        json_path,
+                        f"duplicate model id {model.id[:8]} (also in {other}); skipped",
+                        "each training run needs its own header",
+                        Severity.ERROR,
+                    )
+                )
+                return ""
+            models[model.id] = by_dir[directory] = model
+            self._record_new(model, changes)
+            return "new"
+        fresh = model.copy()
+        try:
+            changed, epochs, rows = fresh.refresh(self.problems)
+        except ModelUnreadable as error:
+            self.problems.add(problem(json_path, str(error), "showing the last readable version"))
+            return ""
+        removed = sorted(set(model.checkpoint_names) - set(fresh.checkpoint_names))
+        if not (changed or epochs or rows or removed):
+            return ""  # keep the object readers hold
+        self._index_stale = True
+        models[model.id] = by_dir[directory] = fresh
+        if changed:
+            changes.changed_models.append(model.id)
+        if epochs:
+            changes.new_checkpoints[model.id] = epochs
+        if rows:
+            changes.new_metric_rows[model.id] = rows
+        if removed:
+            changes.removed_checkpoints[model.id] = removed
+        return "changed" if changed else ""
 
     def _save_index(self) -> None:
         """Write each logdir's header index when models changed since it was read (or an
@@ -339,7 +420,11 @@ class Store:
         for root in self.roots:
             known = self._index.get(root, {})
             entries = {}
-            for path, model in self._by_dir.items():
+            ordered = self.ordered_models()  # display order: the first screen first
+            placed = {m.id for m in ordered}
+            ordered += [m for m in self._by_dir.values() if m.id not in placed]
+            for model in ordered:
+                path = model.directory
                 if not path.is_relative_to(root):
                     continue
                 relative = str(path.relative_to(root))
@@ -348,7 +433,8 @@ class Store:
                     entry = index.entry_of(model)
                 if entry is not None:
                     entries[relative] = entry
-            if entries != known:
+            before = {k: e for k in known if (e := known.get(k)) is not None}
+            if entries != before:
                 index.save(index.index_path(directory, root), root, entries)
             self._index[root] = entries
         self._index_stale = False

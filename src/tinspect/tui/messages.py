@@ -95,15 +95,27 @@ class StoreChanged(Message):
     loading: bool = False
 
 
-@dataclass
-class GuidesComputed(Message):
-    """Badges (structures, findings) and the findings themselves, from the guides worker."""
+@dataclass(frozen=True)
+class ModelGuides:
+    """What the guides worker found for one model: its structure badges (by (model id,
+    layer)), its one-line change against its first parent, and its findings (None: the
+    checks have not run on it yet)."""
 
     structure: dict[tuple[str, str | None], str]
-    findings: list[Finding]
-    complete: bool
-    #: model id → what changed against its first parent, one line.
-    deltas: dict[str, str] | None = None
+    delta: str | None
+    findings: tuple[Finding, ...] | None = None
+
+
+@dataclass
+class GuidesComputed(Message):
+    """Guides of some models, from the guides worker (merged into what the screen has)."""
+
+    models: dict[str, ModelGuides]
+
+
+@dataclass
+class ModelsShown(Message):
+    """The L3 tree added model nodes (an experiment opened): guides are wanted for them."""
 
 
 @dataclass

@@ -11,6 +11,7 @@ refresh worker as ``StoreChanged``; everything that reads a checkpoint runs in a
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from tinspect.tui.messages import (
     GuidesComputed,
     InterestComputed,
     JumpRequested,
+    ModelGuides,
+    ModelsShown,
     OpenRequested,
     SamplesChosen,
     SelectionChanged,
@@ -53,6 +56,8 @@ from tinspect.tui.widgets.panel import WidgetPanel
 LEVEL_IDS = {3: "experiments", 2: "model-view", 1: "layer"}
 #: Seconds of parsing per slice of the start-up loader (one store change, one tree rebuild).
 LOAD_SLICE_SECONDS = 0.3
+#: Seconds of checks between two updates of the findings the viewer shows.
+GUIDES_BATCH_SECONDS = 0.5
 
 
 class MainScreen(ReportsWorkerErrors, Screen[None]):
@@ -150,6 +155,8 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.place = Place()
         self.selection = Selection()
         self.message = ""
+        #: Guides computed so far, by model id (the guides worker fills in shown models).
+        self._guided: dict[str, ModelGuides] = {}
         #: Unexpected failures of workers (the App routes them here), listed by P.
         self.errors: list[str] = list(notices)
         #: Display names as last seen, to name a model after it is removed.
@@ -192,7 +199,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.tree.focus()
         self.update_crumbs()
         self.status()
-        if self.store.pending:
+        if self.store.pending or self.store.unverified:
             self.call_after_refresh(self.load_rest)  # models not read for the first screen
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.refresh_store)
@@ -244,52 +251,80 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
     # --- guides: findings, structure badges, interestingness -----------------------------------
     @work(thread=True, exclusive=True, group="guides", exit_on_error=False)
     def load_guides(self) -> None:
-        """Structure badges (headers only), then the checks model by model, off the UI
-        thread; stops between models when cancelled (quitting does not wait for it)."""
+        """Structure badges and parent deltas (headers only), then the checks, for the
+        models the L3 tree shows that have none yet, off the UI thread; cancelled between
+        models (quitting does not wait for it). A logdir of thousands of models thus pays
+        for the experiments one opens, not for every model.json and checkpoint."""
         from tinspect.analysis.diagnose import diagnose_model
         from tinspect.analysis.diff import parent_deltas
         from tinspect.analysis.localize import badges
 
         worker = get_current_worker()
-        # The models on screen first (expanded experiments), then the rest, so a logdir of
-        # thousands gets its visible badges at once; cancelled between models.
         shown = set(self.app.call_from_thread(self.tree.shown_models))
-        ordered = self.store.ordered_models()
-        first = [m for m in ordered if m.id in shown]
-        structure = badges(self.store, first)
-        deltas = parent_deltas(self.store, first)
-        if len(first) < len(ordered):
-            self.post_message(
-                GuidesComputed(dict(structure), [], complete=False, deltas=dict(deltas))
-            )
-            for model in ordered:
-                if worker.is_cancelled:
-                    return
-                if model.id not in shown:
-                    structure.update(badges(self.store, [model]))
-                    deltas.update(parent_deltas(self.store, [model]))
-        self.post_message(GuidesComputed(structure, [], complete=False, deltas=deltas))
-        findings: list[Any] = []
-        for model in ordered:
+        done = set(self.app.call_from_thread(lambda: list(self._guided)))
+        todo = [m for m in self.store.ordered_models() if m.id in shown and m.id not in done]
+        if not todo:
+            return
+        facts: dict[str, ModelGuides] = {}
+        for model in todo:
             if worker.is_cancelled:
                 return
             try:
-                findings += diagnose_model(self.store, model.id)
+                structure = badges(self.store, [model])
+                delta = parent_deltas(self.store, [model]).get(model.id)
             except (DataError, UoAError, KeyError):
-                continue  # removed or unreadable since the snapshot; its problem is listed
-        if not worker.is_cancelled:
-            self.post_message(GuidesComputed(structure, findings, complete=True))
+                continue  # removed since the snapshot
+            facts[model.id] = ModelGuides(structure, delta)
+        self.post_message(GuidesComputed(dict(facts)))  # badges first: they cost no checkpoint
+        batch: dict[str, ModelGuides] = {}
+        started = time.perf_counter()
+        for model_id, known in facts.items():
+            if worker.is_cancelled:
+                return
+            try:
+                found = tuple(diagnose_model(self.store, model_id))
+            except (DataError, UoAError, KeyError):
+                found = ()  # removed or unreadable since the snapshot; its problem is listed
+            batch[model_id] = replace(known, findings=found)
+            if time.perf_counter() - started > GUIDES_BATCH_SECONDS:
+                self.post_message(GuidesComputed(batch))
+                batch, started = {}, time.perf_counter()
+        if batch and not worker.is_cancelled:
+            self.post_message(GuidesComputed(batch))
 
     @on(GuidesComputed)
     def _guides_computed(self, message: GuidesComputed) -> None:
-        if message.deltas is not None and message.deltas != self.guides.deltas:
-            self.guides = replace(self.guides, deltas=message.deltas)
-        if not message.complete and self.guides.findings:
-            return  # keep the marks of the last complete run until the new one is done
-        self.guides = self.guides.with_findings(
-            message.structure, message.findings, self.store.resolve
-        )
+        alive = self.store.models
+        for model_id, facts in message.models.items():
+            if model_id not in alive:
+                continue
+            old = self._guided.get(model_id)
+            if facts.findings is None and old is not None and old.findings is not None:
+                facts = replace(facts, findings=old.findings)  # keep marks until re-checked
+            self._guided[model_id] = facts
+        self._apply_guides()
+
+    def _apply_guides(self) -> None:
+        """The guides of every model computed so far, as the state passed down."""
+        structure: dict[tuple[str, str | None], str] = {}
+        deltas: dict[str, str] = {}
+        findings: list[Any] = []
+        for model in self.store.ordered_models():
+            facts = self._guided.get(model.id)
+            if facts is None:
+                continue
+            structure.update(facts.structure)
+            if facts.delta is not None:
+                deltas[model.id] = facts.delta
+            findings += facts.findings or ()
+        guides = replace(self.guides, deltas=deltas)
+        self.guides = guides.with_findings(structure, findings, self.store.resolve)
         self.status()
+
+    @on(ModelsShown)
+    def _models_shown(self, message: ModelsShown) -> None:
+        message.stop()
+        self.load_guides()
 
     def action_interest(self) -> None:
         """Cycle the interestingness measure that colours every level (off → skew → ...)."""
@@ -478,7 +513,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         """Read the models the first screen did not wait for, a slice at a time; each slice
         is a store change (the tree grows, the status line counts), navigation works on."""
         worker = get_current_worker()
-        while self.store.pending and not worker.is_cancelled:
+        while (self.store.pending or self.store.unverified) and not worker.is_cancelled:
             changes = self.store.refresh(budget=LOAD_SLICE_SECONDS)
             if changes or not changes.pending:
                 self.post_message(StoreChanged(changes, loading=True))
@@ -486,7 +521,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
     @work(thread=True, exclusive=True, group="refresh", exit_on_error=False)
     def refresh_store(self) -> None:
         """Walk the logdirs off the UI thread; the store swaps in a new snapshot."""
-        if self.store.pending:
+        if self.store.pending or self.store.unverified:
             return  # the loader is still reading; it reports what it finds
         changes = self.store.refresh()
         if changes:
@@ -500,7 +535,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
             self.colours(model_id)
         removed = [m for m in changes.removed_models if m not in alive]
         lines = []
-        if removed:
+        if removed and not message.loading:  # (at start-up: the index was older than that)
             lines.append(
                 "removed from the logs: " + ", ".join(self.names.get(m, m) for m in removed)
             )
@@ -519,6 +554,11 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         elif place.model_id in self._touched(changes):
             self._reopen(place)
         self.panel.store_changed(changes, alive)
+        stale = changes.touched_models | set(changes.removed_models)
+        if stale & set(self._guided):
+            for model_id in stale:
+                self._guided.pop(model_id, None)  # re-checked by the next guides run
+            self._apply_guides()
         if store.pending:
             pass  # still loading: guides once the whole logdir is read
         elif (

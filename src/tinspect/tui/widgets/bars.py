@@ -77,6 +77,8 @@ class StatusLine(Static):
         if store.pending:  # the loader is still reading the logdir
             total = len(store.models) + store.pending
             text = f"[b]reading models {len(store.models)} of {total}…[/b]"
+        elif getattr(store, "unverified", False):  # shown from the header index
+            text += " [dim](checking the logdir…)[/dim]"
         count = len(serious) + errors
         if count:
             text += f"  [red]{count} problems[/red] (P: list)"

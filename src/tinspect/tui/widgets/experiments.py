@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.widgets import Tree
 
 from tinspect.store import Store, UoA
-from tinspect.tui.messages import OpenRequested, SelectionChanged
+from tinspect.tui.messages import ModelsShown, OpenRequested, SelectionChanged
 from tinspect.tui.palette import ModelColours
 from tinspect.tui.selection import Selection
 from tinspect.tui.state import Guides
@@ -161,6 +161,7 @@ class ExperimentTree(Tree[Selection]):
             for root in experiment.roots:
                 if keep is None or root in keep:
                     self._add_model(event.node, root, placed, self.selected, keep=keep)
+            self.post_message(ModelsShown())  # their badges and findings are wanted now
 
     @on(Tree.NodeCollapsed)
     def _collapsed(self, event: Tree.NodeCollapsed[Selection]) -> None:
