@@ -10,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -47,6 +48,9 @@ def clone_logdir(target: Path, copies: int) -> Path:
             shutil.copyfile(source / fmt.METRICS_JSONL, directory / fmt.METRICS_JSONL)
             for checkpoint in (source / fmt.CHECKPOINTS_DIR).iterdir():
                 os.link(checkpoint, directory / fmt.CHECKPOINTS_DIR / checkpoint.name)
+    past = time.time_ns() - 60 * 10**9  # written a minute ago: identities the index trusts
+    for path in [target, *target.rglob("*")]:
+        os.utime(path, ns=(past, past), follow_symlinks=False)
     return target
 
 
@@ -185,3 +189,39 @@ def test_ls_csv_through_a_pipe_is_the_csv_written_to_a_file(many: Path, tmp_path
     with open(target, "w") as f:
         subprocess.run(command, stdout=f, env=env, check=True)
     assert piped == target.read_text() and len(piped.splitlines()) == 241
+
+
+@pytest.mark.parametrize("damage", ["none", "head", "whole"])
+def test_a_viewer_start_reads_the_index_head_then_the_rest_then_checks(
+    many: Path, tmp_path: Path, damage: str
+) -> None:
+    from tinspect.store import index as header_index
+
+    cache = tmp_path / "cache"
+    whole = Store(many, cache=Cache(cache))  # a first open writes the index and its head
+    path = header_index.index_path(cache, many)
+    head = header_index.head_path(path)
+    assert len(header_index.read_raw(head)) == header_index.HEAD_ENTRIES  # of 240
+    if damage == "head":
+        head.write_bytes(head.read_bytes()[:-10])
+    elif damage == "whole":  # another index than the head was written with
+        data = header_index.read_raw(path)
+        data.pop(next(iter(data)))
+        header_index.write_raw(path, many, data)
+    store = Store(many, cache=Cache(cache), budget=0.0)
+    if damage == "head":  # no head: the whole index, still without a walk
+        assert store.pending == 240 - len(store.models)
+    else:
+        assert len(store.models) == header_index.HEAD_ENTRIES and store.pending == 40
+    assert store.unverified or store.pending
+    assert all(not m.loaded for m in store.models.values())
+    while store.pending or store.unverified:
+        store.refresh(budget=0.0)
+    assert sorted(m.id for m in store.models.values()) == sorted(whole.models)
+    assert listing_of(store) == listing_of(whole)
+
+
+def listing_of(store: Store) -> list[list]:
+    from tinspect.cli import ls_rows
+
+    return ls_rows(store)[1]

@@ -111,6 +111,16 @@ def index_path(cache_dir: Path, root: Path) -> Path:
     return cache_dir / INDEX_DIR / f"{digest}.json"
 
 
+def head_path(index_file: Path) -> Path:
+    """The index's head: its first ``HEAD_ENTRIES`` entries (a first screen), a small file
+    a viewer reads instead of the whole index before it draws anything."""
+    return index_file.with_suffix(".head.json")
+
+
+#: Entries in the head file (the store's ``FIRST_SCREEN_MODELS``).
+HEAD_ENTRIES = 200
+
+
 # --- reading -----------------------------------------------------------------------------
 def load(path: Path, root: Path) -> Mapping[str, Entry]:
     """The entries of the index at ``path`` by model directory relative to ``root``; {} for
@@ -119,10 +129,39 @@ def load(path: Path, root: Path) -> Mapping[str, Entry]:
     The file is a JSON line (version, logdir, SHA-256 of the rest) then the entries as
     JSON: a flipped byte or a hand edit that still parses is caught by the digest.
     """
+    read = _read(path, root)
+    return Index(root, read[1]) if read is not None else {}
+
+
+def load_head(path: Path, root: Path) -> tuple[Mapping[str, Entry], int, str] | None:
+    """(the head's entries, how many the whole index holds, the whole index's digest), or
+    None when there is no usable head (then the whole index is read)."""
+    read = _read(head_path(path), root)
+    if read is None:
+        return None
+    meta, models = read
+    total, digest = meta.get("total"), meta.get("index_sha256")
+    if not _is_int(total) or not isinstance(digest, str) or total < len(models):
+        return None
+    return Index(root, models), total, digest
+
+
+def digest_of(path: Path) -> str | None:
+    """The SHA-256 the index file at ``path`` names for its entries (its first line)."""
+    try:
+        with open(path, "rb") as f:
+            meta = json.loads(f.readline())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return meta.get("sha256") if isinstance(meta, dict) else None
+
+
+def _read(path: Path, root: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(meta, entries as JSON data) of a signed index file of ``root``; None otherwise."""
     try:
         raw_bytes = path.read_bytes()
     except OSError:
-        return {}
+        return None
     head, _newline, body = raw_bytes.partition(b"\n")
     try:
         meta = json.loads(head)
@@ -132,13 +171,11 @@ def load(path: Path, root: Path) -> Mapping[str, Entry]:
             or meta.get("root") != str(root.resolve())
             or meta.get("sha256") != hashlib.sha256(body).hexdigest()
         ):
-            return {}
+            return None
         models = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return {}
-    if not isinstance(models, dict):
-        return {}
-    return Index(root, models)
+        return None
+    return (meta, models) if isinstance(models, dict) else None
 
 
 class Index(Mapping[str, Entry]):
@@ -285,10 +322,17 @@ def save(path: Path, root: Path, entries: dict[str, Entry]) -> bool:
                 "metric_rows": h.metric_rows,
             },
         }
-    return write_raw(path, root, models)
+    if not write_raw(path, root, models):
+        return False
+    digest = digest_of(path)
+    first = dict(list(models.items())[:HEAD_ENTRIES])
+    extra = {"total": len(models), "index_sha256": digest}
+    return digest is not None and write_raw(head_path(path), root, first, extra)
 
 
-def write_raw(path: Path, root: Path, models: dict[str, Any]) -> bool:
+def write_raw(
+    path: Path, root: Path, models: dict[str, Any], extra: dict[str, Any] | None = None
+) -> bool:
     """Write ``models`` (entries as JSON data) as the index of ``root``, signed, atomically."""
     try:
         body = json.dumps(models, separators=(",", ":"), allow_nan=True).encode()
@@ -296,6 +340,7 @@ def write_raw(path: Path, root: Path, models: dict[str, Any]) -> bool:
             "tinspect_index": INDEX_VERSION,
             "root": str(root.resolve()),
             "sha256": hashlib.sha256(body).hexdigest(),
+            **(extra or {}),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(3)}")

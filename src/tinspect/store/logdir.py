@@ -123,21 +123,34 @@ class Store:
         #: Checkpoints found damaged: path -> (identity when found, one-line message).
         self._damaged: dict[str, tuple[h5.FileIdentity | None, str]] = {}
         self._damaged_lock = threading.Lock()
+        #: Model directories seen but not read yet (see ``budget``); how many are expected.
+        self.pending = 0
+        self._expected = 0
         #: Header index entries by root (store/index.py), and whether the files need writing.
         self._index: dict[Path, Mapping[str, index.Entry]] = {}
         self._index_stale = False
         self._name_counts: Counter[str] | None = None
-        #: Model directories seen but not read yet (see ``budget``).
-        self.pending = 0
         #: Work a budgeted refresh left for the next: a walk or the index's directories.
         self._resume: Iterator[tuple[Path, Path, str, bool]] | None = None
         self._resume_kind = "walk"
         self._walked: set[Path] = set()
-        self._expected = 0
         self._refresh_lock = threading.Lock()
-        if self.cache.directory is not None:
+        #: Roots opened from their index's head: the whole index's digest, read later.
+        self._heads: dict[Path, str] = {}
+        cache_dir = self.cache.directory
+        heads = (
+            {r: index.load_head(index.index_path(cache_dir, r), r) for r in self.roots}
+            if cache_dir is not None and budget is not None
+            else {}
+        )
+        if heads and all(head is not None for head in heads.values()):
+            for root, head in heads.items():
+                assert head is not None
+                self._index[root], total, self._heads[root] = head
+                self._expected += total
+        elif cache_dir is not None:
             for root in self.roots:
-                self._index[root] = index.load(index.index_path(self.cache.directory, root), root)
+                self._index[root] = index.load(index.index_path(cache_dir, root), root)
         for root in self.roots:
             if not root.is_dir():
                 self.problems.add(
@@ -152,7 +165,8 @@ class Store:
         if budget is not None and all(self._index.get(root) for root in self.roots):
             # The first screen from the index (no walk, no stat); the loader checks it.
             self._resume, self._resume_kind = self._index_work(), "index"
-            self._expected = sum(len(self._index[root]) for root in self.roots)
+            if not self._heads:
+                self._expected = sum(len(self._index[root]) for root in self.roots)
         self.refresh(budget)
 
     # --- discovery and refresh -------------------------------------------------------------
@@ -257,10 +271,11 @@ class Store:
                     tree_stale = True
                 elif outcome == "changed":
                     tree_stale = True
-            if deadline is not None and done >= MIN_PARSED and time.perf_counter() > deadline:
-                finished = False
-                break
-            if limit is not None and done >= limit and not self.models:
+            if limit is not None and not self.models:
+                if done >= limit:  # a first screen from the index: a count, not a time
+                    finished = False
+                    break
+            elif deadline is not None and done >= MIN_PARSED and time.perf_counter() > deadline:
                 finished = False
                 break
         if finished:
@@ -304,8 +319,21 @@ class Store:
         """The directories the header index lists, in its (display) order: a start-up
         builds the first screen from them without a walk or a ``stat``."""
         for root in self.roots:
+            given: set[str] = set()
             for relative in self._index.get(root, {}):
+                given.add(relative)
                 yield root, root if relative == "." else root / relative, relative, False
+            digest = self._heads.pop(root, None)
+            if digest is None or self.cache.directory is None:
+                continue
+            # Past the head: now the whole index (read here, in the loader's thread), if it
+            # is the one the head was written with; else the walk that follows reads all.
+            path = index.index_path(self.cache.directory, root)
+            whole = index.load(path, root) if index.digest_of(path) == digest else {}
+            self._index[root] = whole
+            for relative in whole:
+                if relative not in given:
+                    yield root, root if relative == "." else root / relative, relative, False
 
     def _add_indexed(
         self,
