@@ -150,7 +150,10 @@ class Store:
                 self._expected += total
         elif cache_dir is not None:
             for root in self.roots:
-                self._index[root] = index.load(index.index_path(cache_dir, root), root)
+                path = index.index_path(cache_dir, root)
+                self._index[root] = index.load(path, root)
+                if not index.head_path(path).exists():
+                    self._index_stale = True  # written with the index after this open
         for root in self.roots:
             if not root.is_dir():
                 self.problems.add(
@@ -462,8 +465,9 @@ class Store:
                 if entry is not None:
                     entries[relative] = entry
             before = {k: e for k in known if (e := known.get(k)) is not None}
-            if entries != before:
-                index.save(index.index_path(directory, root), root, entries)
+            path = index.index_path(directory, root)
+            if entries != before or not index.head_path(path).exists():
+                index.save(path, root, entries)
             self._index[root] = entries
         self._index_stale = False
 
