@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.compare
 	$(BIN)/python -m bench.attributions
 	$(BIN)/python -m bench.torch_record
+	$(BIN)/python -m bench.scale
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
