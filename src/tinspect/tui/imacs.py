@@ -75,7 +75,8 @@ def second_model_choices(store: Store, model: ModelLogs) -> list[Choice]:
     own = attribution_epochs(model)
     name = store.display_name(model)
     if len(own) >= 2:
-        out.append(Choice(f"{name}@{own[0]}", f"itself at epoch {own[0]} (its initialization)"))
+        what = "its initialization" if own[0] == 0 else "its first attributions"
+        out.append(Choice(f"{name}@{own[0]}", f"itself at epoch {own[0]} ({what})"))
     else:
         out.append(
             Choice(f"{name}@0", "itself at its initialization", "attributions at one epoch only")
