@@ -293,3 +293,29 @@ async def test_the_filter_picker_narrows_the_comparison_and_says_so(tmp_path: Pa
     )
     assert result.exit_code == 0, result.stderr
     assert target.read_text() == result.stdout
+
+
+async def test_the_sample_selection_applies_as_compare_samples(tmp_path: Path) -> None:
+    app = TinspectApp(Store("fixtures/shortcut"), refresh_seconds=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("up", "t", "A")  # the experiment's concepts
+        await settle(pilot)
+        (card,) = app.main.panel.cards
+        await pilot.press("S")
+        app.screen.query_one(Input).value = "class:3"
+        await pilot.press("enter")
+        await settle(pilot)
+        comparison = card.state.extra["comparison"]
+        truth = card.state.extra["truth"]
+        assert set(truth[comparison.samples].tolist()) == {3}
+        assert "◇ class:3" in str(card.query_one(".card-header").content)
+        await focus_card(pilot, card)
+        target = tmp_path / "class3.csv"
+        await export(pilot, target)
+    result = CliRunner().invoke(
+        cli.app,
+        ["compare", "fixtures/shortcut", "shortcut", "clean", "--samples", "class:3", "--csv"],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert target.read_text() == result.stdout

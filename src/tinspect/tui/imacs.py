@@ -6,7 +6,8 @@ A pair comes from the selection: an experiment of exactly two models with attrib
 or, without a pick (the palette's direct path, tests), one model (a) against its first
 parent with attributions, else against its own initialization checkpoint (the thesis'
 sanity check). The class of interest is the first class of the global class selection, if
-any; the card's filter (``f``) is ``imacs.parse_filter`` text. The table is the one
+any; the global sample selection (``S``) is read on model a, as ``--samples``; the
+card's filter (``f``) is ``imacs.parse_filter`` text. The table is the one
 ``tinspect compare --csv`` prints (a row per segment with its cluster; ``--confusion`` for
 the confusion view), so the card's ``x`` exports it; the views get the comparison and the
 images in ``extra``.
@@ -141,9 +142,11 @@ def compute(
     classes: tuple[int, ...] | None,
     options: Mapping[str, Any] | None = None,
 ) -> tuple[Table, dict[str, Any]]:
-    """The table ``tinspect compare --csv`` prints for the same pair, class and filter
-    (``options``: ``filter`` text, ``confusion`` for the confusion view's table) and, for
-    the views, the comparison, the images, labels, predictions and class scores."""
+    """The table ``tinspect compare --csv`` prints for the same pair, class, sample
+    selection and filter (``options``: ``samples`` and ``filter`` text, ``confusion`` for
+    the confusion view's table) and, for the views, the comparison, the images, labels,
+    predictions and class scores. The sample selection is read on model a, as the CLI's
+    ``--samples``."""
     options = options or {}
     ref_a, ref_b = pair_refs(store, selection)
     side_a = imacs.load_side(store, ref_a, "last")
@@ -154,7 +157,17 @@ def compute(
         chosen = imacs.parse_filter(text) if text else None
     except ValueError as error:
         raise DataError(str(error)) from None
-    result = imacs.compare(store, side_a, side_b, cls=cls, sample_filter=chosen)
+    rows = None
+    if options.get("samples"):
+        from tinspect.query import QueryError
+        from tinspect.query import samples as selections
+
+        try:
+            parsed = selections.parse(str(options["samples"]))
+        except QueryError as error:
+            raise DataError(str(error)) from None
+        rows = selections.resolve(store, parsed, side_a.model, side_a.epoch)
+    result = imacs.compare(store, side_a, side_b, cls=cls, selection=rows, sample_filter=chosen)
     truth = side_a.maps.true_class
     table = imacs.comparison_table(result, truth, confusion=bool(options.get("confusion")))
     images = imacs.as_nhwc(recorded_inputs(store, side_a.model, side_a.epoch), side_a.maps.layout)

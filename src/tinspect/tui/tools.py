@@ -78,12 +78,20 @@ class Tool:
             if self.class_dependent and classes is not None:
                 data["classes"] = tuple(classes)
             query = Query(**data)
-        if self.follows_samples(query) and samples is not None and not self.highlights:
+        if (
+            query is not None
+            and self.follows_samples(query)
+            and samples is not None
+            and not self.highlights
+        ):
             query = query.replace(samples=samples)
         return query
 
     def follows_samples(self, query: Query | None) -> bool:
-        """Whether the sample selection changes what this tool shows for ``query``."""
+        """Whether the sample selection changes what this tool shows for ``query`` (the
+        compare tools: always, as ``tinspect compare --samples``)."""
+        if self.pair:
+            return True
         return self.class_dependent and query is not None and query.data in SAMPLE_DATA
 
     def applies_to(self, selection: Selection, store: Store | None = None) -> bool:

@@ -190,7 +190,7 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         worker = get_current_worker()
         try:
             if self.tool.analyse is not None:  # an analysis with its own view data (IMACS)
-                options = {"filter": self.sample_filter}
+                options = {"filter": self.sample_filter, "samples": self.sample_selection}
                 table, extra = self.tool.analyse(
                     self.store, self.selection, self.class_selection, options
                 )
