@@ -68,11 +68,14 @@ def second_model_choices(store: Store, model: ModelLogs) -> list[Choice]:
         return Choice(name, label)
 
     others = [m for m in experiment.models if m != model.id and m in store.models]
+
+    def relation(other: ModelLogs) -> str:
+        if other.id in model.parents:
+            return "its parent"
+        return "its child" if model.id in other.parents else "same experiment"
+
     ids = sorted(others, key=lambda m: (m not in model.parents, others.index(m)))
-    out = [
-        choice(store.models[m], "its parent" if m in model.parents else "same experiment")
-        for m in ids
-    ]
+    out = [choice(store.models[m], relation(store.models[m])) for m in ids]
     own = attribution_epochs(model)
     name = store.display_name(model)
     if len(own) >= 2:
