@@ -78,3 +78,25 @@ class MergedSelection(Selection):
 
     def label(self, store: Store) -> str:
         return " + ".join(self.paths(store))
+
+
+@dataclass(frozen=True)
+class PairSelection(Selection):
+    """One model compared with a second one picked for it (the compare tools on a model).
+
+    ``other`` is a ``MODEL[@EPOCH]`` reference (``imacs.load_side``): another model, or the
+    model itself at its first epoch with attributions (the sanity check).
+    """
+
+    other: str = ""
+
+    def models(self, store: Store) -> list[str]:
+        """The model, then the other one (when it still exists)."""
+        head, at, tail = self.other.rpartition("@")
+        name = head if at and head and tail.isdigit() else self.other
+        mine = super().models(store)
+        found = store.find_models(name) if name else []
+        return mine + [m.id for m in found[:1] if m.id not in mine]
+
+    def label(self, store: Store) -> str:
+        return f"{super().label(store)} vs {self.other}"

@@ -7,7 +7,7 @@ named by ``Tool.view`` draws the resulting table. Adding a tool is adding an ent
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,13 +44,21 @@ class Tool:
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
     #: Computes the table directly, for data that is not a query (the generation diff).
     compute: Callable[[Store, Selection], Table] | None = None
-    #: Like ``compute``, with the class selection, and data for the view besides the table
-    #: (the IMACS compare tool: the comparison and the images). Runs in the card's worker.
+    #: Like ``compute``, with the class selection and the card's options (the compare
+    #: tools' filter), and data for the view besides the table (the IMACS compare tools:
+    #: the comparison and the images). Runs in the card's worker.
     analyse: (
-        Callable[[Store, Selection, tuple[int, ...] | None], tuple[Table, dict[str, Any]]] | None
+        Callable[
+            [Store, Selection, tuple[int, ...] | None, Mapping[str, Any]],
+            tuple[Table, dict[str, Any]],
+        ]
+        | None
     ) = None
-    #: Only for selections with recorded attributions (the compare tool).
+    #: Only for selections with recorded attributions (the compare tools).
     needs_attributions: bool = False
+    #: Compares two models: on one model's node the second is picked first (``PickModel``),
+    #: and the card has a filter (``f``).
+    pair: bool = False
 
     def query(
         self,
@@ -70,12 +78,20 @@ class Tool:
             if self.class_dependent and classes is not None:
                 data["classes"] = tuple(classes)
             query = Query(**data)
-        if self.follows_samples(query) and samples is not None and not self.highlights:
+        if (
+            query is not None
+            and self.follows_samples(query)
+            and samples is not None
+            and not self.highlights
+        ):
             query = query.replace(samples=samples)
         return query
 
     def follows_samples(self, query: Query | None) -> bool:
-        """Whether the sample selection changes what this tool shows for ``query``."""
+        """Whether the sample selection changes what this tool shows for ``query`` (the
+        compare tools: always, as ``tinspect compare --samples``)."""
+        if self.pair:
+            return True
         return self.class_dependent and query is not None and query.data in SAMPLE_DATA
 
     def applies_to(self, selection: Selection, store: Store | None = None) -> bool:
@@ -103,11 +119,24 @@ def has_attributions(store: Store, selection: Selection) -> bool:
 
 
 def _imacs(
-    store: Store, selection: Selection, classes: tuple[int, ...] | None
+    store: Store,
+    selection: Selection,
+    classes: tuple[int, ...] | None,
+    options: Mapping[str, Any],
 ) -> tuple[Table, dict[str, Any]]:
     from tinspect.tui.imacs import compute
 
-    return compute(store, selection, classes)
+    return compute(store, selection, classes, options)
+
+
+def _imacs_confusion(
+    store: Store,
+    selection: Selection,
+    classes: tuple[int, ...] | None,
+    options: Mapping[str, Any],
+) -> tuple[Table, dict[str, Any]]:
+    """The comparison with the confusion matrices as its table (``compare --confusion``)."""
+    return _imacs(store, selection, classes, {**options, "confusion": True})
 
 
 def has_weights(store: Store, selection: Selection) -> bool:
@@ -283,14 +312,21 @@ TOOLS: tuple[Tool, ...] = (
         "IMACS on a pair of models: per concept (segments clustered by appearance), both "
         "models' attribution histograms on one x-range, largest imbalance first.",
         frozenset({"experiment", "model"}), "imacs_histograms", class_dependent=True,
-        analyse=_imacs, needs_attributions=True,
+        analyse=_imacs, needs_attributions=True, pair=True,
     ),
     Tool(
         "imacs_concepts", "Compare attributions: concepts", "A",
         "IMACS on a pair of models: per concept, its segments as thumbnails sorted by "
         "attribution, framed green/red by correctness, each model's attribution as a bar.",
         frozenset({"experiment", "model"}), "imacs_concepts", class_dependent=True,
-        analyse=_imacs, needs_attributions=True,
+        analyse=_imacs, needs_attributions=True, pair=True,
+    ),
+    Tool(
+        "imacs_confusion", "Compare attributions: cluster confusion", "C",
+        "IMACS on a pair of models: per concept, both models' confusion matrices over the "
+        "samples its segments come from, side by side; s: all classes / where they differ.",
+        frozenset({"experiment", "model"}), "imacs_confusion", class_dependent=True,
+        analyse=_imacs_confusion, needs_attributions=True, pair=True,
     ),
     Tool(
         "diff", "Diff against the parent", "g",
