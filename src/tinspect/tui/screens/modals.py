@@ -447,8 +447,12 @@ class Search(ModalScreen["SearchResult"]):
         return hits
 
     def _fill(self, text: str, hits: list[Any], partial: bool = False) -> None:
+        if not self.is_attached or self.app.screen is not self:
+            return  # dismissed while a search was running: nothing to show it in
         if text != self.query_one("#search-input", Input).value:
             return  # a result for a query the user has typed past
+        if self._shown_for == text:
+            return  # complete already (Enter or ↓ asked for it): keep the highlight
         self.hits, self._shown_for = hits, None if partial else text
         results = self.query_one("#search-results", OptionList)
         results.set_options(
@@ -470,7 +474,12 @@ class Search(ModalScreen["SearchResult"]):
         """Make the results answer the query as typed (Enter before the search finished)."""
         text = self.query_one("#search-input", Input).value
         if self._shown_for != text:
+            self.workers.cancel_group(self, "search")
             self._fill(text, self._find(text))
+
+    def dismiss(self, result: Any = None) -> Any:
+        self.workers.cancel_group(self, "search")  # a search still running shows nothing
+        return super().dismiss(result)
 
     def _result(self, index: int | None) -> SearchResult:
         text = self.query_one("#search-input", Input).value
@@ -479,7 +488,8 @@ class Search(ModalScreen["SearchResult"]):
         if keeps is not None:  # the L3 filter: no unit to go to, no marks
             marks = tuple(h for h in self.hits if getattr(h, "keeps", None) is None)
             return SearchResult(text, None, marks, keeps)
-        return SearchResult(text, hit.path if hit is not None else None, tuple(self.hits))
+        units = tuple(h for h in self.hits if getattr(h, "keeps", None) is None)
+        return SearchResult(text, hit.path if hit is not None else None, units)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._current()
