@@ -78,3 +78,29 @@ class MergedSelection(Selection):
 
     def label(self, store: Store) -> str:
         return " + ".join(self.paths(store))
+
+
+class PairSelection(Selection):
+    """Two models compared (the diff of a pair from a group): model ``b`` against ``a``.
+
+    It is the selection of ``b`` (the card takes ``b``'s colour and jumps to ``b``), with
+    ``a`` beside it, so a card on it reloads when either model changes."""
+
+    def __init__(self, b: str, a: str) -> None:
+        super().__init__(None, UoA(b))
+        object.__setattr__(self, "against", a)
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        """(a, b): the model compared against, and the model compared."""
+        assert self.uoa is not None
+        return self.against, self.uoa.model  # type: ignore[attr-defined]
+
+    def models(self, store: Store) -> list[str]:
+        a, b = self.pair
+        return [b, a]
+
+    def label(self, store: Store) -> str:
+        a, b = self.pair
+        names = [store.display_name(store.models[m]) if m in store.models else m for m in (b, a)]
+        return f"{names[0]} against {names[1]}"

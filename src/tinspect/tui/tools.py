@@ -14,7 +14,7 @@ from typing import Any
 from tinspect.query import Query, Table
 from tinspect.query.spec import SAMPLE_DATA
 from tinspect.store import Store
-from tinspect.tui.selection import Selection
+from tinspect.tui.selection import MergedSelection, PairSelection, Selection
 
 #: Units a tool can apply to. ``experiment`` is a connected group of models (level L3).
 KINDS = ("experiment", "model", "layer", "variable", "neuron")
@@ -51,6 +51,9 @@ class Tool:
     ) = None
     #: Only for selections with recorded attributions (the compare tool).
     needs_attributions: bool = False
+    #: Only for a pair of models (``PairSelection``, made by the group view's ``d``); tools
+    #: without it never apply to a pair.
+    needs_pair: bool = False
 
     def query(
         self,
@@ -81,6 +84,8 @@ class Tool:
     def applies_to(self, selection: Selection, store: Store | None = None) -> bool:
         if selection.kind not in self.kinds:
             return False
+        if self.needs_pair != isinstance(selection, PairSelection):
+            return False
         if self.classifier_only and store is not None:
             return all(is_classifier(store, m) for m in selection.models(store))
         if self.needs_weights and store is not None:
@@ -90,7 +95,7 @@ class Tool:
         if self.needs_attributions and store is not None:
             return has_attributions(store, selection)
         if self.compute is _diff_table and store is not None:
-            return has_parent(store, selection)
+            return self.needs_pair or has_parent(store, selection)
         return True
 
 
@@ -164,20 +169,29 @@ def _experiment_models(
 def _predictions(
     tool: Tool, store: Store, selection: Selection, classes: tuple[int, ...] | None
 ) -> Query:
+    """One model's predictions; a merged card (class probabilities of several models in
+    one chart) reads every model it merges."""
     fields = dict(tool.template)
     if classes is not None:
         fields["classes"] = tuple(classes)
-    return Query(uoas=tuple(selection.model_paths(store)[:1]), **fields)
+    paths = selection.model_paths(store)
+    return Query(
+        uoas=tuple(paths if isinstance(selection, MergedSelection) else paths[:1]), **fields
+    )
 
 
 def _diff_table(store: Store, selection: Selection) -> Table:
-    """The diff rows of the selected model against its first parent (``tinspect diff``)."""
+    """The diff rows of the selected model against its first parent, or of a pair of models
+    (``PairSelection``: b against a): the rows of ``tinspect diff``."""
     from tinspect.analysis.diff import COLUMNS, diff, pair
 
     uoa = selection.uoa
     if uoa is None:
         raise ValueError("the diff needs a model")
-    a, b = pair(store, uoa.model)
+    if isinstance(selection, PairSelection):
+        a, b = pair(store, *selection.pair)
+    else:
+        a, b = pair(store, uoa.model)
     result = diff(store, a, b)
     meta = {"a": a.id, "b": b.id, "a_name": store.display_name(a), "b_name": store.display_name(b)}
     return Table.from_rows(list(COLUMNS), [r.as_tuple() for r in result.rows], meta)
@@ -297,6 +311,12 @@ TOOLS: tuple[Tool, ...] = (
         "What changed from the first parent: layers, settings, metrics, distributions. "
         "Enter jumps to a layer (in this model; A: in the parent).",
         frozenset({"model"}), "diff", compute=_diff_table,
+    ),
+    Tool(
+        "diff_pair", "Diff of two models", "y",
+        "Two models of a group (G, then d): layers, settings, metrics, distributions of b "
+        "against a. Enter jumps to a layer in b; A: in a.",
+        frozenset({"model"}), "diff", compute=_diff_table, needs_pair=True,
     ),
     Tool(
         "note", "Note", "o",
