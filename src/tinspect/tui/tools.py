@@ -194,6 +194,7 @@ def _diff_table(store: Store, selection: Selection) -> Table:
         a, b = pair(store, uoa.model)
     result = diff(store, a, b)
     meta = {"a": a.id, "b": b.id, "a_name": store.display_name(a), "b_name": store.display_name(b)}
+    meta["pair"] = isinstance(selection, PairSelection)  # the card's header names both
     return Table.from_rows(list(COLUMNS), [r.as_tuple() for r in result.rows], meta)
 
 

@@ -61,13 +61,9 @@ class GroupScreen(Screen[GroupRequest]):
             id="group.next",
             tooltip="every widget: next epoch",
         ),
-        Binding(
-            "s", "scale", "common scale", id="group.scale", tooltip="one x, y range per chart kind"
-        ),
+        Binding("s", "scale", "scale", id="group.scale", tooltip="one x, y range per chart kind"),
         Binding("M", "merge", "merge", id="group.merge", tooltip="merge charts whose axes agree"),
-        Binding(
-            "d", "diff", "diff 2 models", id="group.diff", tooltip="diff two of the group's models"
-        ),
+        Binding("d", "diff", "diff", id="group.diff", tooltip="diff two of the group's models"),
         Binding(
             "n", "next_group", "next group", id="group.next-group", tooltip="show the next group"
         ),

@@ -709,7 +709,10 @@ def view_diff(table: Table, state: ViewState) -> RenderableType:
     state.extra["row"] = row
     structural = sum(1 for k in table.column("kind") if k not in ("metric", "distribution"))
     a, b = table.meta.get("a_name", "a"), table.meta.get("b_name", "b")
-    state.title = f"a = {a}, b = {b}: {structural} structural rows  ↑↓ Enter: layer (A: in a)"
+    if table.meta.get("pair"):  # the header says "b against a" already
+        state.title = f"{structural} structural rows  ↑↓ Enter: layer (A: in {a})"
+    else:
+        state.title = f"a = {a}, b = {b}: {structural} structural rows  ↑↓ Enter: layer (A: in a)"
     parts: list[RenderableType] = []
     grid: RichTable | None = None
     section = None
@@ -794,8 +797,10 @@ def _point_colour(row: dict[str, Any], by: str) -> str:
     return CLASS_COLOURS[c % len(CLASS_COLOURS)] if isinstance(c, int) else "#56B4E9"
 
 
-def scatter_legend(rows: list[dict[str, Any]], by: str, selected: bool) -> Text:
-    """What the colours and marks of the projection mean, on one line under it."""
+def scatter_legend(
+    rows: list[dict[str, Any]], by: str, selected: bool, boxed: bool = False
+) -> Text:
+    """What the colours and marks of the projection mean, and its keys, under it."""
     text = Text(no_wrap=False)
     if by == "correct":
         text.append("■", style=RIGHT_WRONG[0])
@@ -811,7 +816,10 @@ def scatter_legend(rows: list[dict[str, Any]], by: str, selected: bool) -> Text:
     if selected:
         text.append("■", style=UNSELECTED)
         text.append(" not selected ")
-    text.append(" C: colour by " + ("class" if by == "correct" else "right/wrong"), style="dim")
+    other = "class" if by == "correct" else "right/wrong"
+    text.append(f"\nC: colour by {other} · arrows: box", style="dim")
+    text.append(" (Enter selects)" if boxed else " · 0-9: class", style="dim")
+    text.append(" · [ ] epochs", style="dim")
     return text
 
 
@@ -831,16 +839,13 @@ def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
     by = "correct" if state.extra.get("colour") == "correct" else "class"
     basis = ", ".join(f"{v}" for v in (table.meta.get("basis_epoch") or {}).values())
     wrong = sum(1 for r in rows if r["correct"] is False)
+    # The title says what is shown; the keys go in the legend under the chart, so that a
+    # card 30 cells wide keeps most of its height for the points.
     state.title = (
         f"epoch {epoch} ({state.page + 1}/{len(epochs)}) basis {basis}"
-        + (f"  {wrong} wrong (×)" if wrong else "")
+        + (f"  {wrong} wrong" if wrong else "")
         + (f"  {len(chosen)} selected" if chosen is not None else "")
-        + (
-            f"  box: {len(samples_in_box(table, state))} (Enter selects)"
-            if state.extra.get("box")
-            else "  arrows: box, 0-9: class"
-        )
-        + "  [ ] step epochs"
+        + (f"  box: {len(samples_in_box(table, state))}" if state.extra.get("box") else "")
     )
     lo_x, hi_x, lo_y, hi_y = scatter_frame(table)
     bounds = box_bounds(table, state)
@@ -870,7 +875,10 @@ def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
         if hi_y > lo_y:
             plt.ylim(lo_y, hi_y)
 
-    legend = Static(scatter_legend(rows, by, chosen is not None), classes="view scatter-legend")
+    legend = Static(
+        scatter_legend(rows, by, chosen is not None, bool(state.extra.get("box"))),
+        classes="view scatter-legend",
+    )
     return Vertical(Chart(draw), legend, classes="view")
 
 
