@@ -210,6 +210,13 @@ def test_compare_errors_on_the_digits_fixtures(args: list[str], code: int, messa
         (["shortcut", "clean", "--samples", "class:"], 2, "bad sample selection"),
         (["shortcut", "clean", "--csv", "--json"], 2, "exclude each other"),
         (["shortcut", "unknown"], 1, "unknown"),
+        (["shortcut", "clean", "--filter", "fp"], 1, "the fp filter needs a class of interest"),
+        (["shortcut", "clean", "--filter", "fn"], 2, "bad filter 'fn': unknown kind"),
+        (["shortcut", "clean", "--filter", "predicted:x"], 2, "predicted needs a class number"),
+        (["shortcut", "clean", "--filter", "disagree@a"], 2, "takes no @a or @b"),
+        (["shortcut", "clean", "--filter", "disagree:2"], 2, "between 0 and 1"),
+        (["shortcut", "clean", "--filter", "predicted:12"], 1, "no class 12"),
+        (["shortcut", "clean", "--confusion"], 2, "use it with --csv"),
     ],
 )
 def test_compare_bad_input(args: list[str], code: int, message: str) -> None:
@@ -237,3 +244,100 @@ def test_compare_refuses_non_image_models(tmp_path: Path) -> None:
     status, _out, err = invoke("compare", str(logdir), "shortcut", "clean")
     assert status == 1
     assert "segments need image inputs (n, H, W[, C])" in err and "(64,)" in err
+
+
+# --- filters and confusion matrices -------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text", ["fp", "fp@a", "fp@b", "predicted:3", "predicted:0@b", "disagree", "disagree:0.75"]
+)
+def test_filters_read_back_as_written(text: str) -> None:
+    assert str(imacs.parse_filter(text)) == text
+    assert imacs.parse_filter(text.upper()) == imacs.parse_filter(text)
+
+
+def test_filter_masks_on_known_predictions() -> None:
+    truth = np.array([3, 3, 1, 1, 2, 2])
+    a = np.array([3, 1, 3, 1, 3, 2])
+    b = np.array([3, 3, 1, 3, 2, 0])
+    both = (a, b)
+    mask = imacs.filter_mask
+    fp = imacs.parse_filter
+    assert mask(fp("fp"), both, truth, 3, 4).tolist() == [0, 0, 1, 1, 1, 0]
+    assert mask(fp("fp@a"), both, truth, 3, 4).tolist() == [0, 0, 1, 0, 1, 0]
+    assert mask(fp("fp@b"), both, truth, 3, 4).tolist() == [0, 0, 0, 1, 0, 0]
+    assert mask(fp("predicted:1"), both, truth, None, 4).tolist() == [0, 1, 1, 1, 0, 0]
+    assert mask(fp("predicted:1@b"), both, truth, None, 4).tolist() == [0, 0, 1, 0, 0, 0]
+    # Confident: both top scores >= 0.9 (logits are turned into probabilities first).
+    sure = np.eye(4)[[3, 1, 3, 1, 3, 2]] * 0.96 + 0.01
+    unsure = np.full((6, 4), 0.25)
+    scores_b = np.log(np.where(np.arange(6)[:, None] < 3, np.eye(4)[b] * 0.96 + 0.01, unsure))
+    assert mask(fp("disagree"), both, truth, None, 4, (sure, scores_b)).tolist() == [
+        0, 1, 1, 0, 0, 0,
+    ]  # fmt: skip
+    assert mask(fp("disagree:0.2"), both, truth, None, 4, (sure, scores_b)).tolist() == [
+        0, 1, 1, 1, 1, 1,
+    ]  # fmt: skip
+    with pytest.raises(imacs.CompareError, match="class scores"):
+        mask(fp("disagree"), both, truth, None, 4)
+
+
+def test_compare_with_a_filter_keeps_only_those_samples() -> None:
+    store = Store(SHORTCUT)
+    a, b = imacs.load_side(store, "shortcut", None), imacs.load_side(store, "clean", None)
+    truth = a.maps.true_class
+    for text, keep in [
+        ("fp", lambda pa, pb: ((pa == 3) | (pb == 3)) & (truth != 3)),
+        ("predicted:3@b", lambda pa, pb: pb == 3),
+    ]:
+        result = imacs.compare(store, a, b, cls=3, sample_filter=imacs.parse_filter(text))
+        assert result.filter == text
+        wanted = np.flatnonzero(keep(a.maps.predicted_class, b.maps.predicted_class))
+        assert set(result.samples.tolist()) <= set(wanted.tolist())
+        segments = {s for c in result.clusters for s, *_rest in c.segments}
+        assert segments == set(result.samples.tolist())
+    # The planted patch is still the top cluster among the false positives of 3: the patch
+    # makes the shortcut model say 3 where the image is another digit.
+    result = imacs.compare(store, a, b, cls=3, sample_filter=imacs.parse_filter("fp"))
+    cells = [(row, col) for _s, row, col, _a, _b in result.clusters[0].segments]
+    assert result.clusters[0].imbalance > 0 and cells.count((0, 0)) == max(map(cells.count, cells))
+
+
+def test_cluster_confusion_counts_each_sample_once() -> None:
+    code, out, _err = invoke(
+        "compare", str(SHORTCUT), "shortcut", "clean", "--class", "3", "--json"
+    )
+    assert code == 0
+    data = json.loads(out)
+    store = Store(SHORTCUT)
+    maps = {
+        key: imacs.load_side(store, name, None).maps
+        for key, name in (("a", "shortcut"), ("b", "clean"))
+    }
+    truth = maps["a"].true_class
+    for c in data["clusters"]:
+        samples = sorted({s["sample"] for s in c["segments"]})
+        for key in ("a", "b"):
+            matrix = np.array(c["confusion"][key])
+            assert matrix.shape == (10, 10)
+            assert matrix.sum() == len(samples) == c["composition"]["samples"]
+            expected = np.zeros((10, 10), int)
+            np.add.at(expected, (truth[samples], maps[key].predicted_class[samples]), 1)
+            np.testing.assert_array_equal(matrix, expected)
+    code, out, _err = invoke(
+        "compare", str(SHORTCUT), "shortcut", "clean", "--class", "3", "--confusion", "--csv"
+    )
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == list(imacs.Comparison.CONFUSION_COLUMNS)
+    top = [r for r in rows if r["cluster"] == "0" and r["model"] == "a"]
+    assert [int(r["count"]) for r in top] == np.array(
+        data["clusters"][0]["confusion"]["a"]
+    ).ravel().tolist()
+
+
+def test_the_cli_filter_help_names_every_filter() -> None:
+    from tinspect.cli import FILTER_HELP
+
+    for kind in imacs.FILTERS:
+        assert kind in FILTER_HELP
+    assert str(imacs.CONFIDENT) in FILTER_HELP

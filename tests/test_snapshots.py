@@ -203,3 +203,18 @@ def test_diff_of_a_pair_from_the_group(snap_compare, size: tuple[int, int]) -> N
         await pilot.pause(0.3)
 
     assert snap_compare(app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize(
+    ("size", "wide"), [((100, 30), []), ((80, 24), ["w"])], ids=["100x30", "80x24-wide"]
+)
+def test_imacs_cluster_confusion_side_by_side(
+    snap_compare, size: tuple[int, int], wide: list[str]
+) -> None:
+    """Class 3 on the planted-shortcut pair, picked from the shortcut model's node: the top
+    cluster's two confusion matrices side by side (at 80 columns with the wide panel)."""
+    shortcut = TinspectApp(Store("fixtures/shortcut"), refresh_seconds=0)
+    run_before = keys(
+        "down", "c", ["down", "down", "down", "space", "enter"], "t", "C", "enter", *wide
+    )
+    assert snap_compare(shortcut, terminal_size=size, run_before=run_before)

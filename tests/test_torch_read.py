@@ -203,7 +203,7 @@ async def test_every_applicable_tool_works_on_torch_units(logdir: Path) -> None:
             Selection(uoa=UoA(cnn, "stem", "weight")),
             Selection(uoa=UoA(cnn, "block.conv2", None, 3)),
             Selection(uoa=UoA(custom, "scale")),
-            PairSelection(custom, cnn),  # the group view's diff of two models
+            PairSelection(uoa=UoA(custom), other="cnn"),  # the group view's diff of two models
         ]
         applied = set()
         for selection in selections:

@@ -124,7 +124,7 @@ async def test_every_tool_produces_its_widget() -> None:
             Selection(uoa=UoA(skip, "hidden_1", "kernel")),
             Selection(uoa=UoA(skip, "hidden_1", None, 3)),
             Selection(uoa=UoA(vae)),
-            PairSelection(vae, store.model("vae_90_10").id),  # the group view's d
+            PairSelection(uoa=UoA(vae), other="vae_90_10"),  # the group view's d
         ]
         applied = set()
         for selection in selections:

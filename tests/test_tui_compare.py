@@ -481,7 +481,7 @@ async def test_use_case_2_two_generations_in_a_group_on_a_common_scale_merged_an
         assert app.screen is main
         (diff,) = [c for c in main.panel.cards if c.tool.id == "diff_pair"]
         assert app.focused is diff
-        assert "vae_25_75_fixed against vae_25_75" in header(diff)
+        assert "vae_25_75_fixed vs vae_25_75" in header(diff)
         assert list(diff.table.rows())[:2] == [
             ("layer", "z_mean", "activation", "relu", "linear"),
             ("layer", "z_log_var", "activation", "relu", "linear"),

@@ -211,6 +211,13 @@ def show(
 
 # --- export -----------------------------------------------------------------------------------
 DATA_HELP = "metrics, weights, activations, mean_class_activations, samples, predictions, runtime"
+#: ``analysis.imacs.FILTER_GRAMMAR`` and ``FILTERS``, spelled out so that ``--help`` needs no
+#: numpy (a test keeps them equal).
+FILTER_HELP = (
+    "Only these samples (a question about the pair): fp[@a|@b] false positives of --class; "
+    "predicted:C[@a|@b] predicted as C; disagree[:P] both top scores >= P (0.9), "
+    "predictions differ."
+)
 #: ``query.samples.GRAMMAR``, spelled out so that ``--help`` needs no numpy (a test keeps
 #: the two equal).
 SAMPLES_HELP = (
@@ -414,6 +421,9 @@ def compare_command(
     sampling: Annotated[
         str, typer.Option("--sampling", help="balanced (IMACS) or all.")
     ] = "balanced",
+    sample_filter: Annotated[
+        str | None, typer.Option("--filter", help=FILTER_HELP, metavar="FILTER")
+    ] = None,
     epoch: Annotated[
         str, typer.Option("--epoch", help="Epoch of both models' attributions: N or last.")
     ] = "last",
@@ -425,6 +435,14 @@ def compare_command(
     no_header: Annotated[
         bool, typer.Option("--no-header", help="CSV without the header row.")
     ] = False,
+    confusion: Annotated[
+        bool,
+        typer.Option(
+            "--confusion",
+            help="With --csv: the clusters' confusion matrices (cluster, model, true, "
+            "predicted, count) instead of the segments (the viewer's C tool).",
+        ),
+    ] = False,
 ) -> None:
     """Which concepts two image models rely on differently (IMACS), from their attributions.
 
@@ -434,10 +452,15 @@ def compare_command(
     """
     if csv_out and json_out:
         raise _fail("--csv and --json exclude each other", ExitCode.USAGE)
-    from tinspect.analysis.imacs import SAMPLINGS, compare, load_side
+    if confusion and not csv_out:
+        raise _fail(
+            "--confusion chooses the CSV table; use it with --csv (--json has both)",
+            ExitCode.USAGE,
+        )
+    from tinspect.analysis.imacs import SAMPLINGS, compare, load_side, parse_filter
     from tinspect.query import QueryError
     from tinspect.query import samples as selections
-    from tinspect.query.table import Table, write_table
+    from tinspect.query.table import write_table
     from tinspect.store import DataError, UoAError
 
     if sampling not in SAMPLINGS:
@@ -456,7 +479,8 @@ def compare_command(
         raise _fail(f"--epoch must be N, first or last. Received: {epoch!r}", ExitCode.USAGE)
     try:
         selection = selections.parse(samples) if samples is not None else None
-    except QueryError as error:
+        chosen_filter = parse_filter(sample_filter) if sample_filter is not None else None
+    except (QueryError, ValueError) as error:
         raise _fail(str(error), ExitCode.USAGE) from None
     store = _open(logdir)
     try:
@@ -467,7 +491,7 @@ def compare_command(
             rows = selections.resolve(store, selection, side_a.model, side_a.epoch)
         result = compare(
             store, side_a, side_b, cls=cls, grid=grid, k=k, selection=rows,
-            sampling=sampling, seed=seed,
+            sampling=sampling, seed=seed, sample_filter=chosen_filter,
         )  # fmt: skip
     except (UoAError, DataError) as error:
         _print_problems(store)
@@ -477,9 +501,9 @@ def compare_command(
 
         sys.stdout.write(json.dumps(result.to_json(), indent=1) + "\n")
     elif csv_out:
-        truth = side_a.maps.true_class
-        meta = {"a": result.labels[0], "b": result.labels[1], "class": cls}
-        table = Table.from_rows(list(result.CSV_COLUMNS), result.csv_rows(truth), meta)
+        from tinspect.analysis.imacs import comparison_table
+
+        table = comparison_table(result, side_a.maps.true_class, confusion=confusion)
         write_table(table, sys.stdout, "csv", header=not no_header)
     else:
         _print_compare(result)
@@ -492,6 +516,8 @@ def _print_compare(result: Any) -> None:
 
     console = Console()
     what = "all classes" if result.cls is None else f"class {result.cls}"
+    if result.filter is not None:
+        what += f", filter {result.filter}"
     console.print(
         f"a = {result.labels[0]}, b = {result.labels[1]}, {what}: {len(result.samples)} samples "
         f"({result.sampling}), {result.grid}×{result.grid} grid, {len(result.clusters)} concepts",

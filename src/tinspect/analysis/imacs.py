@@ -37,16 +37,30 @@ The steps, and the choices made where IMACS leaves them open:
   segments come from); **coherence** = 1 − (mean distance to the cluster's centre ÷ mean
   distance of all segments to the overall centre): 1 for identical segments, about 0 for a
   cluster as spread as everything. Clusters are numbered by |imbalance|, largest first.
+  Per cluster also both models' **confusion matrices** over the samples its segments come
+  from (each sample once), so one sees which mistakes a concept goes with.
+* **Filters** (``--filter``, ``f`` in the viewer): a question about the *pair*, which the
+  sample grammar (``--samples``, one model's view) cannot ask. ``fp`` keeps the false
+  positives of the class of interest (predicted C, true class not C) of model a or b
+  (``fp@a``, ``fp@b``: of one); ``predicted:C`` the samples a or b predicts as C
+  (``@a``/``@b`` likewise); ``disagree`` the *confident* disagreements: both models' top
+  class score at least ``CONFIDENT`` and their predicted classes differ (``disagree:P``
+  sets the threshold; plain disagreement is ``--samples disagree:A,B``). A filter narrows
+  the candidates before the sampling (and so before clustering): the concepts are those of
+  the filtered images. It intersects with ``--samples``.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from tinspect import format as fmt
+from tinspect.query import Table
 from tinspect.store import (
     AttributionMaps,
     DataError,
@@ -67,6 +81,17 @@ PCA_MAX = 16
 HISTOGRAM_BINS = 16
 SAMPLINGS = ("balanced", "all")
 OUTCOMES = ("tp", "fp", "fn", "tn")
+#: A prediction is confident when its top class score is at least this (``disagree``).
+CONFIDENT = 0.9
+#: Every filter kind with a one-line help: the CLI's help and the viewer's picker read it.
+FILTERS: dict[str, str] = {
+    "fp": "false positives of the class of interest by a or b (fp@a, fp@b: by one)",
+    "predicted": "predicted as class C by a or b: predicted:C (predicted:C@a, @b: by one)",
+    "disagree": f"confident disagreements: both top scores >= {CONFIDENT}, predictions differ "
+    "(disagree:P: threshold P)",
+}
+FILTER_GRAMMAR = "fp[@a|@b], predicted:C[@a|@b], disagree[:P]"
+_FILTER = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<arg>[^@]+))?(?:@(?P<side>[ab]))?$")
 
 
 class CompareError(DataError):
@@ -84,6 +109,133 @@ class Side:
     @property
     def label(self) -> str:
         return f"{self.model.name}@{self.epoch}"
+
+
+@dataclass(frozen=True)
+class SampleFilter:
+    """A parsed filter (see the module doc): its kind, class, threshold and side."""
+
+    kind: str
+    cls: int | None = None  # predicted:C
+    threshold: float | None = None  # disagree:P
+    side: str | None = None  # "a", "b", or None: either model
+
+    def __str__(self) -> str:
+        """The canonical text: ``parse_filter(str(f)) == f``."""
+        text = self.kind
+        if self.cls is not None:
+            text += f":{self.cls}"
+        if self.threshold is not None:
+            text += f":{self.threshold:g}"
+        return text + (f"@{self.side}" if self.side else "")
+
+    def describe(self, cls: int | None) -> str:
+        """A few words for a title: ``false positives of 3 by a``."""
+        by = f"by {self.side}" if self.side else "by a or b"
+        if self.kind == "fp":
+            return f"false positives of {cls if cls is not None else 'C'} {by}"
+        if self.kind == "predicted":
+            return f"predicted {self.cls} {by}"
+        return f"confident disagreements (>= {self.threshold or CONFIDENT:g})"
+
+
+def parse_filter(text: str) -> SampleFilter:
+    """The filter ``text`` names; ValueError (one line, with the grammar) otherwise."""
+    match = _FILTER.match(text.strip().lower())
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"bad filter {text!r}: {why}; use one of: {FILTER_GRAMMAR}")
+
+    if match is None:
+        raise bad("not KIND[:ARGUMENT][@a|@b]")
+    kind, arg, side = match["kind"], match["arg"], match["side"]
+    if kind not in FILTERS:
+        raise bad(f"unknown kind {kind!r}")
+    if kind == "fp":
+        if arg is not None:
+            raise bad("fp takes no argument (the class is the class of interest)")
+        return SampleFilter("fp", side=side)
+    if kind == "predicted":
+        if arg is None or not arg.strip().isdigit():
+            raise bad("predicted needs a class number, predicted:C")
+        return SampleFilter("predicted", cls=int(arg), side=side)
+    if side is not None:
+        raise bad("disagree is about both models; it takes no @a or @b")
+    threshold = None
+    if arg is not None:
+        try:
+            threshold = float(arg)
+        except ValueError:
+            raise bad("disagree:P takes a score threshold P") from None
+        if not 0.0 <= threshold <= 1.0:
+            raise bad("the threshold is a class score between 0 and 1")
+    return SampleFilter("disagree", threshold=threshold)
+
+
+def top_scores(scores: np.ndarray) -> np.ndarray:
+    """Per sample the top class score as a probability: rows that are not already
+    probabilities (negative, or not summing to 1: logits) go through a softmax first."""
+    values = scores.astype(np.float64)
+    sums = values.sum(axis=1)
+    if values.min(initial=0.0) < 0 or not np.allclose(sums, 1.0, atol=1e-2):
+        values = np.exp(values - values.max(axis=1, keepdims=True))
+        values /= values.sum(axis=1, keepdims=True)
+    return np.asarray(values.max(axis=1))
+
+
+def filter_mask(
+    sample_filter: SampleFilter,
+    predicted: tuple[np.ndarray, np.ndarray],
+    truth: np.ndarray | None,
+    cls: int | None,
+    n_classes: int,
+    scores: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+) -> np.ndarray:
+    """Which samples pass ``sample_filter`` (a boolean mask); CompareError when the data
+    it needs is missing (no class of interest, no labels, no class scores)."""
+    sides = {"a": (0,), "b": (1,), None: (0, 1)}[sample_filter.side]
+    n = predicted[0].shape[0]
+    keep = np.zeros(n, dtype=bool)
+    if sample_filter.kind == "fp":
+        if cls is None:
+            raise CompareError(
+                "the fp filter needs a class of interest (--class C; c in the viewer)"
+            )
+        if truth is None:
+            raise CompareError("the fp filter needs class labels; these samples have none")
+        for i in sides:
+            keep |= (predicted[i] == cls) & (truth != cls)
+        return keep
+    if sample_filter.kind == "predicted":
+        assert sample_filter.cls is not None
+        if n_classes and sample_filter.cls >= n_classes:
+            raise CompareError(
+                f"the models have {n_classes} classes (0..{n_classes - 1}); "
+                f"no class {sample_filter.cls}"
+            )
+        for i in sides:
+            keep |= predicted[i] == sample_filter.cls
+        return keep
+    score_a, score_b = scores
+    if score_a is None or score_b is None:
+        raise CompareError("the disagree filter needs both models' class scores")
+    threshold = CONFIDENT if sample_filter.threshold is None else sample_filter.threshold
+    confident = (top_scores(score_a) >= threshold) & (top_scores(score_b) >= threshold)
+    return confident & (predicted[0] != predicted[1])
+
+
+def prediction_scores(store: Store, side: Side) -> np.ndarray | None:
+    """The class scores the model gave the recorded samples at its attributions' epoch
+    (that checkpoint, or its latest earlier one); None when it recorded none."""
+    earlier = [e for e in side.model.epochs if e <= side.epoch] or side.model.epochs
+    if not earlier:
+        return None
+    data = store.arrays.checkpoint(side.model.id, earlier[-1])
+    name = f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_Y_PREDICTION}"
+    if not data.has(name):
+        return None
+    scores = data.read(name)
+    return scores if scores.ndim == 2 and scores.shape[1] >= 2 else None
 
 
 def parse_model_ref(text: str) -> tuple[str, int | None]:
@@ -249,6 +401,9 @@ class Cluster:
     composition: dict[str, Any]
     #: (sample, row, col, attribution a, attribution b), strongest difference first.
     segments: list[tuple[int, int, int, float, float]] = field(default_factory=list)
+    #: Per model ("a", "b") the true × predicted counts (n_classes²) of the samples the
+    #: segments come from, each sample once; empty without class labels.
+    confusion: dict[str, list[list[int]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -264,6 +419,9 @@ class Comparison:
     scale_b: float
     histogram_edges: list[float]
     clusters: list[Cluster]
+    n_classes: int = 0
+    #: The filter's canonical text (``SampleFilter``), None without one.
+    filter: str | None = None
 
     @property
     def labels(self) -> tuple[str, str]:
@@ -279,6 +437,7 @@ class Comparison:
             "grid": self.grid,
             "k": self.k,
             "sampling": self.sampling,
+            "filter": self.filter,
             "n_samples": len(self.samples),
             "scale": {"a": self.scale_a, "b": self.scale_b},
             "histogram_edges": self.histogram_edges,
@@ -292,6 +451,7 @@ class Comparison:
                     "coherence": c.coherence,
                     "histogram": {"a": c.histogram_a, "b": c.histogram_b},
                     "composition": c.composition,
+                    "confusion": c.confusion,
                     "segments": [
                         {"sample": s, "row": r, "col": col, "attribution": {"a": va, "b": vb}}
                         for s, r, col, va, vb in c.segments
@@ -321,6 +481,19 @@ class Comparison:
                 rows.append((c.cluster, c.imbalance, sample, row, col, label, va, vb))
         return rows
 
+    CONFUSION_COLUMNS = ("cluster", "model", "true", "predicted", "count")
+
+    def confusion_rows(self) -> list[tuple[Any, ...]]:
+        """Every cell of every cluster's two confusion matrices (``CONFUSION_COLUMNS``;
+        model is ``a`` or ``b``), zeros included: the matrices as a table."""
+        rows = []
+        for c in self.clusters:
+            for key in ("a", "b"):
+                for true, counts in enumerate(c.confusion.get(key, [])):
+                    for predicted, count in enumerate(counts):
+                        rows.append((c.cluster, key, true, predicted, count))
+        return rows
+
 
 def compare(
     store: Store,
@@ -333,6 +506,7 @@ def compare(
     selection: np.ndarray | None = None,
     sampling: str = "balanced",
     seed: int = DEFAULT_SEED,
+    sample_filter: SampleFilter | None = None,
 ) -> Comparison:
     """Cluster both models' segments into concepts and rank them by imbalance
     (``compare_maps`` on the models' recorded samples and maps)."""
@@ -352,6 +526,9 @@ def compare(
                 f"{side.label} has attributions of {side.maps.predicted.shape[0]} samples, "
                 f"the recorded samples are {x.shape[0]}"
             )
+    scores: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+    if sample_filter is not None and sample_filter.kind == "disagree":
+        scores = (prediction_scores(store, a), prediction_scores(store, b))
     return compare_maps(
         x,
         a.maps,
@@ -365,6 +542,8 @@ def compare(
         selection=selection,
         sampling=sampling,
         seed=seed,
+        sample_filter=sample_filter,
+        scores=scores,
     )
 
 
@@ -382,8 +561,11 @@ def compare_maps(
     selection: np.ndarray | None = None,
     sampling: str = "balanced",
     seed: int = DEFAULT_SEED,
+    sample_filter: SampleFilter | None = None,
+    scores: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> Comparison:
-    """The comparison itself, on arrays: samples ``x`` and both models' maps."""
+    """The comparison itself, on arrays: samples ``x`` and both models' maps (``scores``:
+    their class scores, needed by the ``disagree`` filter only)."""
     if sampling not in SAMPLINGS:
         raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}. Received: {sampling!r}")
     if grid < 1 or k < 1:
@@ -395,17 +577,25 @@ def compare_maps(
     if grid > min(height, width):
         raise CompareError(f"a {grid}×{grid} grid does not fit {height}×{width} images")
     truth = maps_a.true_class if maps_a.true_class is not None else maps_b.true_class
-    if cls is not None:
-        n_classes = max(
-            n_classes,
-            int(maps_a.predicted_class.max(initial=-1)) + 1,
-            int(maps_b.predicted_class.max(initial=-1)) + 1,
+    n_classes = max(
+        n_classes,
+        int(maps_a.predicted_class.max(initial=-1)) + 1,
+        int(maps_b.predicted_class.max(initial=-1)) + 1,
+        int(truth.max(initial=-1)) + 1 if truth is not None else 0,
+    )
+    if cls is not None and (cls < 0 or cls >= n_classes):
+        raise CompareError(
+            f"{names[0]} has {n_classes} classes (0..{n_classes - 1}); no class {cls}"
         )
-        if cls < 0 or cls >= n_classes:
-            raise CompareError(
-                f"{names[0]} has {n_classes} classes (0..{n_classes - 1}); no class {cls}"
-            )
     candidates = np.arange(n) if selection is None else np.asarray(selection, dtype=np.int64)
+    if sample_filter is not None:
+        predicted = (maps_a.predicted_class, maps_b.predicted_class)
+        keep = filter_mask(sample_filter, predicted, truth, cls, n_classes, scores)
+        candidates = candidates[keep[candidates]]
+        if candidates.size == 0:
+            raise CompareError(
+                f"no samples pass the filter {sample_filter} ({sample_filter.describe(cls)})"
+            )
     if sampling == "all":
         chosen = candidates
     else:
@@ -465,6 +655,12 @@ def compare_maps(
                 "a": int((maps_a.predicted_class[samples_here] == truth[samples_here]).sum()),
                 "b": int((maps_b.predicted_class[samples_here] == truth[samples_here]).sum()),
             }
+        confusion: dict[str, list[list[int]]] = {}
+        if truth is not None:
+            for key, maps in (("a", maps_a), ("b", maps_b)):
+                matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+                np.add.at(matrix, (truth[samples_here], maps.predicted_class[samples_here]), 1)
+                confusion[key] = matrix.tolist()
         if outcome_a is not None and outcome_b is not None:
             composition["outcomes"] = {
                 key: {o: int((found[samples_here] == o).sum()) for o in OUTCOMES}
@@ -493,11 +689,26 @@ def compare_maps(
                     )
                     for i in order
                 ],
+                confusion=confusion,
             )
         )
     clusters.sort(key=lambda c: (-abs(c.imbalance), c.cluster))
     for rank, item in enumerate(clusters):
         item.cluster = rank
     return Comparison(
-        names, epochs, cls, grid, k, sampling, chosen, scale_a, scale_b, edges.tolist(), clusters
-    )
+        names, epochs, cls, grid, k, sampling, chosen, scale_a, scale_b, edges.tolist(), clusters,
+        n_classes=n_classes, filter=None if sample_filter is None else str(sample_filter),
+    )  # fmt: skip
+
+
+def comparison_table(
+    result: Comparison, truth: np.ndarray | None, confusion: bool = False
+) -> Table:
+    """The table ``tinspect compare --csv`` prints and the viewer's ``x`` exports: a row
+    per segment with its cluster, or (``confusion``) every cell of the clusters' matrices."""
+    meta = {"a": result.labels[0], "b": result.labels[1], "class": result.cls}
+    if result.filter is not None:
+        meta["filter"] = result.filter
+    if confusion:
+        return Table.from_rows(list(result.CONFUSION_COLUMNS), result.confusion_rows(), meta)
+    return Table.from_rows(list(result.CSV_COLUMNS), result.csv_rows(truth), meta)

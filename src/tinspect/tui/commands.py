@@ -29,7 +29,7 @@ class TinspectCommands(Provider):
         unit = main.selection.label(store)
         for tool in applicable(main.selection, store):
             out.append(
-                (f"tool: {tool.name} on {unit}", partial(main.apply_tool, tool), tool.description)
+                (f"tool: {tool.name} on {unit}", partial(main.choose_tool, tool), tool.description)
             )
         for model in store.ordered_models():
             name = store.display_name(model)

@@ -80,27 +80,23 @@ class MergedSelection(Selection):
         return " + ".join(self.paths(store))
 
 
+@dataclass(frozen=True)
 class PairSelection(Selection):
-    """Two models compared (the diff of a pair from a group): model ``b`` against ``a``.
+    """One model compared with a second one picked for it (the compare tools on a model).
 
-    It is the selection of ``b`` (the card takes ``b``'s colour and jumps to ``b``), with
-    ``a`` beside it, so a card on it reloads when either model changes."""
+    ``other`` is a ``MODEL[@EPOCH]`` reference (``imacs.load_side``): another model, or the
+    model itself at its first epoch with attributions (the sanity check).
+    """
 
-    def __init__(self, b: str, a: str) -> None:
-        super().__init__(None, UoA(b))
-        object.__setattr__(self, "against", a)
-
-    @property
-    def pair(self) -> tuple[str, str]:
-        """(a, b): the model compared against, and the model compared."""
-        assert self.uoa is not None
-        return self.against, self.uoa.model  # type: ignore[attr-defined]
+    other: str = ""
 
     def models(self, store: Store) -> list[str]:
-        a, b = self.pair
-        return [b, a]
+        """The model, then the other one (when it still exists)."""
+        head, at, tail = self.other.rpartition("@")
+        name = head if at and head and tail.isdigit() else self.other
+        mine = super().models(store)
+        found = store.find_models(name) if name else []
+        return mine + [m.id for m in found[:1] if m.id not in mine]
 
     def label(self, store: Store) -> str:
-        a, b = self.pair
-        names = [store.display_name(store.models[m]) if m in store.models else m for m in (b, a)]
-        return f"{names[0]} against {names[1]}"
+        return f"{super().label(store)} vs {self.other}"

@@ -7,7 +7,7 @@ named by ``Tool.view`` draws the resulting table. Adding a tool is adding an ent
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,13 +44,21 @@ class Tool:
     build: Callable[[Tool, Store, Selection, tuple[int, ...] | None], Query] | None = None
     #: Computes the table directly, for data that is not a query (the generation diff).
     compute: Callable[[Store, Selection], Table] | None = None
-    #: Like ``compute``, with the class selection, and data for the view besides the table
-    #: (the IMACS compare tool: the comparison and the images). Runs in the card's worker.
+    #: Like ``compute``, with the class selection and the card's options (the compare
+    #: tools' filter), and data for the view besides the table (the IMACS compare tools:
+    #: the comparison and the images). Runs in the card's worker.
     analyse: (
-        Callable[[Store, Selection, tuple[int, ...] | None], tuple[Table, dict[str, Any]]] | None
+        Callable[
+            [Store, Selection, tuple[int, ...] | None, Mapping[str, Any]],
+            tuple[Table, dict[str, Any]],
+        ]
+        | None
     ) = None
-    #: Only for selections with recorded attributions (the compare tool).
+    #: Only for selections with recorded attributions (the compare tools).
     needs_attributions: bool = False
+    #: Compares two models: on one model's node the second is picked first (``PickModel``),
+    #: and the card has a filter (``f``).
+    pair: bool = False
     #: Only for a pair of models (``PairSelection``, made by the group view's ``d``); tools
     #: without it never apply to a pair.
     needs_pair: bool = False
@@ -73,18 +81,26 @@ class Tool:
             if self.class_dependent and classes is not None:
                 data["classes"] = tuple(classes)
             query = Query(**data)
-        if self.follows_samples(query) and samples is not None and not self.highlights:
+        if (
+            query is not None
+            and self.follows_samples(query)
+            and samples is not None
+            and not self.highlights
+        ):
             query = query.replace(samples=samples)
         return query
 
     def follows_samples(self, query: Query | None) -> bool:
-        """Whether the sample selection changes what this tool shows for ``query``."""
+        """Whether the sample selection changes what this tool shows for ``query`` (the
+        compare tools: always, as ``tinspect compare --samples``)."""
+        if self.pair:
+            return True
         return self.class_dependent and query is not None and query.data in SAMPLE_DATA
 
     def applies_to(self, selection: Selection, store: Store | None = None) -> bool:
         if selection.kind not in self.kinds:
             return False
-        if self.needs_pair != isinstance(selection, PairSelection):
+        if self.needs_pair and not isinstance(selection, PairSelection):
             return False
         if self.classifier_only and store is not None:
             return all(is_classifier(store, m) for m in selection.models(store))
@@ -95,7 +111,7 @@ class Tool:
         if self.needs_attributions and store is not None:
             return has_attributions(store, selection)
         if self.compute is _diff_table and store is not None:
-            return self.needs_pair or has_parent(store, selection)
+            return has_parent(store, selection)
         return True
 
 
@@ -108,11 +124,24 @@ def has_attributions(store: Store, selection: Selection) -> bool:
 
 
 def _imacs(
-    store: Store, selection: Selection, classes: tuple[int, ...] | None
+    store: Store,
+    selection: Selection,
+    classes: tuple[int, ...] | None,
+    options: Mapping[str, Any],
 ) -> tuple[Table, dict[str, Any]]:
     from tinspect.tui.imacs import compute
 
-    return compute(store, selection, classes)
+    return compute(store, selection, classes, options)
+
+
+def _imacs_confusion(
+    store: Store,
+    selection: Selection,
+    classes: tuple[int, ...] | None,
+    options: Mapping[str, Any],
+) -> tuple[Table, dict[str, Any]]:
+    """The comparison with the confusion matrices as its table (``compare --confusion``)."""
+    return _imacs(store, selection, classes, {**options, "confusion": True})
 
 
 def has_weights(store: Store, selection: Selection) -> bool:
@@ -181,20 +210,33 @@ def _predictions(
 
 
 def _diff_table(store: Store, selection: Selection) -> Table:
-    """The diff rows of the selected model against its first parent, or of a pair of models
-    (``PairSelection``: b against a): the rows of ``tinspect diff``."""
-    from tinspect.analysis.diff import COLUMNS, diff, pair
+    """The diff rows of the selected model against its first parent (``tinspect diff``)."""
+    from tinspect.analysis.diff import pair
 
     uoa = selection.uoa
     if uoa is None:
         raise ValueError("the diff needs a model")
-    if isinstance(selection, PairSelection):
-        a, b = pair(store, *selection.pair)
-    else:
-        a, b = pair(store, uoa.model)
+    return _diff_rows(store, *pair(store, uoa.model), named_pair=False)
+
+
+def _pair_diff_table(store: Store, selection: Selection) -> Table:
+    """The diff rows of a pair of models (``PairSelection``: its model b against the other,
+    a), e.g. two models of a group (``tinspect diff LOGDIR A B``)."""
+    from tinspect.store import UoAError
+
+    models = selection.models(store)
+    if not isinstance(selection, PairSelection) or len(models) < 2:
+        raise UoAError("the other model of the pair is no longer in the logs")
+    b, a = (store.models[m] for m in models[:2])
+    return _diff_rows(store, a, b, named_pair=True)
+
+
+def _diff_rows(store: Store, a: Any, b: Any, named_pair: bool) -> Table:
+    from tinspect.analysis.diff import COLUMNS, diff
+
     result = diff(store, a, b)
     meta = {"a": a.id, "b": b.id, "a_name": store.display_name(a), "b_name": store.display_name(b)}
-    meta["pair"] = isinstance(selection, PairSelection)  # the card's header names both
+    meta["pair"] = named_pair  # the card's header names both models
     return Table.from_rows(list(COLUMNS), [r.as_tuple() for r in result.rows], meta)
 
 
@@ -298,14 +340,21 @@ TOOLS: tuple[Tool, ...] = (
         "IMACS on a pair of models: per concept (segments clustered by appearance), both "
         "models' attribution histograms on one x-range, largest imbalance first.",
         frozenset({"experiment", "model"}), "imacs_histograms", class_dependent=True,
-        analyse=_imacs, needs_attributions=True,
+        analyse=_imacs, needs_attributions=True, pair=True,
     ),
     Tool(
         "imacs_concepts", "Compare attributions: concepts", "A",
         "IMACS on a pair of models: per concept, its segments as thumbnails sorted by "
         "attribution, framed green/red by correctness, each model's attribution as a bar.",
         frozenset({"experiment", "model"}), "imacs_concepts", class_dependent=True,
-        analyse=_imacs, needs_attributions=True,
+        analyse=_imacs, needs_attributions=True, pair=True,
+    ),
+    Tool(
+        "imacs_confusion", "Compare attributions: cluster confusion", "C",
+        "IMACS on a pair of models: per concept, both models' confusion matrices over the "
+        "samples its segments come from, side by side; s: all classes / where they differ.",
+        frozenset({"experiment", "model"}), "imacs_confusion", class_dependent=True,
+        analyse=_imacs_confusion, needs_attributions=True, pair=True,
     ),
     Tool(
         "diff", "Diff against the parent", "g",
@@ -317,7 +366,7 @@ TOOLS: tuple[Tool, ...] = (
         "diff_pair", "Diff of two models", "y",
         "Two models of a group (G, then d): layers, settings, metrics, distributions of b "
         "against a. Enter jumps to a layer in b; A: in a.",
-        frozenset({"model"}), "diff", compute=_diff_table, needs_pair=True,
+        frozenset({"model"}), "diff", compute=_pair_diff_table, needs_pair=True,
     ),
     Tool(
         "note", "Note", "o",

@@ -524,7 +524,55 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         from tinspect.tui.screens.modals import Toolbox  # modals load on first use
 
         label = self.selection.label(self.store)
-        self.app.push_screen(Toolbox(tools, label), self.apply_tool)
+        self.app.push_screen(
+            Toolbox(tools, label, self._unavailable_tools(tools)), self.choose_tool
+        )
+
+    def _unavailable_tools(self, tools: list[Tool]) -> list[tuple[Tool, str]]:
+        """The compare tools on a model or experiment without attributions, with the one
+        line that says which recorder option would make them apply."""
+        from tinspect.tui.tools import TOOLS
+
+        kind = self.selection.kind
+        missing = [t for t in TOOLS if t.needs_attributions and t not in tools]
+        if not missing or kind not in ("model", "experiment"):
+            return []
+        from tinspect.store import RECORDER_OPTION
+        from tinspect.tui.imacs import no_attributions
+
+        models = [self.store.models[m] for m in self.selection.models(self.store)]
+        if not models:
+            return []
+        why = (
+            no_attributions(models[0])
+            if kind == "model"
+            else f"no model of this experiment has attributions; record them with {RECORDER_OPTION}"
+        )
+        return [(t, why) for t in missing if kind in t.kinds]
+
+    def choose_tool(self, tool: Tool | None) -> None:
+        """Apply a tool chosen in the toolbox or the palette; a compare tool on one model
+        first asks for the second model (``PickModel``)."""
+        if tool is None:
+            return
+        selection = self.selection
+        if not (tool.pair and selection.kind == "model" and selection.uoa is not None):
+            self.apply_tool(tool)
+            return
+        from tinspect.tui.imacs import second_model_choices
+        from tinspect.tui.screens.modals import PickModel
+        from tinspect.tui.selection import PairSelection
+
+        uoa = selection.uoa
+        model = self.store.models[uoa.model]
+        choices = second_model_choices(self.store, model)
+
+        def picked(ref: str | None) -> None:
+            if ref:
+                self.apply_tool(tool, PairSelection(uoa=uoa, other=ref))
+
+        name = self.store.display_name(model)
+        self.app.push_screen(PickModel(name, tool.name, choices), picked)
 
     def apply_tool(
         self, tool: Tool | None, selection: Selection | None = None
@@ -698,7 +746,8 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         if a not in self.store.models or b not in self.store.models:
             self.status("one of the two models is no longer in the logs")
             return None
-        card = self.apply_tool(BY_ID["diff_pair"], PairSelection(b, a))
+        other = self.store.display_name(self.store.models[a])  # a reference find_models takes
+        card = self.apply_tool(BY_ID["diff_pair"], PairSelection(uoa=UoA(b), other=other))
         if card is not None:
             self.call_after_refresh(card.focus)
             names = [self.store.display_name(self.store.models[m]) for m in (b, a)]

@@ -1,5 +1,6 @@
-"""Modal screens that return typed results: toolbox, classes, export path, search, help,
-problems. Each ends with ``dismiss(value)``; the caller passes a callback to ``push_screen``.
+"""Modal screens that return typed results: toolbox, classes, samples, the compare tools'
+second model and filter, export path, search, help, problems. Each ends with
+``dismiss(value)``; the caller passes a callback to ``push_screen``.
 """
 
 from __future__ import annotations
@@ -7,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,16 +22,26 @@ from textual.widgets.selection_list import Selection as ListSelection
 
 from tinspect.tui.tools import Tool
 
+if TYPE_CHECKING:
+    from tinspect.tui.imacs import Choice
+
 
 class Toolbox(ModalScreen[Tool]):
-    """The tools applicable to the selected unit; a letter or Enter applies one."""
+    """The tools applicable to the selected unit; a letter or Enter applies one.
+
+    ``unavailable`` lists tools that do not apply here with the reason (the compare tools
+    on a model without attributions), shown disabled, so that a missing tool is explained.
+    """
 
     BINDINGS = [Binding("escape", "dismiss_none", "close", id="toolbox.close")]
 
-    def __init__(self, tools: list[Tool], unit: str) -> None:
+    def __init__(
+        self, tools: list[Tool], unit: str, unavailable: list[tuple[Tool, str]] | None = None
+    ) -> None:
         super().__init__()
         self.tools = tools
         self.unit = unit
+        self.unavailable = unavailable or []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
@@ -41,6 +53,10 @@ class Toolbox(ModalScreen[Tool]):
                 text.append(f" {tool.name}", style="bold")
                 text.append(f"\n     {tool.description}", style="dim")
                 options.append(Option(text, id=tool.id))
+            for tool, why in self.unavailable:
+                text = Text(f" {tool.key}  {tool.name}", style="dim strike")
+                text.append(f"\n     {why}", style="dim")
+                options.append(Option(text, id=f"unavailable-{tool.id}", disabled=True))
             yield OptionList(*options, id="tool-list")
             yield Static("letter or Enter: apply   Esc: close", classes="modal-help")
 
@@ -150,6 +166,99 @@ class SampleSelector(ModalScreen[str]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.dismiss(str(event.option.id))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+#: The option id of "no filter" (an empty id would be no id).
+NO_FILTER = "none"
+
+
+def _choice_option(choice: Choice) -> Option:
+    """A picker line: the reference in bold, what it is, and why not when disabled."""
+    name = choice.ref or NO_FILTER
+    if choice.disabled is None:
+        return Option(Text.assemble((name, "bold"), "  ", (choice.label, "dim")), id=name)
+    text = Text.assemble((name, "dim strike"), "  ", (choice.label, "dim"))
+    text.append(f"\n   {choice.disabled}", style="dim italic")
+    return Option(text, id=name, disabled=True)
+
+
+class PickModel(ModalScreen[str]):
+    """The second model of a comparison: the experiment's other models, the model's own
+    initialization, models of other experiments; those that cannot be used are disabled
+    with the reason. Returns a ``MODEL[@EPOCH]`` reference, None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel", id="pick-model.cancel")]
+
+    def __init__(self, model: str, tool: str, choices: list[Choice]) -> None:
+        super().__init__()
+        self.model = model
+        self.tool = tool
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Static(
+                f"compare a = [b]{escape(self.model)}[/b] with b = …  "
+                f"[dim]({escape(self.tool)})[/dim]",
+                classes="modal-title",
+            )
+            yield OptionList(*[_choice_option(c) for c in self.choices], id="pick-model-list")
+            yield Static("↑↓ Enter: compare   Esc: cancel", classes="modal-help")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        usable = [i for i, c in enumerate(self.choices) if c.disabled is None]
+        if usable:
+            options.highlighted = usable[0]
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(str(event.option.id))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class FilterPicker(ModalScreen[str]):
+    """The compare tools' filter: type one (``imacs.FILTER_GRAMMAR``) or pick one, each
+    with the number of samples it keeps. Returns its text, ``""`` for none, None when
+    cancelled; the caller checks the text."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel", id="filter.cancel")]
+
+    def __init__(self, current: str | None, choices: list[Choice]) -> None:
+        super().__init__()
+        self.current = current
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Static(
+                "[b]filter[/b] the compared samples (before sampling and clustering)",
+                classes="modal-title",
+            )
+            yield Input(
+                self.current or "",
+                placeholder="e.g. fp, fp@a, predicted:3, disagree, disagree:0.8",
+                id="filter-input",
+            )
+            yield OptionList(*[_choice_option(c) for c in self.choices], id="filter-list")
+            yield Static(
+                "type, or ↓ and Enter to pick   empty: no filter   Esc: cancel",
+                classes="modal-help",
+            )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip())
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        chosen = str(event.option.id or NO_FILTER)
+        self.dismiss("" if chosen == NO_FILTER else chosen)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

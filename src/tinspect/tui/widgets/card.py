@@ -83,6 +83,14 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         ),
         Binding("r", "reload", "reload", show=False, id="card.reload", tooltip="reload its data"),
         Binding(
+            "f",
+            "filter",
+            "filter",
+            id="card.filter",
+            tooltip="compare tools: only false positives, one predicted class, confident "
+            "disagreements",
+        ),
+        Binding(
             "C",
             "colour_by",
             "colour by",
@@ -132,6 +140,8 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self.gone: str | None = None
         #: Findings on the card's models that were observed at some epoch (marked on charts).
         self.findings: tuple[Any, ...] = ()
+        #: The compare tools' filter (``imacs.parse_filter`` text), None for every sample.
+        self.sample_filter: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self._header_text(), classes="card-header")
@@ -149,6 +159,8 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         mark = " [b]◆[/b]" if self.tool.class_dependent and self.class_selection is not None else ""
         if self.sample_selection is not None and self.follows_samples():
             mark += f" [b]◇ {escape(self.sample_selection)}[/b]"
+        if self.sample_filter is not None:
+            mark += f" [b]▽ filter {escape(self.sample_filter)}[/b]"
         group = f" [reverse] {escape(self.group)} [/reverse]" if self.group is not None else ""
         detail = f"  [dim]{escape(self.state.title)}[/dim]" if self.state.title else ""
         return (
@@ -189,7 +201,10 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         worker = get_current_worker()
         try:
             if self.tool.analyse is not None:  # an analysis with its own view data (IMACS)
-                table, extra = self.tool.analyse(self.store, self.selection, self.class_selection)
+                options = {"filter": self.sample_filter, "samples": self.sample_selection}
+                table, extra = self.tool.analyse(
+                    self.store, self.selection, self.class_selection, options
+                )
             else:
                 if self.tool.compute is not None:
                     table = self.tool.compute(self.store, self.selection)
@@ -409,6 +424,49 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
     def action_reload(self) -> None:
         self.load()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``f`` (filter) only on the compare tools' cards, ``C`` (colours) only on a
+        projection: hidden from the others' footer."""
+        if action == "filter":
+            return self.tool.pair
+        if action == "colour_by":
+            return self.tool.view == "scatter"
+        return True
+
+    def action_filter(self) -> None:
+        """The compare tools' filter picker; other cards say where filters apply."""
+        if not self.tool.pair:
+            self.post_status("f: filters apply to the compare-attributions widgets")
+            return
+        from tinspect.tui.imacs import filter_choices
+        from tinspect.tui.screens.modals import FilterPicker  # modals load on first use
+
+        classes = self.class_selection
+        choices = filter_choices(self.state.extra, classes[0] if classes else None)
+        if not choices:
+            self.post_status("the comparison has not loaded yet")
+            return
+        self.app.push_screen(FilterPicker(self.sample_filter, choices), self.set_filter)
+
+    def set_filter(self, text: str | None) -> None:
+        """Apply a filter (``""``: none); a malformed one is a status line, nothing else."""
+        if text is None:
+            return
+        from tinspect.analysis.imacs import parse_filter
+
+        if not text.strip():
+            value = None
+        else:
+            try:
+                value = str(parse_filter(text))
+            except ValueError as error:
+                self.post_status(str(error))
+                return
+        if value != self.sample_filter:
+            self.sample_filter = value
+            self.update_header()
+            self.load()
+
     @property
     def grouped(self) -> bool:
         return self.group is not None
@@ -422,12 +480,6 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self.group = name
         self.set_class(self.grouped, "grouped")
         self.update_header()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The colour key only on a projection (it means nothing on other views)."""
-        if action == "colour_by":
-            return self.tool.view == "scatter"
-        return True
 
     def action_colour_by(self) -> None:
         """Colour the projection by class, or by right/wrong prediction (classifiers)."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table as RichTable
 from rich.text import Text
 from textual.widget import Widget
@@ -901,7 +902,7 @@ def view_imacs_histograms(table: Table, state: ViewState) -> Widget | Renderable
     cluster = comparison.clusters[_page(state, len(comparison.clusters))]
     a_name, b_name = comparison.labels
     state.title = (
-        f"cluster {cluster.cluster + 1}/{len(comparison.clusters)} imbalance "
+        f"cluster {cluster.cluster} ({state.page + 1}/{state.pages}) imbalance "
         f"{cluster.imbalance:+.2f}, {cluster.size} segments  [ ] step clusters"
     )
     edges = np.asarray(comparison.histogram_edges)
@@ -916,6 +917,21 @@ def view_imacs_histograms(table: Table, state: ViewState) -> Widget | Renderable
         plt.xlabel("normalized segment attribution")
 
     return Chart(draw)
+
+
+#: Thumbnails per concept at most (as many as fit the width are shown).
+MAX_THUMBNAILS = 8
+
+
+class Fitted:
+    """A renderable laid out when Rich renders it, for the width it is given then (a view
+    function does not know the card's width)."""
+
+    def __init__(self, layout: Callable[[Console, ConsoleOptions], RenderableType]) -> None:
+        self.layout = layout
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.layout(console, options)
 
 
 def _bar(value: float, norm: float, width: int = 5) -> str:
@@ -936,7 +952,7 @@ def view_imacs_concepts(table: Table, state: ViewState) -> RenderableType:
         return Text("no data", style="dim")
     truth = state.extra.get("truth")
     predicted_a, predicted_b = state.extra.get("predicted", (None, None))
-    per_page, per_row = 2, 4
+    per_page = 2
     clusters = comparison.clusters
     pages = max(1, math.ceil(len(clusters) / per_page))
     page = _page(state, pages)
@@ -951,41 +967,114 @@ def view_imacs_concepts(table: Table, state: ViewState) -> RenderableType:
         (max(abs(va), abs(vb)) for c in clusters for _s, _r, _c, va, vb in c.segments), default=1.0
     )
     scale = max(1, 6 // max(1, images.shape[1] // comparison.grid))  # cells ~6 pixels wide
-    rows: list[RenderableType] = []
-    for cluster in shown:
-        rows.append(
-            Text(
-                f"cluster {cluster.cluster}  imbalance {cluster.imbalance:+.2f}  "
-                f"size {cluster.size}  coh. {cluster.coherence:.2f}",
-                style="bold",
-            )
+
+    def thumbnail_panel(sample: int, row: int, col: int, va: float, vb: float) -> Panel:
+        pixels = thumbnail(images, sample, row, col, comparison.grid)
+        pixels = np.kron(pixels, np.ones((scale, scale)))
+        right = truth is None or predicted_a is None or predicted_a[sample] == truth[sample]
+        ok_b = truth is None or predicted_b is None or predicted_b[sample] == truth[sample]
+        caption = Text(f"#{sample}", style="green" if ok_b else "red")
+        bars = Text(no_wrap=True)
+        bars.append("a" + _bar(va, norm), style=colour_a)
+        bars.append("\n")
+        bars.append("b" + _bar(vb, norm), style=colour_b)
+        return Panel(
+            Group(image_text(pixels), caption, bars),
+            border_style="green" if right else "red",
+            padding=(0, 0),
+            expand=False,
         )
-        grid = RichTable.grid(padding=(0, 1))
-        cells = []
-        for sample, row, col, va, vb in cluster.segments[:per_row]:
-            pixels = thumbnail(images, sample, row, col, comparison.grid)
-            pixels = np.kron(pixels, np.ones((scale, scale)))
-            right = truth is None or predicted_a is None or predicted_a[sample] == truth[sample]
-            ok_b = truth is None or predicted_b is None or predicted_b[sample] == truth[sample]
-            caption = Text(f"#{sample}", style="green" if ok_b else "red")
-            bars = Text()
-            bars.append("a" + _bar(va, norm), style=colour_a)
-            bars.append("\n")
-            bars.append("b" + _bar(vb, norm), style=colour_b)
-            cells.append(
-                Panel(
-                    Group(image_text(pixels), caption, bars),
-                    border_style="green" if right else "red",
-                    padding=(0, 0),
-                    expand=False,
+
+    def layout(console: Console, options: ConsoleOptions) -> RenderableType:
+        """As many thumbnails per concept as fit the width whole (cropped ones cannot be
+        read): 2 at 80 columns, 3 at 100, more with the wide panel (w)."""
+        width = options.max_width
+        rows: list[RenderableType] = []
+        for cluster in shown:
+            rows.append(
+                Text(
+                    f"cluster {cluster.cluster}  imbalance {cluster.imbalance:+.2f}  "
+                    f"size {cluster.size}  coh. {cluster.coherence:.2f}",
+                    style="bold",
                 )
             )
-        for _ in cells:
-            grid.add_column()
-        if cells:
-            grid.add_row(*cells)
-        rows.append(grid)
-    return Group(*rows)
+            panels = [thumbnail_panel(*segment) for segment in cluster.segments[:MAX_THUMBNAILS]]
+            widths = [Measurement.get(console, options, panel).maximum for panel in panels]
+            fitted: list[Panel] = []
+            used = 0
+            for panel, cells in zip(panels, widths, strict=True):
+                if fitted and used + 1 + cells > width:
+                    break
+                fitted.append(panel)
+                used += cells + (1 if used else 0)
+            grid = RichTable.grid(padding=(0, 1))
+            for _ in fitted:
+                grid.add_column(no_wrap=True)
+            if fitted:
+                grid.add_row(*fitted)
+            rows.append(grid)
+        return Group(*rows)
+
+    return Fitted(layout)
+
+
+def confusion_classes(a: np.ndarray, b: np.ndarray, cls: int | None) -> list[int]:
+    """Classes whose row or column differs between ``a`` and ``b``, plus the class of
+    interest: every cell where the models differ lies in these rows and columns."""
+    differs = a != b
+    chosen = set(np.flatnonzero(differs.any(axis=1) | differs.any(axis=0)).tolist())
+    if cls is not None and cls < a.shape[0]:
+        chosen.add(cls)
+    return sorted(int(c) for c in chosen)
+
+
+def view_imacs_confusion(table: Table, state: ViewState) -> RenderableType:
+    """One concept per page: both models' confusion matrices over the samples its
+    segments come from, side by side; ``s`` toggles every class / the classes where the
+    two matrices differ (the default: the rest of the matrix is the same in both)."""
+    from tinspect.tui.widgets.confusions import ConfusionPair
+
+    comparison = state.extra.get("comparison")
+    if comparison is None or not comparison.clusters:
+        return Text("no data", style="dim")
+    cluster = comparison.clusters[_page(state, len(comparison.clusters))]
+    samples = cluster.composition.get("samples", 0)
+    state.title = (
+        f"cluster {cluster.cluster} ({state.page + 1}/{state.pages}) imbalance "
+        f"{cluster.imbalance:+.2f}, {samples} samples  [ ] step clusters"
+    )
+    if not cluster.confusion:
+        return Text("these samples have no class labels, so no confusion matrix", style="dim")
+    a = np.asarray(cluster.confusion["a"])
+    b = np.asarray(cluster.confusion["b"])
+    every = list(range(a.shape[0]))
+    show_all = state.sort_column is not None and state.sort_column % 2 == 0
+    classes = every if show_all else confusion_classes(a, b, comparison.cls)
+    if not classes:
+        classes = every
+    colour_a, colour_b = _imacs_colours(state, comparison)
+    label_a, label_b = comparison.labels
+    titles = (
+        Text.assemble(("a ", "bold"), (label_a, f"bold {colour_a}")),
+        Text.assemble(("b ", "bold"), (label_b, f"bold {colour_b}")),
+    )
+    total = max(1, int(a.sum()))
+    right_a, right_b = int(np.trace(a)), int(np.trace(b))
+    shown = (
+        f"all {len(every)} classes, s: where a≠b"
+        if show_all or len(classes) == len(every)
+        else f"{len(classes)}/{len(every)} classes (where a≠b), s: all"
+    )
+    note = Text.assemble(
+        ("right ", "dim"),
+        (f"a {right_a / total:.0%}", colour_a),
+        (" ", "dim"),
+        (f"b {right_b / total:.0%}", colour_b),
+        (f" of {total} samples\nrows true, columns predicted\n", "dim"),
+        ("underlined", "underline"),
+        (f": a≠b · {shown}", "dim"),
+    )
+    return Group(ConfusionPair(a, b, classes, titles, comparison.cls), note)
 
 
 VIEWS: dict[str, Callable[[Table, ViewState], Widget | RenderableType]] = {
@@ -1005,6 +1094,7 @@ VIEWS: dict[str, Callable[[Table, ViewState], Widget | RenderableType]] = {
     "text": view_text,
     "imacs_histograms": view_imacs_histograms,
     "imacs_concepts": view_imacs_concepts,
+    "imacs_confusion": view_imacs_confusion,
 }
 
 
