@@ -165,6 +165,46 @@ def test_localization_panel(snap_compare, size: tuple[int, int]) -> None:
     assert snapshot(snap_compare, size, "L", ["n", "space"])
 
 
+async def _group_two_histograms(pilot) -> None:
+    """Histograms of z_mean in the ReLU VAE and its fixed child, both put in group 1 (Tab
+    to each card, g), by keys."""
+    await keys(
+        search("vae_25_75/z_mean"),
+        ["t", "h"],
+        search("vae_25_75_fixed/z_mean"),
+        ["t", "h"],
+        top=False,
+    )(pilot)
+    for card in list(pilot.app.main.panel.cards):
+        for _ in range(30):
+            if pilot.app.focused is card:
+                break
+            await pilot.press("tab")
+        await pilot.press("g")
+    await pilot.pause()
+
+
+@sizes
+def test_group_view_merged_on_a_common_scale(snap_compare, size: tuple[int, int]) -> None:
+    async def run_before(pilot) -> None:
+        await _group_two_histograms(pilot)
+        await keys("G", "s", "M")(pilot)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app(), terminal_size=size, run_before=run_before)
+
+
+@sizes
+def test_diff_of_a_pair_from_the_group(snap_compare, size: tuple[int, int]) -> None:
+    async def run_before(pilot) -> None:
+        await _group_two_histograms(pilot)
+        await keys("G", "d", "w", top=False)(pilot)
+        pilot.app.main.query_one("#widgets").scroll_home(animate=False)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app(), terminal_size=size, run_before=run_before)
+
+
 @pytest.mark.parametrize(
     ("size", "wide"), [((100, 30), []), ((80, 24), ["w"])], ids=["100x30", "80x24-wide"]
 )

@@ -25,7 +25,7 @@ from tinspect import format as fmt  # noqa: E402
 from tinspect.store import Store, UoA  # noqa: E402
 from tinspect.torch import Recorder  # noqa: E402
 from tinspect.tui.app import TinspectApp  # noqa: E402
-from tinspect.tui.selection import Selection  # noqa: E402
+from tinspect.tui.selection import PairSelection, Selection  # noqa: E402
 from tinspect.tui.tools import TOOLS, applicable  # noqa: E402
 from tinspect.tui.widgets.graph import LayerGraph  # noqa: E402
 
@@ -203,6 +203,7 @@ async def test_every_applicable_tool_works_on_torch_units(logdir: Path) -> None:
             Selection(uoa=UoA(cnn, "stem", "weight")),
             Selection(uoa=UoA(cnn, "block.conv2", None, 3)),
             Selection(uoa=UoA(custom, "scale")),
+            PairSelection(uoa=UoA(custom), other="cnn"),  # the group view's diff of two models
         ]
         applied = set()
         for selection in selections:

@@ -16,7 +16,7 @@ from tinspect.store import Store, UoA
 from tinspect.tui.app import TinspectApp
 from tinspect.tui.screens.main import MainScreen
 from tinspect.tui.screens.modals import AskPath, ClassSelector, Search, TextModal, Toolbox
-from tinspect.tui.selection import Selection
+from tinspect.tui.selection import PairSelection, Selection
 from tinspect.tui.tools import TOOLS, applicable
 from tinspect.tui.widgets.card import WidgetCard
 from tinspect.tui.widgets.experiments import ExperimentTree
@@ -124,6 +124,7 @@ async def test_every_tool_produces_its_widget() -> None:
             Selection(uoa=UoA(skip, "hidden_1", "kernel")),
             Selection(uoa=UoA(skip, "hidden_1", None, 3)),
             Selection(uoa=UoA(vae)),
+            PairSelection(uoa=UoA(vae), other="vae_90_10"),  # the group view's d
         ]
         applied = set()
         for selection in selections:

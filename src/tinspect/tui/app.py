@@ -65,6 +65,7 @@ class TinspectApp(App[None]):
         self.exit()
 
     def action_help(self) -> None:
+        from tinspect.tui.screens.group import GroupScreen
         from tinspect.tui.screens.modals import TextModal
 
         if isinstance(self.screen, TextModal):
@@ -74,6 +75,7 @@ class TinspectApp(App[None]):
             ("inspection panel (L3, L2, L1)", MainScreen.BINDINGS),
             ("on L1, a layer", LayerDetail.BINDINGS),
             ("on a focused widget", WidgetCard.BINDINGS),
+            ("in the group view (G)", GroupScreen.BINDINGS),
         ]
         self.push_screen(TextModal("keys", help_text(self, self.keymap, sections)))
 

@@ -70,7 +70,16 @@ class TinspectCommands(Provider):
                 main.action_group,
                 "g marks widgets, G shows them side by side",
             ),
-            ("merge grouped widgets", main.action_merge, "one overlaid chart, shared range"),
+            (
+                "merge grouped widgets",
+                main.action_merge,
+                "charts of the group whose axes agree: one chart, shared range (M)",
+            ),
+            (
+                "diff two models of the group",
+                main.action_diff_group,
+                "layers, settings, metrics, distributions; Enter jumps to a layer (G, d)",
+            ),
             ("toggle wide widget panel", main.action_toggle_widgets, "w"),
             ("go up one level", main.action_up, "Backspace"),
             ("show findings of the checks", main.action_findings, "F"),

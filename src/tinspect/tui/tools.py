@@ -14,7 +14,7 @@ from typing import Any
 from tinspect.query import Query, Table
 from tinspect.query.spec import SAMPLE_DATA
 from tinspect.store import Store
-from tinspect.tui.selection import Selection
+from tinspect.tui.selection import MergedSelection, PairSelection, Selection
 
 #: Units a tool can apply to. ``experiment`` is a connected group of models (level L3).
 KINDS = ("experiment", "model", "layer", "variable", "neuron")
@@ -59,6 +59,9 @@ class Tool:
     #: Compares two models: on one model's node the second is picked first (``PickModel``),
     #: and the card has a filter (``f``).
     pair: bool = False
+    #: Only for a pair of models (``PairSelection``, made by the group view's ``d``); tools
+    #: without it never apply to a pair.
+    needs_pair: bool = False
 
     def query(
         self,
@@ -96,6 +99,8 @@ class Tool:
 
     def applies_to(self, selection: Selection, store: Store | None = None) -> bool:
         if selection.kind not in self.kinds:
+            return False
+        if self.needs_pair and not isinstance(selection, PairSelection):
             return False
         if self.classifier_only and store is not None:
             return all(is_classifier(store, m) for m in selection.models(store))
@@ -193,22 +198,45 @@ def _experiment_models(
 def _predictions(
     tool: Tool, store: Store, selection: Selection, classes: tuple[int, ...] | None
 ) -> Query:
+    """One model's predictions; a merged card (class probabilities of several models in
+    one chart) reads every model it merges."""
     fields = dict(tool.template)
     if classes is not None:
         fields["classes"] = tuple(classes)
-    return Query(uoas=tuple(selection.model_paths(store)[:1]), **fields)
+    paths = selection.model_paths(store)
+    return Query(
+        uoas=tuple(paths if isinstance(selection, MergedSelection) else paths[:1]), **fields
+    )
 
 
 def _diff_table(store: Store, selection: Selection) -> Table:
     """The diff rows of the selected model against its first parent (``tinspect diff``)."""
-    from tinspect.analysis.diff import COLUMNS, diff, pair
+    from tinspect.analysis.diff import pair
 
     uoa = selection.uoa
     if uoa is None:
         raise ValueError("the diff needs a model")
-    a, b = pair(store, uoa.model)
+    return _diff_rows(store, *pair(store, uoa.model), named_pair=False)
+
+
+def _pair_diff_table(store: Store, selection: Selection) -> Table:
+    """The diff rows of a pair of models (``PairSelection``: its model b against the other,
+    a), e.g. two models of a group (``tinspect diff LOGDIR A B``)."""
+    from tinspect.store import UoAError
+
+    models = selection.models(store)
+    if not isinstance(selection, PairSelection) or len(models) < 2:
+        raise UoAError("the other model of the pair is no longer in the logs")
+    b, a = (store.models[m] for m in models[:2])
+    return _diff_rows(store, a, b, named_pair=True)
+
+
+def _diff_rows(store: Store, a: Any, b: Any, named_pair: bool) -> Table:
+    from tinspect.analysis.diff import COLUMNS, diff
+
     result = diff(store, a, b)
     meta = {"a": a.id, "b": b.id, "a_name": store.display_name(a), "b_name": store.display_name(b)}
+    meta["pair"] = named_pair  # the card's header names both models
     return Table.from_rows(list(COLUMNS), [r.as_tuple() for r in result.rows], meta)
 
 
@@ -333,6 +361,12 @@ TOOLS: tuple[Tool, ...] = (
         "What changed from the first parent: layers, settings, metrics, distributions. "
         "Enter jumps to a layer (in this model; A: in the parent).",
         frozenset({"model"}), "diff", compute=_diff_table,
+    ),
+    Tool(
+        "diff_pair", "Diff of two models", "y",
+        "Two models of a group (G, then d): layers, settings, metrics, distributions of b "
+        "against a. Enter jumps to a layer in b; A: in a.",
+        frozenset({"model"}), "diff", compute=_pair_diff_table, needs_pair=True,
     ),
     Tool(
         "note", "Note", "o",

@@ -43,7 +43,7 @@ from tinspect.tui.messages import (
     StoreChanged,
 )
 from tinspect.tui.palette import ModelColours
-from tinspect.tui.selection import MergedSelection, Selection
+from tinspect.tui.selection import Selection
 from tinspect.tui.state import Guides, Place
 from tinspect.tui.tools import Tool, applicable
 from tinspect.tui.widgets.bars import Crumbs, StatusLine
@@ -102,7 +102,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
             "merge",
             show=False,
             id="merge",
-            tooltip="merge grouped widgets into one chart",
+            tooltip="merge the group's charts whose axes agree",
         ),
         Binding(
             "P",
@@ -795,7 +795,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
     def action_toggle_widgets(self) -> None:
         self.query_one("#main").toggle_class("widgets-wide")
 
-    def action_group(self) -> None:
+    def action_group(self, common: bool = False) -> None:
         from tinspect.tui.screens.group import GroupScreen
 
         panel = self.panel
@@ -808,13 +808,65 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
                 return
             name = others[0]
             grouped = [card for card in panel.cards if card.group == name]
-        self.app.push_screen(GroupScreen(grouped, name, panel.groups()), self._group_closed)
+        self.app.push_screen(
+            GroupScreen(grouped, name, panel.groups(), common=common), self._group_closed
+        )
 
-    def _group_closed(self, switch_to: str | None) -> None:
-        """The group screen asked for another group (its n key): show that one."""
-        if switch_to is not None:
-            self.panel.set_group(switch_to)
-            self.action_group()
+    def _group_closed(self, request: Any) -> None:
+        """What the group view asked for as it closed (``GroupRequest``): another group, a
+        merge (then the group again), or the diff of two of its models."""
+        if request is None:
+            return
+        if request.merge:
+            self.action_merge()
+        if request.diff is not None:
+            self.diff_pair(*request.diff)
+            return
+        if request.show is not None:
+            self.panel.set_group(request.show)
+            self.action_group(common=request.common)
+
+    def diff_pair(self, a: str, b: str) -> WidgetCard | None:
+        """A diff card of model ``b`` against ``a``, focused: ↑↓ rows, Enter jumps."""
+        from tinspect.tui.selection import PairSelection
+        from tinspect.tui.tools import BY_ID
+
+        if a not in self.store.models or b not in self.store.models:
+            self.status("one of the two models is no longer in the logs")
+            return None
+        other = self.store.display_name(self.store.models[a])  # a reference find_models takes
+        card = self.apply_tool(BY_ID["diff_pair"], PairSelection(uoa=UoA(b), other=other))
+        if card is not None:
+            self.call_after_refresh(card.focus)
+            names = [self.store.display_name(self.store.models[m]) for m in (b, a)]
+            self.status(
+                f"diff of {names[0]} against {names[1]}: ↑↓ rows, Enter: the layer in "
+                f"{names[0]}, A: in {names[1]}"
+            )
+        return card
+
+    def action_diff_group(self) -> None:
+        """The diff of two models of the current group (the group view's d)."""
+        from tinspect.tui.screens.group import group_models
+
+        name = self.panel.current_group
+        grouped = [card for card in self.panel.cards if card.group == name]
+        models = group_models(self.store, grouped)
+        if len(models) < 2:
+            self.status(f"group {name} shows fewer than two models: g on widgets of two models")
+            return
+        if len(models) == 2:
+            self.diff_pair(*models)
+            return
+        from tinspect.tui.screens.modals import PairPicker
+
+        names = {m: self.store.display_name(self.store.models[m]) for m in models}
+
+        def picked(pair: tuple[str, str] | None) -> None:
+            if pair is not None:
+                self.diff_pair(*pair)
+
+        self.app.push_screen(PairPicker(models, names), picked)
 
     def action_new_group(self) -> None:
         from tinspect.tui.screens.modals import AskText
@@ -830,17 +882,27 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.app.push_screen(AskText("name of the new group", default), named)
 
     def action_merge(self) -> None:
-        """Merge grouped widgets of the same tool into one overlaid widget (shared range)."""
+        """Merge the current group's charts whose axes agree (``tui.merge``): each set
+        becomes one new card in the group, on one shared range; the merged cards leave the
+        group (they stay in the panel)."""
+        from tinspect.tui.merge import plan
+
         name = self.panel.current_group
         grouped = [card for card in self.panel.cards if card.group == name]
-        tools = {card.tool.id for card in grouped}
-        if len(grouped) < 2 or len(tools) != 1:
-            self.status(f"merge needs two or more widgets of one tool in group {name}")
+        merges, left = plan(grouped)
+        if not merges:
+            why = "; ".join(left) if len(grouped) > 1 else "it needs two charts"
+            self.status(f"nothing to merge in group {name}: {why}")
             return
-        merged = MergedSelection([c.selection for c in grouped])
-        if self.apply_tool(grouped[0].tool, merged) is not None:
-            for old in grouped:
-                old.action_toggle_group()
+        for merge in merges:
+            card = self.apply_tool(merge.tool, merge.selection)
+            if card is None:
+                continue
+            for old in merge.cards:
+                old.join_group(None)
+            card.join_group(name)
+        merged = sum(len(m.cards) for m in merges)
+        self.status(f"merged {merged} widgets into {len(merges)} in group {name}")
 
     def action_search(self) -> None:
         from tinspect.analysis.find import exact_hits, filter_hit, filter_models, find_units

@@ -266,6 +266,47 @@ class FilterPicker(ModalScreen[str]):
         self.dismiss(None)
 
 
+class PairPicker(ModalScreen[tuple[str, str]]):
+    """Two of a group's models to diff: every pair, the one earlier in the logs as a.
+
+    ``models`` come in the logs' order (parents before children), so ``b against a`` reads
+    as a generation step. Returns (a, b) model ids, None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel", id="pair.cancel")]
+
+    def __init__(self, models: list[str], names: dict[str, str]) -> None:
+        super().__init__()
+        self.pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1 :]]
+        self.names = names
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Static(
+                "[b]diff of two models[/b] of the group: b against a", classes="modal-title"
+            )
+            yield OptionList(
+                *[
+                    Option(
+                        Text.assemble(
+                            (self.names[b], "bold"), "  against  ", (self.names[a], "bold")
+                        ),
+                        id=f"{a}:{b}",
+                    )
+                    for a, b in self.pairs
+                ],
+                id="pair-list",
+            )
+            yield Static("↑↓ Enter: diff   Esc: cancel", classes="modal-help")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        a, b = str(event.option.id).split(":")
+        self.dismiss((a, b))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class AskText(ModalScreen[str]):
     """One line of text (a group's name); None when cancelled."""
 

@@ -80,6 +80,9 @@ class BandChart:
     height: int = 10
     #: (low, high) of the value axis, e.g. a group's common scale; None: the data's range.
     value_range: tuple[float, float] | None = None
+    #: The epoch axis and the legend under the plot (charts stacked on one axis draw them
+    #: only under the last).
+    footer: bool = True
 
     def _interpolated(self, width: int) -> dict[float, np.ndarray]:
         xs = np.asarray(self.epochs, dtype=float)
@@ -117,6 +120,8 @@ class BandChart:
                         shade = mark
                 line.append(shade, style=f"{WEIGHT.get(shade, '')} {self.colour}".strip())
             yield line
+        if not self.footer:
+            return
         yield epoch_axis(self.epochs, width, indent)
         legend = Text(" " * indent, no_wrap=True, overflow="ellipsis")
         for q_lo, q_hi, mark in BANDS:

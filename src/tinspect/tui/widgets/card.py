@@ -90,12 +90,21 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
             tooltip="compare tools: only false positives, one predicted class, confident "
             "disagreements",
         ),
+        Binding(
+            "C",
+            "colour_by",
+            "colour by",
+            id="card.colour",
+            tooltip="projection: colour by class or right/wrong",
+        ),
     ]
 
     #: The global class selection; a class-dependent card reloads when it changes.
     class_selection: reactive[tuple[int, ...] | None] = reactive(None, init=False)
     #: The global sample selection (grammar text); cards on per-sample data reload.
     sample_selection: reactive[str | None] = reactive(None, init=False)
+    #: Counts the card's loads (data or error); the group view watches it to redraw.
+    revision: reactive[int] = reactive(0, init=False)
 
     def __init__(
         self,
@@ -160,7 +169,9 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         )
 
     def update_header(self) -> None:
-        self.query_one(".card-header", Static).update(self._header_text())
+        """Redraw the header (before the card is composed, compose draws it)."""
+        for header in self.query(".card-header").results(Static):
+            header.update(self._header_text())
 
     def watch_class_selection(self) -> None:
         if self.tool.class_dependent:
@@ -253,6 +264,7 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self.table = message.table
         self.state.extra.update(message.extra)
         self.redraw()
+        self.revision += 1
 
     def _show_error(self, text: str) -> None:
         self.query_one(".card-loading").display = False
@@ -260,6 +272,7 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         body = self.query_one(".card-body", Vertical)
         body.remove_children()
         body.mount(Static(f"[red]{escape(text)}[/red]", classes="view card-error"))
+        self.revision += 1
 
     def unit_colours(self) -> dict[str, str]:
         """Colour of each model by display name (unit paths start with it)."""
@@ -412,9 +425,12 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """``f`` (filter) only on the compare tools' cards: hidden from the others' footer."""
+        """``f`` (filter) only on the compare tools' cards, ``C`` (colours) only on a
+        projection: hidden from the others' footer."""
         if action == "filter":
             return self.tool.pair
+        if action == "colour_by":
+            return self.tool.view == "scatter"
         return True
 
     def action_filter(self) -> None:
@@ -457,9 +473,26 @@ class WidgetCard(ReportsWorkerErrors, Vertical, can_focus=True):
 
     def action_toggle_group(self) -> None:
         """Into the current group, or out of the group it is in."""
-        self.group = None if self.group is not None else self.current_group
+        self.join_group(None if self.group is not None else self.current_group)
+
+    def join_group(self, name: str | None) -> None:
+        """Into the group ``name`` (None: out of any group)."""
+        self.group = name
         self.set_class(self.grouped, "grouped")
         self.update_header()
+
+    def action_colour_by(self) -> None:
+        """Colour the projection by class, or by right/wrong prediction (classifiers)."""
+        if self.table is None:
+            return
+        if self.state.extra.get("colour") == "correct":
+            self.state.extra["colour"] = "class"
+        elif not any(c is not None for c in self.table.column("correct")):
+            self.post_status("no class predictions on this model: the points keep class colours")
+            return
+        else:
+            self.state.extra["colour"] = "correct"
+        self.redraw()
 
     def action_jump(self) -> None:
         if self.gone is None:

@@ -25,6 +25,7 @@ from textual.widgets import Static
 from tinspect.query import Table
 from tinspect.store.model import BOOKKEEPING  # the recorder's own keys, not model metrics
 from tinspect.tui.palette import normalize, scale
+from tinspect.tui.widgets.bands import number
 
 
 @dataclass
@@ -266,6 +267,10 @@ def _bytes(n: float) -> str:
 
 
 # --- distributions -----------------------------------------------------------------------------
+#: Markers of overlaid series, so that they differ without colour (monochrome, 16 colours).
+SERIES_MARKERS = ("braille", "•", "+", "x", "o")
+
+
 def view_histogram(table: Table, state: ViewState) -> Widget | RenderableType:
     """One epoch at a time on the shared range; several units are overlaid in their colours."""
     if not len(table):
@@ -277,7 +282,7 @@ def view_histogram(table: Table, state: ViewState) -> Widget | RenderableType:
     units = list(dict.fromkeys(table.column("uoa")))
 
     def draw(plt: Any) -> None:
-        for uoa in units:
+        for i, uoa in enumerate(units):
             rows = groups.get((uoa, epoch), [])
             centres = [(r["bin_left"] + r["bin_right"]) / 2 for r in rows]
             counts = [r["count"] for r in rows]
@@ -285,38 +290,59 @@ def view_histogram(table: Table, state: ViewState) -> Widget | RenderableType:
                 continue
             if len(units) == 1:
                 plt.bar(centres, counts, color=_rgb(_colour(state, uoa, "#56B4E9")), width=0.9)
-            else:
+            else:  # merged: a line per unit, told apart by its marker as well as its colour
                 plt.plot(
-                    centres, counts, label=uoa, color=_rgb(_colour(state, uoa)), marker="braille"
+                    centres,
+                    counts,
+                    label=uoa,
+                    color=_rgb(_colour(state, uoa)),
+                    marker=SERIES_MARKERS[i % len(SERIES_MARKERS)],
                 )
+        plt.ylabel("count")
         lo, hi = table.meta.get("range", [None, None])
         if apply_scale(plt, state):
             return
         if lo is not None and hi is not None and hi > lo:
             plt.xlim(lo, hi)
             ticks(plt, lo, hi)
-        plt.ylabel("count")
 
     return Chart(draw)
 
 
 def view_bands(table: Table, state: ViewState) -> RenderableType:
-    """Nested quantile bands per epoch with the median, like TensorBoard's distributions."""
+    """Nested quantile bands per epoch with the median, like TensorBoard's distributions.
+
+    Several units (a merged widget) are drawn one under the other on one value axis and
+    one epoch axis, so their bands compare by position; overlaid, nested bands of two
+    units could not be told apart."""
     from tinspect.tui.widgets.bands import BandChart
 
     if not len(table):
         return Text("no data", style="dim")
     units = list(dict.fromkeys(table.column("uoa")))
-    uoa = units[_page(state, len(units))]
-    state.title = f"{uoa} ({state.page + 1}/{len(units)})  [ ] next unit" if len(units) > 1 else ""
-    by_quantile: dict[float, dict[int, float]] = defaultdict(dict)
-    for row in _by(table, "uoa")[(uoa,)]:
-        by_quantile[row["quantile"]][row["epoch"]] = row["value"]
-    epochs = sorted({e for values in by_quantile.values() for e in values})
-    values = {q: [v.get(e, float("nan")) for e in epochs] for q, v in by_quantile.items()}
+    by_unit = _by(table, "uoa")
     common = state.extra.get("common")  # the group view's common scale, if on
     value_range = tuple(common["y"]) if common and common["y"][1] > common["y"][0] else None
-    return BandChart(epochs, values, _colour(state, uoa, "#56B4E9"), value_range=value_range)
+    if len(units) > 1 and value_range is None:
+        finite = _finite(table.column("value"))
+        value_range = (min(finite), max(finite)) if finite else None
+    epochs = sorted(set(table.column("epoch")))
+    height = 10 if len(units) == 1 else max(4, 10 - 2 * len(units))
+    parts: list[RenderableType] = []
+    for i, uoa in enumerate(units):
+        by_quantile: dict[float, dict[int, float]] = defaultdict(dict)
+        for row in by_unit[(uoa,)]:
+            by_quantile[row["quantile"]][row["epoch"]] = row["value"]
+        values = {q: [v.get(e, float("nan")) for e in epochs] for q, v in by_quantile.items()}
+        colour = _colour(state, uoa, "#56B4E9")
+        if len(units) > 1:
+            parts.append(Text(uoa, style=f"bold {colour}"))
+        last = i == len(units) - 1
+        parts.append(
+            BandChart(epochs, values, colour, height=height, value_range=value_range, footer=last)
+        )
+    state.title = f"{len(units)} units on one value axis" if len(units) > 1 else ""
+    return parts[0] if len(parts) == 1 else Group(*parts)
 
 
 def view_density(table: Table, state: ViewState) -> Widget | RenderableType:
@@ -639,30 +665,81 @@ DIFF_STYLES = {
 }
 
 
+#: Sections of the diff view, by row kind; a metric's or distribution's epoch goes in the
+#: heading (``loss@4`` → ``loss`` under "metrics at epoch 4").
+DIFF_SECTIONS = {
+    "layer": "layers",
+    "layer-added": "layers",
+    "layer-removed": "layers",
+    "hyperparameter": "hyperparameters",
+    "training": "training",
+    "metric": "metrics",
+    "distribution": "activation distributions",
+}
+DIFF_MARKS = {"layer-added": "+", "layer-removed": "−", "layer": "~"}
+
+
+def _diff_value(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    return number(value) if isinstance(value, float) else str(value)
+
+
+def _diff_line(kind: str, unit: str, field_: str, va: Any, vb: Any) -> Text:
+    """One diff row as ``name: a → b``, short enough for a card 36 cells wide."""
+    name, _, _epoch = field_.partition("@")
+    if kind == "layer-added":
+        return Text.assemble((unit, "bold"), ("  added ", "green"), _diff_value(vb))
+    if kind == "layer-removed":
+        return Text.assemble((unit, "bold"), ("  removed ", "red"), _diff_value(va))
+    if kind == "distribution":
+        divergence = float(vb) if isinstance(vb, (int, float)) else 0.0
+        bar = "█" * max(1, round(8 * min(1.0, divergence)))
+        return Text.assemble((unit, "bold"), " ", (bar, "yellow"), f" {number(divergence)}")
+    label = Text.assemble((unit, "bold"), " ", name) if unit else Text(name)
+    return Text.assemble(label, ": ", _diff_value(va), " → ", (_diff_value(vb), "bold"))
+
+
 def view_diff(table: Table, state: ViewState) -> RenderableType:
-    """The diff rows, structural first, a row cursor (Enter jumps to the layer)."""
+    """The diff rows in sections (layers, hyperparameters, training, metrics, activation
+    distributions), each row one ``name: a → b`` line, a row cursor (Enter jumps to the
+    layer). Values wrap under their column, so a narrow card keeps them readable."""
     if not len(table):
         return Text("no difference", style="dim")
     row = int(state.extra.get("row", 0)) % len(table)
     state.extra["row"] = row
     structural = sum(1 for k in table.column("kind") if k not in ("metric", "distribution"))
     a, b = table.meta.get("a_name", "a"), table.meta.get("b_name", "b")
-    state.title = f"a = {a}, b = {b}: {structural} structural rows  ↑↓ Enter: layer"
-    grid = RichTable(box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold underline")
-    for column in ("kind", "unit", "field", "a", "b"):
-        grid.add_column(column, no_wrap=True, overflow="ellipsis", max_width=24)
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return ""
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
+    if table.meta.get("pair"):  # the header says "b against a" already
+        state.title = f"{structural} structural rows  ↑↓ Enter: layer (A: in {a})"
+    else:
+        state.title = f"a = {a}, b = {b}: {structural} structural rows  ↑↓ Enter: layer (A: in a)"
+    parts: list[RenderableType] = []
+    grid: RichTable | None = None
+    section = None
     for i, (kind, unit, field_, va, vb) in enumerate(table.rows()):
-        style = DIFF_STYLES.get(kind, "")
+        heading = DIFF_SECTIONS.get(kind, kind)
+        epoch = field_.partition("@")[2] if kind in ("metric", "distribution") else ""
+        if kind == "distribution":
+            heading += f" at epoch {epoch}: JS divergence" if epoch else ": JS divergence"
+        elif epoch:
+            heading += f" at epoch {epoch}"
+        if heading != section:
+            section = heading
+            parts.append(Text(heading, style="bold underline"))
+            grid = RichTable.grid(padding=(0, 1))
+            grid.add_column(width=1, no_wrap=True)
+            grid.add_column(ratio=1, overflow="fold")  # wraps under itself: a hanging indent
+            parts.append(grid)
+        assert grid is not None
+        line = _diff_line(kind, unit or "", field_, va, vb)
+        style = DIFF_STYLES.get(kind, "") if kind in DIFF_MARKS else ""
         if i == row:
             style = f"{style} reverse".strip()
-        grid.add_row(*(Text(cell(v)) for v in (kind, unit, field_, va, vb)), style=style)
-    return grid
+        grid.add_row(
+            Text(DIFF_MARKS.get(kind, " "), style=DIFF_STYLES.get(kind, "")), line, style=style
+        )
+    return Group(*parts)
 
 
 #: Class colours of the projection scatter (Okabe–Ito, then greys): colour-blind safe.
@@ -708,9 +785,51 @@ def samples_in_box(table: Table, state: ViewState) -> list[int]:
     )
 
 
+#: Colours of the projection by prediction: right, wrong (Okabe–Ito bluish green, vermillion).
+RIGHT_WRONG = ("#009E73", "#D55E00")
+#: Points outside the sample selection.
+UNSELECTED = "#444444"
+
+
+def _point_colour(row: dict[str, Any], by: str) -> str:
+    if by == "correct" and row["correct"] is not None:
+        return RIGHT_WRONG[0] if row["correct"] else RIGHT_WRONG[1]
+    c = row["class"]
+    return CLASS_COLOURS[c % len(CLASS_COLOURS)] if isinstance(c, int) else "#56B4E9"
+
+
+def scatter_legend(
+    rows: list[dict[str, Any]], by: str, selected: bool, boxed: bool = False
+) -> Text:
+    """What the colours and marks of the projection mean, and its keys, under it."""
+    text = Text(no_wrap=False)
+    if by == "correct":
+        text.append("■", style=RIGHT_WRONG[0])
+        text.append(" right  ")
+        text.append("×", style=f"bold {RIGHT_WRONG[1]}")
+        text.append(" wrong  ")
+    else:
+        for c in sorted({r["class"] for r in rows if isinstance(r["class"], int)}):
+            text.append("■", style=CLASS_COLOURS[c % len(CLASS_COLOURS)])
+            text.append(f"{c} ")
+        if any(r["correct"] is False for r in rows):
+            text.append(" × wrong ")
+    if selected:
+        text.append("■", style=UNSELECTED)
+        text.append(" not selected ")
+    other = "class" if by == "correct" else "right/wrong"
+    text.append(f"\nC: colour by {other} · arrows: box", style="dim")
+    text.append(" (Enter selects)" if boxed else " · 0-9: class", style="dim")
+    text.append(" · [ ] epochs", style="dim")
+    return text
+
+
 def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
     """The projection: one epoch at a time in the frame of the basis epoch, coloured by
-    class; with a sample selection, the selected points bright and the rest dim grey."""
+    class or by right/wrong prediction (``C``), wrong predictions drawn ``×``; with a
+    sample selection, the selected points in colour and the rest dim grey."""
+    from textual.containers import Vertical
+
     if not len(table):
         return Text("no data", style="dim")
     epochs = sorted(set(table.column("epoch")))
@@ -718,34 +837,33 @@ def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
     rows = _by(table, "epoch").get((epoch,), [])
     selected: dict[int, set[int]] | None = state.extra.get("selected")
     chosen = None if selected is None else selected.get(epoch, set())
+    by = "correct" if state.extra.get("colour") == "correct" else "class"
     basis = ", ".join(f"{v}" for v in (table.meta.get("basis_epoch") or {}).values())
     wrong = sum(1 for r in rows if r["correct"] is False)
+    # The title says what is shown; the keys go in the legend under the chart, so that a
+    # card 30 cells wide keeps most of its height for the points.
     state.title = (
         f"epoch {epoch} ({state.page + 1}/{len(epochs)}) basis {basis}"
-        + (f"  {wrong} wrong (×)" if wrong else "")
+        + (f"  {wrong} wrong" if wrong else "")
         + (f"  {len(chosen)} selected" if chosen is not None else "")
-        + (
-            f"  box: {len(samples_in_box(table, state))} (Enter selects)"
-            if state.extra.get("box")
-            else "  arrows: box, 0-9: class"
-        )
-        + "  [ ] step epochs"
+        + (f"  box: {len(samples_in_box(table, state))}" if state.extra.get("box") else "")
     )
     lo_x, hi_x, lo_y, hi_y = scatter_frame(table)
     bounds = box_bounds(table, state)
 
     def draw(plt: Any) -> None:
-        groups: dict[tuple[Any, bool, bool], list[dict[str, Any]]] = defaultdict(list)
+        groups: dict[tuple[str, bool, bool], list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
             on = chosen is None or r["sample"] in chosen
-            groups[(r["class"], on, r["correct"] is False)].append(r)
-        for (c, on, wrong_one), members in sorted(groups.items(), key=lambda g: g[0][1]):
-            colour = CLASS_COLOURS[c % len(CLASS_COLOURS)] if isinstance(c, int) else "#56B4E9"
+            groups[(_point_colour(r, by), on, r["correct"] is False)].append(r)
+        # Unselected points first, so the selection is drawn on top of them; under a
+        # selection its points are whole-cell dots, the others faint braille dots.
+        for (colour, on, wrong_one), members in sorted(groups.items(), key=lambda g: g[0][1]):
             plt.scatter(
                 [r["pc1"] for r in members],
                 [r["pc2"] for r in members],
-                color=_rgb(colour if on else "#444444"),
-                marker="x" if wrong_one else "braille",
+                color=_rgb(colour if on else UNSELECTED),
+                marker="x" if wrong_one else ("•" if on and chosen is not None else "braille"),
             )
         if bounds is not None:
             bx0, bx1, by0, by1 = bounds
@@ -758,7 +876,11 @@ def view_scatter(table: Table, state: ViewState) -> Widget | RenderableType:
         if hi_y > lo_y:
             plt.ylim(lo_y, hi_y)
 
-    return Chart(draw)
+    legend = Static(
+        scatter_legend(rows, by, chosen is not None, bool(state.extra.get("box"))),
+        classes="view scatter-legend",
+    )
+    return Vertical(Chart(draw), legend, classes="view")
 
 
 def view_text(table: Table, state: ViewState) -> RenderableType:
