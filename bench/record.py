@@ -46,12 +46,15 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str
 
 
 def summary(results: Mapping[str, Any]) -> str:
-    """One line per backend and model: the defaults' and every=1's ratios, the floor, bytes."""
+    """One line per backend and model: the defaults' and every=1's ratios, the floor, the
+    samples recorded at the defaults, bytes."""
     lines = [
         "Summary: fit time with InspectCheckpoint ÷ plain fit (median of paired rounds),",
-        "the no-op callback's ratio as the noise floor, and bytes per checkpoint (last epoch)",
+        "the no-op callback's ratio as the noise floor, and bytes per checkpoint (last epoch);",
+        "'all': every sample given (max_activation_bytes=None), where the defaults keep fewer",
         f"  {'backend':<11}{'model':<7}{'rounds':>7}{'noop':>7}{'defaults':>9}{'every=1':>9}"
-        f"{'auto':>7}{'target':>8}  {'ckpts':>5}{'MB/ckpt':>9}  verdict  CPU-time defaults",
+        f"{'auto':>7}{'all':>7}{'target':>8}  {'ckpts':>5}{'samples':>8}{'MB/ckpt':>9}  verdict  "
+        "CPU-time defaults",
     ]
     for backend, run in results["backends"].items():
         if "error" in run:
@@ -69,8 +72,10 @@ def summary(results: Mapping[str, Any]) -> str:
                 f"  {backend:<11}{name:<7}{model['rounds']:>7}"
                 f"{median('noop / plain (noise floor)'):>7}{defaults:>9.3f}"
                 f"{median('inspect every=1 / plain'):>9}"
-                f"{median('inspect every=auto / plain'):>7}{'≤ 1.10':>8}  "
-                f"{size.get('n_checkpoints', 0):>5}{size.get('file_bytes', 0) / 1e6:>9.2f}  "
+                f"{median('inspect every=auto / plain'):>7}"
+                f"{median('inspect all 512 samples / plain'):>7}{'≤ 1.10':>8}  "
+                f"{size.get('n_checkpoints', 0):>5}{size.get('n_samples', 0):>8}"
+                f"{size.get('file_bytes', 0) / 1e6:>9.2f}  "
                 f"{'ok' if defaults <= 1.10 else 'MISSED':<8} "
                 f"{model['cpu_ratios']['inspect defaults / plain']['median']:.3f}"
             )

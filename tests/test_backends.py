@@ -21,7 +21,11 @@ from .test_distributed import ROOT, environment, finish, start
 
 BACKENDS = ("tensorflow", "jax", "torch")
 #: The recorder's own tests: the ones whose results depend on the backend.
-RECORDER_TESTS = ("tests/test_record.py", "tests/test_callback_args.py")
+RECORDER_TESTS = (
+    "tests/test_record.py",
+    "tests/test_callback_args.py",
+    "tests/test_record_budget.py",
+)
 TIMEOUT = 3600  # generous: a loaded 2-core machine runs these 10× slower than idle
 
 pytestmark = pytest.mark.slow

@@ -217,10 +217,26 @@ def _f16() -> _Float16Table:
     return _F16
 
 
+#: Values per ``np.bincount`` call in ``float16_counts``.
+COUNT_CHUNK = 1 << 18
+
+
 def float16_counts(array: np.ndarray) -> np.ndarray:
-    """How often each of the 65,536 float16 bit patterns occurs in ``array``."""
+    """How often each of the 65,536 float16 bit patterns occurs in ``array``.
+
+    Counted in chunks of ``COUNT_CHUNK`` values: ``np.bincount`` first converts its input
+    to a new intp array (8 bytes per value) and scans it for its extremes, which for a
+    whole activation array runs at memory speed; a chunk's conversion stays in the CPU
+    cache. Measured on 6.4 M ReLU-like values: 46 ms in one call, 13-15 ms in chunks of
+    2^16-2^20 values (2^14 is slow again: the 65,536-entry result is added per chunk).
+    """
     bits = np.ascontiguousarray(array, dtype=np.float16).view(np.uint16).reshape(-1)
-    return np.bincount(bits, minlength=1 << 16).astype(np.int64, copy=False)
+    if bits.size <= COUNT_CHUNK:
+        return np.bincount(bits, minlength=1 << 16).astype(np.int64, copy=False)
+    counts = np.zeros(1 << 16, dtype=np.int64)
+    for start in range(0, bits.size, COUNT_CHUNK):
+        counts += np.bincount(bits[start : start + COUNT_CHUNK], minlength=1 << 16)
+    return counts
 
 
 def summarize_float16_counts(counts: np.ndarray, bins: int = fmt.SUMMARY_BINS) -> Summary:

@@ -343,6 +343,12 @@ class Attributor:
         self._done: set[int] = set()
         self._lock = threading.Lock()
         self._at_exit = False
+
+    def keep_first(self, n: int) -> None:
+        """Attribute only the first ``n`` samples (the callback records fewer than given)."""
+        self.x = self.x[:n]
+        self.baseline = self.baseline[:n]
+        self.class_ids = self.class_ids[:n] if self.class_ids is not None else None
         #: Seconds of the last file's computation (its IG, forward passes and write).
         self.last_seconds = 0.0
 

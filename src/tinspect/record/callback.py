@@ -73,6 +73,66 @@ AUTO_BUDGET = 0.05
 #: ... beyond at least this many checkpoints per fit, spread evenly over its epochs, the
 #: initialization and the last epoch included (fewer when the fit has fewer epochs).
 AUTO_MIN_CHECKPOINTS = 4
+#: Default ``max_activation_bytes``: the activations of one checkpoint (every recorded
+#: layer, in the activations dtype) stay under this many bytes; a model whose activations
+#: are larger per sample is recorded on fewer of the given samples. Every part of a
+#: checkpoint's cost but the fixed ones grows with its bytes (the forward pass, the
+#: extremes, the summaries, the HDF5 write): see ``docs/design.md``, "What the defaults cost".
+MAX_ACTIVATION_BYTES = 8_000_000
+#: ... but ``max_activation_bytes`` never cuts the samples below this many.
+MIN_CAPPED_SAMPLES = 64
+
+
+def samples_within(
+    n_samples: int,
+    bytes_per_sample: int | None,
+    max_bytes: int | None,
+    floor: int = MIN_CAPPED_SAMPLES,
+) -> int:
+    """How many of ``n_samples`` to record so that their activations, ``bytes_per_sample``
+    each, stay within ``max_bytes`` per checkpoint; never fewer than ``floor`` (or all of
+    them, when fewer were given). ``None`` for either size: no cap.
+
+    >>> samples_within(512, 45_620, 8_000_000)  # the bench's 28×28 conv net, float16
+    175
+    """
+    if max_bytes is None or not bytes_per_sample:
+        return n_samples
+    return min(n_samples, max(floor, max_bytes // bytes_per_sample))
+
+
+def auto_due(
+    done: int,
+    epochs: int,
+    costs: Sequence[float],
+    pending: int,
+    main_seconds: float,
+    elapsed: float,
+    budget: float = AUTO_BUDGET,
+    minimum: int = AUTO_MIN_CHECKPOINTS,
+) -> bool:
+    """``every="auto"``: whether the ``done``-th epoch of a fit of ``epochs`` (not its last)
+    gets a checkpoint.
+
+    First the evenly spread minimum (with the initialization and the last epoch, which are
+    always written, ``minimum`` checkpoints per fit); then the budget: yes when the
+    recorder's measured work so far (``costs``, one per finished checkpoint, the first of
+    which includes tracing; ``pending`` checkpoints queued but not finished, estimated as
+    the dearest steady one; ``main_seconds`` on the training thread) plus one more
+    checkpoint stays within ``budget`` of the fit's ``elapsed`` seconds. Without a measured
+    cost, the minimum only.
+
+    >>> [d for d in range(1, 5) if auto_due(d, 5, [], 0, 0.0, 10.0)]  # 5 epochs: 0, 2, 4, 5
+    [2, 4]
+    """
+    intervals = minimum - 1
+    if epochs > 0 and (done * intervals) // epochs > ((done - 1) * intervals) // epochs:
+        return True
+    if not costs:
+        return False
+    estimate = costs[-1] if len(costs) == 1 else max(costs[1:])  # the 1st traced
+    spent = sum(costs) + main_seconds + pending * estimate
+    return spent + estimate <= budget * elapsed
 
 
 def _warn(message: str) -> None:
@@ -103,6 +163,12 @@ class InspectCheckpoint(keras.callbacks.Callback):
             epochs get all, fits of many sub-second epochs every few.
         layers: names of the layers to record; None records all.
         max_samples: keep at most this many of ``samples`` (the first ones).
+        max_activation_bytes: keep fewer of them when one checkpoint's activations
+            (every recorded layer, in ``activations_dtype``) would exceed this many bytes,
+            but at least ``MIN_CAPPED_SAMPLES`` (64); None keeps ``max_samples``. The
+            default, 8 MB, records the demo conv net's 512 samples and 175 of a 28×28
+            conv net's (one warning says so); it bounds the recorder's cost per checkpoint,
+            which grows with these bytes.
         activations_dtype: ``"float16"`` (half the bytes) or ``"float32"``.
         compression: None (fastest; measured cheapest on 2 cores), ``"lzf"``, ``"gzip"``
             or a gzip level 0-9.
@@ -132,6 +198,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         every: int | str = "auto",
         layers: Sequence[str] | None = None,
         max_samples: int = 512,
+        max_activation_bytes: int | None = MAX_ACTIVATION_BYTES,
         activations_dtype: str = "float16",
         compression: Compression = None,
         class_names: Sequence[str] | None = None,
@@ -178,6 +245,16 @@ class InspectCheckpoint(keras.callbacks.Callback):
             raise ValueError(
                 f"max_samples must be an integer >= 1. Received: max_samples={max_samples!r}"
             )
+        if max_activation_bytes is not None and (
+            isinstance(max_activation_bytes, bool)
+            or not isinstance(max_activation_bytes, int)
+            or max_activation_bytes < 1
+        ):
+            raise ValueError(
+                "max_activation_bytes must be an integer >= 1 or None. "
+                f"Received: max_activation_bytes={max_activation_bytes!r}"
+            )
+        self.max_activation_bytes = max_activation_bytes
         if layers is not None:
             if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
                 raise TypeError(
@@ -296,8 +373,9 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._check_inputs()
         if not self._started:
             (self.model_dir / fmt.CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
-            class_matrix = class_weights(self.class_ids, self._n_classes())
-            self._capture = Capture(self.model, self.layers, class_matrix, self.activations_dtype)
+            self._capture = Capture(self.model, self.layers, None, self.activations_dtype)
+            self._cap_samples(self._capture)
+            self._capture.set_class_matrix(class_weights(self.class_ids, self._n_classes()))
             if self.layers is not None:
                 names = {layer.name for layer in self.model.layers}
                 unknown = [n for n in self.layers if n not in names]
@@ -417,20 +495,39 @@ class InspectCheckpoint(keras.callbacks.Callback):
         """Whether the epoch that just ended (not the fit's last) gets a checkpoint."""
         if isinstance(self.every, int):
             return completed % self.every == 0
-        # every="auto": first the evenly spread minimum, then the budget.
         first = self._offset + (self._first_epoch_of_fit or 0)
-        done, n = completed - first, self._fit_epochs - (self._first_epoch_of_fit or 0)
-        intervals = AUTO_MIN_CHECKPOINTS - 1
-        if n > 0 and (done * intervals) // n > ((done - 1) * intervals) // n:
-            return True
         costs = list(self._fit_costs)  # appended by the writer thread, one per checkpoint
-        if not costs:
-            return False  # nothing measured yet: the minimum only
-        pending = self._submitted_in_fit - len(costs)
-        estimate = costs[-1] if len(costs) == 1 else max(costs[1:])  # the 1st traced
-        spent = sum(costs) + self._main_seconds + pending * estimate
-        budget = AUTO_BUDGET * (time.perf_counter() - self._fit_start)
-        return spent + estimate <= budget
+        return auto_due(
+            done=completed - first,
+            epochs=self._fit_epochs - (self._first_epoch_of_fit or 0),
+            costs=costs,
+            pending=self._submitted_in_fit - len(costs),
+            main_seconds=self._main_seconds,
+            elapsed=time.perf_counter() - self._fit_start,
+            budget=AUTO_BUDGET,  # read now, not when auto_due was defined
+            minimum=AUTO_MIN_CHECKPOINTS,
+        )
+
+    def _cap_samples(self, capture: Capture) -> None:
+        """Record fewer samples when their activations exceed ``max_activation_bytes`` per
+        checkpoint (decided once, before the first checkpoint; one warning says so)."""
+        values = capture.plan.stored_values_per_sample()
+        per_sample = None if values is None else values * np.dtype(self.activations_dtype).itemsize
+        keep = samples_within(self.n_samples, per_sample, self.max_activation_bytes)
+        if keep >= self.n_samples:
+            return
+        _warn(
+            f"recording {keep} of the {self.n_samples} samples given for "
+            f"{self.header['name']!r}: their activations take {per_sample:,} bytes each, and "
+            f"max_activation_bytes={self.max_activation_bytes:,} per checkpoint (pass "
+            "max_activation_bytes=None to record all)"
+        )
+        self.inputs = [a[:keep] for a in self.inputs]
+        self.labels = self.labels[:keep] if self.labels is not None else None
+        self.class_ids = self.class_ids[:keep] if self.class_ids is not None else None
+        self.n_samples = keep
+        if self._attributions is not None:  # attributions hook: the same samples
+            self._attributions.keep_first(keep)
 
     def _n_classes(self) -> int:
         n = self.n_classes
@@ -544,6 +641,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             "recording": {
                 "every": self.every,
                 "n_samples": self.n_samples,
+                "max_activation_bytes": self.max_activation_bytes,
                 "activations_dtype": self.activations_dtype,
                 "compression": self.compression,
                 "layers": capture.plan.captured if capture else [],

@@ -47,6 +47,25 @@ class Plan:
     #: layer → its only inbound layer, when both are captured and have as many values per
     #: sample (Flatten, Reshape, Dropout at inference): candidates for storing once.
     same_size_inbound: dict[str, str] = field(default_factory=dict)
+    #: layer → values per sample of its output (None when a dimension is unknown).
+    values_per_sample: dict[str, int | None] = field(default_factory=dict)
+
+    def stored_values_per_sample(self) -> int | None:
+        """Activation values one sample adds to a checkpoint at most, or None when a
+        captured layer's output shape is not fully known before the run (e.g. a variable
+        sequence length).
+
+        Every captured layer counts, also one that will be stored as a link to its inbound
+        layer's values (``same_size_inbound`` are only candidates: a Dense layer as wide as
+        its input is one too), so the bytes actually stored are at most this.
+        """
+        total = 0
+        for name in self.captured:
+            values = self.values_per_sample.get(name)
+            if values is None:
+                return None
+            total += values
+        return total
 
 
 #: Fits planning at least this many checkpoints compile the recorder on the main thread
@@ -187,7 +206,7 @@ class Capture:
             inbound, size = inbound_of[name], sizes[name]
             if len(inbound) == 1 and size is not None and sizes.get(inbound[0]) == size:
                 same_size[name] = inbound[0]
-        self.plan = Plan(captured, prediction_index, skipped, same_size)
+        self.plan = Plan(captured, prediction_index, skipped, same_size, sizes)
         try:
             self.extractor = keras.Model(model.inputs, outputs, name=f"{model.name}_tinspect")
         except Exception as error:  # noqa: BLE001 - any Keras failure means: no capture
@@ -200,6 +219,14 @@ class Capture:
                 self.shadow = keras.models.clone_model(self.extractor)
         except Exception:  # noqa: BLE001 - fall back to computing on the main thread
             self.shadow = None
+
+    def set_class_matrix(self, class_matrix: np.ndarray | None) -> None:
+        """Per-class means from now on with this (n_classes × n_samples) matrix (the callback
+        sets it again when it records fewer samples than it was given)."""
+        self._class_tensor = (
+            None if class_matrix is None else keras.ops.convert_to_tensor(class_matrix)
+        )
+        self._functions.clear()  # a compiled recorder holds the old matrix as a constant
 
     def _node_outputs(self, layer: Any) -> list[Any]:
         """Output tensors of the first call of ``layer`` inside this model's graph."""
