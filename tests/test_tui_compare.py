@@ -17,7 +17,7 @@ from textual.widgets import Static
 from tinspect.store import Store, UoA
 from tinspect.tui.app import TinspectApp
 from tinspect.tui.screens.modals import SampleSelector, Toolbox
-from tinspect.tui.selection import Selection
+from tinspect.tui.selection import PairSelection, Selection
 from tinspect.tui.tools import TOOLS, applicable
 from tinspect.tui.widgets.experiments import ExperimentTree
 
@@ -522,6 +522,17 @@ async def test_a_group_of_two_models_diffs_at_once_and_one_model_says_so() -> No
         assert {"layer-added", "layer-removed"} <= kinds
         body = shown(diff.query_one(".card-body").query(Static).first())
         assert "+ conv_1  added Conv2D" in body and "− hidden_1  removed Dense" in body
+        # the same from the command palette
+        await pilot.press("ctrl+p", *chars("diff two models"))
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(pilot)
+        pairs = [c for c in main.panel.cards if c.tool.id == "diff_pair"]
+        assert len(pairs) == 2 and pairs[1].table.meta["b"] == conv
+    # any pair selection (the IMACS cards' too) can be diffed; a lone model cannot
+    pair = PairSelection(uoa=UoA(conv), other="dense_skip")
+    assert tool("diff_pair") in applicable(pair, store)
+    assert tool("diff_pair") not in applicable(Selection(uoa=UoA(conv)), store)
 
 
 def test_merging_needs_axes_that_agree() -> None:
