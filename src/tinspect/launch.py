@@ -12,7 +12,7 @@ from pathlib import Path
 
 #: Sub-commands of ``tinspect.cli`` (anything else first is a logdir for ``view``).
 #: Seconds the viewer's start may spend parsing models the header index does not know.
-FIRST_SCREEN_SECONDS = 0.25
+FIRST_SCREEN_SECONDS = 0.1
 
 COMMANDS = frozenset({"view", "demo", "ls", "show", "export", "check", "rank", "diff", "compare"})
 
