@@ -53,14 +53,15 @@ def _fail(message: str, code: ExitCode) -> typer.Exit:
 LogdirArg = Annotated[Path, typer.Argument(help="A logdir written by InspectCheckpoint.")]
 
 
-def _open(logdir: Path) -> Any:
-    """A store on ``logdir``; exit 1 with one line when there is nothing to read."""
+def _open(logdir: Path, budget: float | None = None) -> Any:
+    """A store on ``logdir``; exit 1 with one line when there is nothing to read. With
+    ``budget``, models may still be pending (``Store``): then none read yet is no failure."""
     from tinspect.store import Store
 
     if not logdir.is_dir():
         raise _fail(f"{logdir} is not a directory", ExitCode.DATA)
-    store = Store(logdir)
-    if not store.models:
+    store = Store(logdir, budget=budget)
+    if not store.models and not store.pending:
         _print_problems(store)
         raise _fail(f"no models ({fmt.MODEL_JSON}) under {logdir}", ExitCode.DATA)
     return store
@@ -201,11 +202,7 @@ def _stream_ls(logdir: Path, fmt_name: str, header: bool) -> None:
     once when the header index is warm), JSON lines always."""
     import csv as csv_module
 
-    from tinspect.store import Store
-
-    if not logdir.is_dir():
-        raise _fail(f"{logdir} is not a directory", ExitCode.DATA)
-    store = Store(logdir, budget=STREAM_SLICE_SECONDS)
+    store = _open(logdir, budget=STREAM_SLICE_SECONDS)
     written: set[str] = set()
     writer = csv_module.writer(sys.stdout, lineterminator="\n")
     columns: list[str] | None = None

@@ -253,7 +253,9 @@ class Store:
         # a loader reading a logdir slice by slice pays for each model once.
         if self._resume is None:
             self._resume, self._resume_kind, self._walked = self._model_dirs(), "walk", set()
-            self._expected = self._count_dirs()
+            # Only a budgeted walk can stop early and report progress: a plain refresh (the
+            # CLI, the viewer's periodic one) does not list the logdirs a second time.
+            self._expected = self._count_dirs() if budget is not None else 0
         work, kind = self._resume, self._resume_kind
         # A start-up from the index stops after a first screen's worth of models (built
         # in a few ms); building them all first would cost ~0.1 ms each.
