@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/tinspect $(LOGS)
 
 # The core: no UI, no framework, typed (mypy clean); contracts in pyproject.toml.
-CORE := src/tinspect/format.py src/tinspect/summary.py src/tinspect/store src/tinspect/query \
+CORE := src/tinspect/format.py src/tinspect/summary.py src/tinspect/lazy.py src/tinspect/store src/tinspect/query \
 	src/tinspect/analysis
 
 test: $(STAMP)

@@ -16,12 +16,17 @@ Only numpy: both the write side and the read side import this module.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from tinspect import format as fmt
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 COLUMNS = fmt.SUMMARY_COLUMNS
 _INDEX = {name: i for i, name in enumerate(COLUMNS)}
@@ -61,8 +66,8 @@ class Moments:
     m2: float = 0.0
     m3: float = 0.0
     m4: float = 0.0
-    lo: float = np.inf
-    hi: float = -np.inf
+    lo: float = math.inf
+    hi: float = -math.inf
     zeros: int = 0
 
     def add(self, array: np.ndarray) -> Moments:

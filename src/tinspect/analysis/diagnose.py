@@ -17,12 +17,15 @@ import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from tinspect import format as fmt
 from tinspect.store import DataError, Layer, ModelLogs, Store, UoA, UoAError
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 SEVERITIES = ("warning", "error", "critical")
 

@@ -55,9 +55,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from tinspect import format as fmt
 from tinspect.query import Table
@@ -70,6 +68,11 @@ from tinspect.store import (
     read_attributions,
     recorded_inputs,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 DEFAULT_GRID = 4
 DEFAULT_K = 8

@@ -23,13 +23,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
-
-import numpy as np
+from typing import TYPE_CHECKING, Final
 
 from tinspect import format as fmt
 from tinspect.store import CheckpointData, DataError, Layer, ModelLogs, Store, SummaryTable, UoA
 from tinspect.summary import Summary
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 MEASURES: Final[tuple[str, ...]] = (
     "skew",

@@ -29,9 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
+
 
 #: Bytes of float64 working data per slab or block (and the in-memory limit).
 BUDGET = 64 << 20

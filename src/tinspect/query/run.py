@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from tinspect import format as fmt
 from tinspect.query import projection
@@ -38,6 +36,11 @@ from tinspect.store import (
 )
 from tinspect.summary import COLUMNS as SUMMARY_COLUMNS
 from tinspect.summary import Summary
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 Cancelled = Callable[[], bool]
 

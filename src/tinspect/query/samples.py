@@ -31,14 +31,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from tinspect import format as fmt
 from tinspect.query.spec import QueryError
 from tinspect.store import DataError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from tinspect.store import ModelLogs, Store
+else:
+    from tinspect.lazy import numpy as np
 
 #: Every kind of selection, in the order the viewer offers them, with a one-line help.
 KINDS: dict[str, str] = {

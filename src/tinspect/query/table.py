@@ -13,11 +13,16 @@ import csv
 import io
 import json
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
+
 
 Format = Literal["csv", "json"]
 
@@ -54,12 +59,21 @@ class Table:
         return Table(columns, data, meta or {})
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds; anything else as it is. Without
+    importing numpy: a value cannot be a numpy scalar unless numpy is loaded (``ls``
+    writes JSON headers and never loads it)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic):
+        return value.item()
+    return value
+
+
 def _cell(value: Any) -> str:
     """One CSV field: shortest round-trip floats, NaN/inf as empty/``inf``, ints as ints."""
     if value is None:
         return ""
-    if isinstance(value, np.generic):
-        value = value.item()
+    value = _plain(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -72,8 +86,7 @@ def _cell(value: Any) -> str:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
+    value = _plain(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None  # strict JSON
     return value

@@ -26,9 +26,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from tinspect import format as fmt
 from tinspect.store import h5, reduce
@@ -41,11 +39,15 @@ from tinspect.store.checkpoint import (
 from tinspect.summary import Summary, finite_values, quantiles_from_histogram
 
 if TYPE_CHECKING:
-    from tinspect.store.logdir import Store
+    import numpy as np
 
-Value = dict[str, np.ndarray]
+    from tinspect.store.logdir import Store
+else:
+    from tinspect.lazy import numpy as np
+
+Value: TypeAlias = "dict[str, np.ndarray]"  # a string: numpy is imported on first use
 #: A reduction of an array's blocks (``reduce.unit_stats``, a histogram ...) to named arrays.
-Reduction = Callable[[reduce.Blocks], Value]
+Reduction: TypeAlias = "Callable[[reduce.Blocks], Value]"
 
 CLASS_IDS = f"{fmt.SAMPLES_GROUP}/{fmt.SAMPLES_Y_CLASS}"
 #: Bins of the histogram that quantiles of a large selection are interpolated from.

@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from tinspect import format as fmt
 from tinspect.store import h5
 from tinspect.store.checkpoint import DataError, check_version, read_attrs
 from tinspect.store.problems import problem
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from tinspect.store.logdir import Store
     from tinspect.store.model import ModelLogs
+else:
+    from tinspect.lazy import numpy as np
 
 #: The option that records attributions, for messages.
 RECORDER_OPTION = 'InspectCheckpoint(..., attributions="integrated_gradients")'

@@ -16,13 +16,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from tinspect.store.h5 import FileIdentity
 
-Value = dict[str, np.ndarray]
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
+
+Value: TypeAlias = "dict[str, np.ndarray]"  # a string: numpy is imported on first use
 
 #: Bump when the meaning of cached values changes.
 CACHE_VERSION = 1

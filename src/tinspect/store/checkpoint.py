@@ -11,14 +11,17 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:
     import h5py
 
 from tinspect import format as fmt
 from tinspect.store import h5
 from tinspect.summary import Summary
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 
 class DataError(Exception):

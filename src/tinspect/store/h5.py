@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:  # h5py is imported when the first file is opened (start-up time)
     import h5py
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 #: The one lock around h5py for the whole process.
 H5_LOCK = threading.RLock()

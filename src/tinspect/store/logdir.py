@@ -16,7 +16,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tinspect import format as fmt
 from tinspect.store import h5, index
@@ -90,6 +90,18 @@ class Changes:
         )
 
 
+class Found(NamedTuple):
+    """A model directory a walk (or the header index) found."""
+
+    root: Path
+    directory: Path
+    relative: str  # to root; "." for a logdir that is itself a model
+    linked: bool  # model.json is a symbolic link
+    #: model.json's ``lstat`` when the walk took one (None: it did not): a regular file's
+    #: identity then needs no second ``stat``.
+    stat: os.stat_result | None = None
+
+
 class Store:
     """Models found under ``roots``, by id. Thread-safe for reads of checkpoint data."""
 
@@ -131,7 +143,7 @@ class Store:
         self._index_stale = False
         self._name_counts: Counter[str] | None = None
         #: Work a budgeted refresh left for the next: a walk or the index's directories.
-        self._resume: Iterator[tuple[Path, Path, str, bool]] | None = None
+        self._resume: Iterator[Found] | None = None
         self._resume_kind = "walk"
         self._walked: set[Path] = set()
         self._refresh_lock = threading.Lock()
@@ -173,7 +185,7 @@ class Store:
         self.refresh(budget)
 
     # --- discovery and refresh -------------------------------------------------------------
-    def _model_dirs(self) -> Iterator[tuple[Path, Path, str, bool]]:
+    def _model_dirs(self) -> Iterator[Found]:
         """(root, model directory, its path relative to root, model.json is a symlink),
         depth first in name order.
 
@@ -198,18 +210,15 @@ class Store:
                     except OSError:
                         pass  # no longer a model directory: list it
                     else:
-                        yield root, current, relative, stat.S_ISLNK(st.st_mode)
+                        yield Found(root, current, relative, stat.S_ISLNK(st.st_mode), st)
                         continue
                 try:
                     entries = list(os.scandir(current_s))
                 except OSError:
                     continue
                 header = next((e for e in entries if e.name == fmt.MODEL_JSON), None)
-                if header is not None and relative:
-                    yield root, current, relative, header.is_symlink()
-                    continue
-                if header is not None:  # the logdir itself holds one model
-                    yield root, current, ".", header.is_symlink()
+                if header is not None:  # relative "": the logdir itself holds one model
+                    yield Found(root, current, relative or ".", header.is_symlink())
                     continue
                 subdirs = sorted(
                     e.name
@@ -261,16 +270,15 @@ class Store:
         # in a few ms); building them all first would cost ~0.1 ms each.
         limit = FIRST_SCREEN_MODELS if kind == "index" and budget is not None else None
         finished = True
-        for root, directory, relative, linked in work:
+        for found in work:
+            directory = found.directory
             self._walked.add(directory)
             if kind == "index":
-                if directory not in by_dir and self._add_indexed(
-                    root, directory, relative, models, by_dir, changes
-                ):
+                if directory not in by_dir and self._add_indexed(found, models, by_dir, changes):
                     done += 1
                     tree_stale = True
             else:
-                outcome = self._visit(root, directory, relative, linked, models, by_dir, changes)
+                outcome = self._visit(found, models, by_dir, changes)
                 if outcome == "new":
                     done += 1
                     tree_stale = True
@@ -320,14 +328,14 @@ class Store:
                 continue
         return total
 
-    def _index_work(self) -> Iterator[tuple[Path, Path, str, bool]]:
+    def _index_work(self) -> Iterator[Found]:
         """The directories the header index lists, in its (display) order: a start-up
         builds the first screen from them without a walk or a ``stat``."""
         for root in self.roots:
             given: set[str] = set()
             for relative in self._index.get(root, {}):
                 given.add(relative)
-                yield root, root if relative == "." else root / relative, relative, False
+                yield Found(root, root if relative == "." else root / relative, relative, False)
             digest = self._heads.pop(root, None)
             if digest is None or self.cache.directory is None:
                 continue
@@ -338,18 +346,18 @@ class Store:
             self._index[root] = whole
             for relative in whole:
                 if relative not in given:
-                    yield root, root if relative == "." else root / relative, relative, False
+                    directory = root if relative == "." else root / relative
+                    yield Found(root, directory, relative, False)
 
     def _add_indexed(
         self,
-        root: Path,
-        directory: Path,
-        relative: str,
+        found: Found,
         models: dict[str, ModelLogs],
         by_dir: dict[Path, ModelLogs],
         changes: Changes,
     ) -> bool:
-        entry = self._index.get(root, {}).get(relative)
+        root, directory = found.root, found.directory
+        entry = self._index.get(root, {}).get(found.relative)
         if entry is None:
             return False  # a malformed entry: the walk that follows reads the directory
         model = entry.model(directory, root)
@@ -370,37 +378,40 @@ class Store:
 
     def _visit(
         self,
-        root: Path,
-        directory: Path,
-        relative: str,
-        linked: bool,
+        found: Found,
         models: dict[str, ModelLogs],
         by_dir: dict[Path, ModelLogs],
         changes: Changes,
     ) -> str:
         """Read one model directory of a walk: "new", "changed" (tree-relevant), or ""."""
+        root, directory = found.root, found.directory
         json_path = directory / fmt.MODEL_JSON
-        if linked and not self._inside(root, json_path):
+        identity: h5.FileIdentity | None = None
+        if found.stat is not None and stat.S_ISREG(found.stat.st_mode):
+            st = found.stat  # a regular file: its lstat is its stat
+            identity = h5.FileIdentity(str(json_path), st.st_size, st.st_mtime_ns)
+        if found.linked and not self._inside(root, json_path):
             self.problems.add(
                 problem(json_path, "leads outside the logdir; not read", severity=Severity.ERROR)
             )
             return ""
         model = by_dir.get(directory)
         if model is None:
-            try:
-                identity: h5.FileIdentity | None = h5.FileIdentity.of(json_path)
-            except OSError:
-                identity = None
+            if identity is None:
+                try:
+                    identity = h5.FileIdentity.of(json_path)
+                except OSError:
+                    identity = None
             if directory in self._bad_dirs and self._bad_dirs[directory] == identity:
                 return ""  # still the same broken file: reported already
-            entry = self._index.get(root, {}).get(relative)
+            entry = self._index.get(root, {}).get(found.relative)
             if entry is not None and entry.json_identity == identity:
                 model = entry.model(directory, root)
             else:
                 model = ModelLogs(directory, root)
                 self._index_stale = True
             try:
-                model.refresh(self.problems)
+                model.refresh(self.problems, identity)
             except ModelUnreadable as error:
                 self._bad_dirs[directory] = identity
                 self.problems.add(
@@ -425,7 +436,7 @@ class Store:
             return "new"
         fresh = model.copy()
         try:
-            changed, epochs, rows = fresh.refresh(self.problems)
+            changed, epochs, rows = fresh.refresh(self.problems, identity)
         except ModelUnreadable as error:
             self.problems.add(problem(json_path, str(error), "showing the last readable version"))
             return ""

@@ -377,13 +377,17 @@ class ModelLogs:
         )
 
     # --- reading -----------------------------------------------------------------------------
-    def refresh(self, problems: ProblemLog) -> tuple[bool, list[int], int]:
+    def refresh(
+        self, problems: ProblemLog, json_identity: FileIdentity | None = None
+    ) -> tuple[bool, list[int], int]:
         """Re-read what changed: (model.json changed, new checkpoint epochs, new metric rows).
 
-        Raises ``ModelUnreadable`` when model.json cannot be used at all.
+        ``json_identity`` is model.json's, when the caller has just taken it (the store's
+        walk does: one ``stat`` less per model and open). Raises ``ModelUnreadable`` when
+        model.json cannot be used at all.
         """
         self._problems = problems
-        changed = self._refresh_json(problems)
+        changed = self._refresh_json(problems, json_identity)
         new_epochs = self._refresh_checkpoints(problems)
         new_rows = self._refresh_metrics(problems)
         return changed, new_epochs, new_rows
@@ -392,11 +396,12 @@ class ModelLogs:
         """A path in the model directory as a string (cheaper than a pathlib join)."""
         return os.path.join(self.directory, name)
 
-    def _refresh_json(self, problems: ProblemLog) -> bool:
-        try:
-            identity = FileIdentity.of(self._file(fmt.MODEL_JSON))
-        except OSError as error:
-            raise ModelUnreadable(f"model.json cannot be read ({error.strerror})") from None
+    def _refresh_json(self, problems: ProblemLog, identity: FileIdentity | None) -> bool:
+        if identity is None:
+            try:
+                identity = FileIdentity.of(self._file(fmt.MODEL_JSON))
+            except OSError as error:
+                raise ModelUnreadable(f"model.json cannot be read ({error.strerror})") from None
         if identity == self._json_identity:
             return False
         path = self.directory / fmt.MODEL_JSON

@@ -10,9 +10,7 @@ of ``tinspect.summary`` — one implementation for the recorder, the store and t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from tinspect.store import h5
 from tinspect.summary import (
@@ -29,8 +27,11 @@ from tinspect.summary import (
 
 if TYPE_CHECKING:
     import h5py
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
-Blocks = Callable[[], Iterator[np.ndarray]]
+Blocks: TypeAlias = "Callable[[], Iterator[np.ndarray]]"  # numpy is imported on first use
 
 
 def blocks(

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from tinspect.analysis import imacs
 from tinspect.query import Table
@@ -32,6 +30,11 @@ from tinspect.store import (
     recorded_inputs,
 )
 from tinspect.tui.selection import PairSelection, Selection
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 
 def no_attributions(model: ModelLogs) -> str:

@@ -155,6 +155,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.place = Place()
         self.selection = Selection()
         self.message = ""
+        self._started = False  # background work (start_background) running
         #: Guides computed so far, by model id (the guides worker fills in shown models).
         self._guided: dict[str, ModelGuides] = {}
         #: Unexpected failures of workers (the App routes them here), listed by P.
@@ -199,11 +200,18 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.tree.focus()
         self.update_crumbs()
         self.status()
+
+    def start_background(self) -> None:
+        """Start the work that waits for the first frame (the app's ``Ready``): reading the
+        models the first screen did not wait for, the periodic refresh, the guides."""
+        if self._started:
+            return
+        self._started = True
         if self.store.pending or self.store.unverified:
-            self.call_after_refresh(self.load_rest)  # models not read for the first screen
+            self.load_rest()
         if self.refresh_seconds > 0:
             self.set_interval(self.refresh_seconds, self.refresh_store)
-        self.call_after_refresh(self.load_guides)  # after the first screen is drawn
+        self.load_guides()
 
     # --- state passed down ----------------------------------------------------------------------
     def watch_guides(self, guides: Guides) -> None:

@@ -13,10 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 #: (lower quantile, upper quantile, shade) from the outer band to the inner one.
 BANDS = ((0.01, 0.99, "░"), (0.05, 0.95, "▒"), (0.25, 0.75, "▓"))

@@ -13,9 +13,8 @@ done elsewhere (jump to its unit, export, a status line) it posts as a message.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
@@ -40,6 +39,11 @@ from tinspect.tui.palette import ModelColours
 from tinspect.tui.selection import Selection
 from tinspect.tui.tools import Tool
 from tinspect.tui.widgets.views import ViewState, render
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 _ids = itertools.count(1)
 

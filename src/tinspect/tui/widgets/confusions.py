@@ -12,12 +12,17 @@ reverse video. Zero is a dim ``·``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from tinspect.tui.palette import scale
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 #: Columns between the two matrices.
 GAP = 2

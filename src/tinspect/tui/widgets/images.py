@@ -9,14 +9,18 @@ is bright relative to its neighbours, not to itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rich.console import Group, RenderableType
 from rich.table import Table as RichTable
 from rich.text import Text
 
 from tinspect.tui.palette import scale
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 
 def scaled_image(pixels: np.ndarray, lo: float, hi: float) -> Text:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import on, work
@@ -35,6 +34,11 @@ from tinspect.tui.state import Guides
 from tinspect.tui.widgets.images import channel_maps, from_rows, image_grid
 from tinspect.tui.widgets.marks import compact
 from tinspect.tui.widgets.views import ViewState, view_heatmap
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 
 def _classes_text(classes: tuple[int, ...] | None) -> str:

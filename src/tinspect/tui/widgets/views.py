@@ -12,9 +12,8 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Table as RichTable
@@ -26,6 +25,11 @@ from tinspect.query import Table
 from tinspect.store.model import BOOKKEEPING  # the recorder's own keys, not model metrics
 from tinspect.tui.palette import normalize, scale
 from tinspect.tui.widgets.bands import number
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    from tinspect.lazy import numpy as np
 
 
 @dataclass
