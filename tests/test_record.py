@@ -7,6 +7,7 @@ tinspect's read side, so these tests pin the log format as written.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -605,6 +606,43 @@ def test_compiled_and_eager_runs_record_the_same(rng: np.random.Generator) -> No
             "drop": "pool",
         }
     )
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the shared recorder is JAX's")
+def test_models_of_one_architecture_share_one_compiled_jax_recorder(
+    rng: np.random.Generator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fresh model of the same architecture (the next fit of a sweep, or of the bench)
+    compiles no recorder again, yet records its own weights' activations; a custom layer
+    opts a model out of sharing."""
+    import jax
+
+    from tinspect.record import capture as capture_module
+    from tinspect.record.capture import Capture, class_weights, jax_architecture_key
+
+    capture_module._JAX_RECORDERS.clear()  # an earlier test may have compiled this one
+    x = rng.normal(size=(40, 4, 4, 2)).astype(np.float32)
+    y = rng.integers(0, 3, size=40)
+    runs = []
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        for seed in (1, 2):
+            keras.backend.clear_session()  # the same layer names, as in a fresh process
+            keras.utils.set_random_seed(seed)
+            model = repeat_model()
+            capture = Capture(model, None, class_weights(y, 3), "float16")
+            weights = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+            compiled = capture.run([x], weights, extremes=True, compiled=True)
+            eager = capture.run([x], weights, extremes=True, compiled=False)
+            assert capture._compile_error is None
+            runs.append((compiled, eager))
+    compiles = [r.getMessage() for r in caplog.records if "jit(stateless)" in r.getMessage()]
+    assert len([m for m in compiles if "Finished XLA compilation" in m]) == 1, compiles
+    (first, _), (second, second_eager) = runs
+    assert not np.array_equal(first.stored[0], second.stored[0])  # other weights ...
+    for got, expected in zip(second.stored, second_eager.stored, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=2e-3, atol=2e-3)  # ... its own
+    inputs = keras.Input((8,))
+    assert jax_architecture_key(keras.Model(inputs, NoConfig(2.0)(inputs))) is None
 
 
 @only_compiled

@@ -23,9 +23,12 @@ to trace, run eagerly.
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -268,30 +271,16 @@ class Capture:
 
     # --- the run: forward pass, then one post-processing in backend ops ----------------------
     def _post_process(self, outputs: Any, n: int, extremes: bool) -> dict[str, list[Any]]:
-        """The extractor's ``outputs`` → stored (cast) arrays, class means, predictions and,
-        for the extremes, the float32 values by sample, as backend tensors.
-
-        Written with ``keras.ops`` so that one function serves both runs: traced into the
-        recorder's graph, or eagerly. Few ops per layer, because a traced graph's setup
-        (tracing, then grappler's optimization on the first call) grows with its op count.
-        The extremes are left to numpy (``_activations``): reducing (samples × features)
-        over samples measured ~5× cheaper there than in TensorFlow, and the float32
-        values reach numpy without a copy.
-        """
-        ops = keras.ops
-        if not isinstance(outputs, (list, tuple)):
-            outputs = [outputs]
-        matrix = self._class_tensor
-        out: dict[str, list[Any]] = {"stored": [], "means": [], "values": []}
-        for tensor in outputs[: len(self.plan.captured)]:
-            out["stored"].append(ops.cast(tensor, self.dtype))
-            flat = ops.reshape(ops.cast(tensor, "float32"), (n, -1))
-            if matrix is not None:
-                out["means"].append(ops.matmul(matrix, flat))
-            if extremes:
-                out["values"].append(flat)
-        out["predictions"] = [ops.cast(outputs[k], "float32") for k in self.plan.prediction_index]
-        return out
+        """``post_process`` with this capture's plan, dtype and class matrix."""
+        return post_process(
+            outputs,
+            n,
+            extremes,
+            self._class_tensor,
+            len(self.plan.captured),
+            self.plan.prediction_index,
+            self.dtype,
+        )
 
     def _activations(self, out: dict[str, list[Any]], seconds: float) -> Activations:
         """``_post_process``'s tensors as numpy arrays, split into what a checkpoint holds."""
@@ -311,8 +300,10 @@ class Capture:
 
     def _compiled(self, base: Any, n: int, extremes: bool) -> Callable[[list[Any]], Any]:
         """The recorder as one compiled function of the inputs: a ``tf.function`` on
-        TensorFlow; on JAX a ``jax.jit`` of the model's ``stateless_call``, to which the
-        variables' current values are passed at each call (so new weights need no retrace)."""
+        TensorFlow; on JAX a ``jax.jit`` shared by every model of the same architecture in
+        this process (``_jax_recorder``), to which the variables' current values are passed
+        at each call, so neither new weights nor a new model of that architecture compile
+        it again."""
         key = (id(base), extremes)
         function = self._functions.get(key)
         if function is not None:
@@ -320,17 +311,15 @@ class Capture:
         if keras.backend.backend() == "jax":
             import jax  # the recorder's backend; never imported by the viewer
 
-            def stateless(trainable: Any, non_trainable: Any, inputs: list[Any]) -> Any:
-                outputs, _ = base.stateless_call(trainable, non_trainable, inputs, training=False)
-                return self._post_process(outputs, n, extremes)
-
-            jitted = jax.jit(stateless)
+            jitted = self._jax_recorder(base, n, extremes)
+            matrix = self._class_tensor
 
             def function(inputs: list[Any]) -> Any:
                 out = jitted(
                     [v.value for v in base.trainable_variables],
                     [v.value for v in base.non_trainable_variables],
                     inputs,
+                    matrix,
                 )
                 return jax.block_until_ready(out)  # JAX dispatches asynchronously
 
@@ -343,6 +332,55 @@ class Capture:
             function = tf.function(record, autograph=False)
         self._functions[key] = function
         return function
+
+    def _jax_recorder(self, base: Any, n: int, extremes: bool) -> Callable[..., Any]:
+        """A ``jax.jit`` of ``base``'s ``stateless_call`` and the post-processing, as a
+        function of (trainable values, non-trainable values, inputs, class matrix).
+
+        Compiling it took ~0.45 s of CPU on the demo conv model, in a fit of ~3.3 s (of
+        which ~2.3 s is Keras compiling its own train and test steps): as much as the
+        recorder's whole budget. Every ``fit`` of a fresh model (a sweep, the bench's
+        rounds) would pay it again, since ``jax.jit`` caches by function object. So the
+        function is shared by every capture whose extractor has the same architecture
+        (``jax_architecture_key``); the model it was traced with only supplies the
+        computation, the values are always the caller's. A model with a layer from outside
+        Keras is never shared: its ``get_config`` may not describe everything its call
+        depends on.
+        """
+        import jax  # the recorder's backend; never imported by the viewer
+
+        captured = len(self.plan.captured)
+        prediction_index = list(self.plan.prediction_index)
+        dtype = self.dtype
+        key = jax_architecture_key(base)
+        if key is not None:
+            matrix = self._class_tensor
+            key = (
+                key,
+                n,
+                extremes,
+                dtype,
+                captured,
+                tuple(prediction_index),
+                None if matrix is None else (tuple(matrix.shape), str(matrix.dtype)),
+            )
+            with _JAX_RECORDERS_LOCK:  # several callbacks' writer threads may ask
+                shared = _JAX_RECORDERS.get(key)
+                if shared is not None:
+                    _JAX_RECORDERS.move_to_end(key)
+                    return shared
+
+        def stateless(trainable: Any, non_trainable: Any, inputs: list[Any], matrix: Any) -> Any:
+            outputs, _ = base.stateless_call(trainable, non_trainable, inputs, training=False)
+            return post_process(outputs, n, extremes, matrix, captured, prediction_index, dtype)
+
+        jitted = jax.jit(stateless)
+        if key is not None:
+            with _JAX_RECORDERS_LOCK:
+                _JAX_RECORDERS[key] = jitted
+                while len(_JAX_RECORDERS) > JAX_RECORDERS_KEPT:
+                    _JAX_RECORDERS.popitem(last=False)
+        return jitted
 
     def _run_compiled(self, base: Any, inputs: list[np.ndarray], extremes: bool) -> Activations:
         n = int(inputs[0].shape[0])
@@ -365,6 +403,73 @@ class Capture:
         return self._activations(
             self._post_process(outputs, int(inputs[0].shape[0]), extremes), seconds
         )
+
+
+def post_process(
+    outputs: Any,
+    n: int,
+    extremes: bool,
+    matrix: Any | None,
+    captured: int,
+    prediction_index: list[int],
+    dtype: str,
+) -> dict[str, list[Any]]:
+    """The extractor's ``outputs`` → stored (cast) arrays, class means, predictions and,
+    for the extremes, the float32 values by sample, as backend tensors.
+
+    ``captured`` outputs come first; ``prediction_index`` locates the model's outputs;
+    ``matrix`` is the (n_classes × n) class matrix, or None for no class means.
+
+    Written with ``keras.ops`` so that one function serves both runs: traced into the
+    recorder's graph, or eagerly. Few ops per layer, because a traced graph's setup
+    (tracing, then grappler's optimization on the first call) grows with its op count.
+    The extremes are left to numpy (``Capture._activations``): reducing (samples ×
+    features) over samples measured ~5× cheaper there than in TensorFlow, and the float32
+    values reach numpy without a copy. A module function, not a method, so that a shared
+    JAX recorder (``Capture._jax_recorder``) holds no capture, hence no trained model.
+    """
+    ops = keras.ops
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    out: dict[str, list[Any]] = {"stored": [], "means": [], "values": []}
+    for tensor in outputs[:captured]:
+        out["stored"].append(ops.cast(tensor, dtype))
+        flat = ops.reshape(ops.cast(tensor, "float32"), (n, -1))
+        if matrix is not None:
+            out["means"].append(ops.matmul(matrix, flat))
+        if extremes:
+            out["values"].append(flat)
+    out["predictions"] = [ops.cast(outputs[k], "float32") for k in prediction_index]
+    return out
+
+
+#: Shared JAX recorders by architecture (``Capture._jax_recorder``), least recently used
+#: first; each holds the shadow model it was traced with.
+_JAX_RECORDERS: OrderedDict[tuple[Any, ...], Callable[..., Any]] = OrderedDict()
+_JAX_RECORDERS_LOCK = threading.Lock()
+#: How many architectures keep their compiled recorder (a sweep usually has one).
+JAX_RECORDERS_KEPT = 8
+
+
+def jax_architecture_key(model: Any) -> tuple[Any, ...] | None:
+    """What a JAX recorder traced with ``model`` depends on: its configuration (layers,
+    their arguments and connections, dtype policies) and its variables' paths, shapes and
+    dtypes; None when a layer's class is not Keras' own (a custom layer's configuration
+    may leave out what its call depends on) or the configuration cannot be serialized."""
+    layers = [model]
+    for layer in layers:  # grows while iterating: nested models' layers too
+        if not type(layer).__module__.startswith("keras."):
+            return None
+        layers.extend(getattr(layer, "layers", None) or [])
+    try:
+        config = json.dumps(model.get_config(), sort_keys=True, default=repr)
+    except Exception:  # noqa: BLE001 - unserializable: no sharing, compile per model
+        return None
+    variables = tuple(
+        (v.path, tuple(v.shape), str(v.dtype))
+        for v in [*model.trainable_variables, *model.non_trainable_variables]
+    )
+    return (type(model).__name__, config, variables)
 
 
 def _to_numpy(tensor: Any) -> np.ndarray:
