@@ -142,6 +142,75 @@ def test_mlp_shapes_weights_and_eval_mode(tmp_path: Path, data: Any) -> None:
     assert json.loads(last["attrs"][fmt.ATTR_METRICS])["loss"] == lines[-1]["loss"]
 
 
+def test_max_activation_bytes_keeps_the_first_samples_that_fit(tmp_path: Path, data: Any) -> None:
+    """The Keras callback's byte cap: the first samples whose activations fit, with one
+    warning, in every checkpoint and in model.json; class means and predictions of those."""
+    from tinspect.record.samples import MAX_ACTIVATION_BYTES, MIN_CAPPED_SAMPLES
+
+    x, y = data
+    per_sample = (32 + 32 + 32 + 16 + 16 + 10) * 2  # every recorded layer, float16
+    torch.manual_seed(0)
+    model = tm.mlp()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        directory, _ = train_and_record(
+            tmp_path, "capped", model, x, y, max_activation_bytes=70 * per_sample + 1
+        )
+    notices = [str(w.message) for w in caught if "max_activation_bytes" in str(w.message)]
+    assert notices == [
+        f"tinspect: recording 70 of the {N} samples given for 'capped': their activations take "
+        f"{per_sample} bytes each, and max_activation_bytes={70 * per_sample + 1:,} per "
+        "checkpoint (pass max_activation_bytes=None to record all)"
+    ]
+    info = model_json(directory)
+    assert info["recording"]["n_samples"] == info["dataset"]["n_samples"] == 70
+    assert info["recording"]["max_activation_bytes"] == 70 * per_sample + 1
+    model.eval()
+    with torch.no_grad():
+        outputs = model(torch.from_numpy(x[:70])).numpy()
+    for epoch in (0, 3):
+        f = read(directory / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(epoch))
+        assert f["attrs"][fmt.ATTR_N_SAMPLES] == 70
+        np.testing.assert_array_equal(f["data_samples/x"], x[:70])
+        np.testing.assert_array_equal(f["data_samples/y_class"], y[:70])
+        assert f["data_samples/y_prediction"].shape == (70, 10)
+        assert f["layers/0/activations"].shape == (70, 32)
+        means = f["layers/5/mean_class_activations"]
+        assert not np.isnan(means).any()  # every class is among the first 70 digits
+    np.testing.assert_allclose(f["data_samples/y_prediction"], outputs, atol=1e-5)
+    for c in (0, 7):
+        np.testing.assert_allclose(means[c], outputs[y[:70] == c].mean(axis=0), atol=1e-5)
+    # Never below the floor; the default keeps these small samples; None: no cap.
+    tiny = Recorder(
+        tmp_path / "floor",
+        tinspect.make_header(name="floor"),
+        tm.mlp(),
+        (x[:N], y[:N]),
+        max_activation_bytes=1,
+        checks=False,
+    )
+    with pytest.warns(UserWarning, match=f"recording {MIN_CAPPED_SAMPLES} of the {N}"):
+        tiny.checkpoint(0)
+    tiny.close()
+    assert model_json(model_dir(tmp_path / "floor"))["recording"]["n_samples"] == 64
+    for cap in (MAX_ACTIVATION_BYTES, None):
+        logdir = tmp_path / f"cap-{cap}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no notice
+            rec = Recorder(
+                logdir,
+                tinspect.make_header(name="all"),
+                tm.mlp(),
+                (x[:N], y[:N]),
+                max_activation_bytes=cap,
+                checks=False,
+            )
+            rec.checkpoint(0)
+            rec.close()
+        recording = model_json(model_dir(logdir))["recording"]
+        assert recording["n_samples"] == N and recording["max_activation_bytes"] == cap
+
+
 def test_modes_and_gradients_are_restored(tmp_path: Path, data: Any) -> None:
     x, y = data
     model = tm.SmallCNN()
@@ -354,6 +423,8 @@ def test_every_and_close_write_the_last_epoch(tmp_path: Path, data: Any) -> None
     [
         ({"every": 0}, "Received: every=0"),
         ({"max_samples": 0}, "Received: max_samples=0"),
+        ({"max_activation_bytes": 0}, "Received: max_activation_bytes=0"),
+        ({"max_activation_bytes": 1.5}, "Received: max_activation_bytes=1.5"),
         ({"activations_dtype": "int8"}, "Received: activations_dtype='int8'"),
         ({"compression": "zip"}, "Received: compression='zip'"),
         ({"input_kind": "audio"}, "Received: input_kind='audio'"),

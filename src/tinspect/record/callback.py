@@ -48,7 +48,18 @@ from tinspect.record.files import (
     to_float,
     write_text_atomic,
 )
-from tinspect.record.samples import ACTIVATION_DTYPES, class_ids_from_labels, split_samples
+from tinspect.record.samples import (
+    ACTIVATION_DTYPES,
+    MAX_ACTIVATION_BYTES,
+    cap_notice,
+    check_max_activation_bytes,
+    class_ids_from_labels,
+    samples_within,
+    split_samples,
+)
+from tinspect.record.samples import (
+    MIN_CAPPED_SAMPLES as MIN_CAPPED_SAMPLES,  # re-exported: the callback's docs name it
+)
 from tinspect.record.samples import check_choice as _check_choice
 from tinspect.record.writer import (
     BackgroundWriter,
@@ -73,32 +84,6 @@ AUTO_BUDGET = 0.05
 #: ... beyond at least this many checkpoints per fit, spread evenly over its epochs, the
 #: initialization and the last epoch included (fewer when the fit has fewer epochs).
 AUTO_MIN_CHECKPOINTS = 4
-#: Default ``max_activation_bytes``: the activations of one checkpoint (every recorded
-#: layer, in the activations dtype) stay under this many bytes; a model whose activations
-#: are larger per sample is recorded on fewer of the given samples. Every part of a
-#: checkpoint's cost but the fixed ones grows with its bytes (the forward pass, the
-#: extremes, the summaries, the HDF5 write): see ``docs/design.md``, "What the defaults cost".
-MAX_ACTIVATION_BYTES = 8_000_000
-#: ... but ``max_activation_bytes`` never cuts the samples below this many.
-MIN_CAPPED_SAMPLES = 64
-
-
-def samples_within(
-    n_samples: int,
-    bytes_per_sample: int | None,
-    max_bytes: int | None,
-    floor: int = MIN_CAPPED_SAMPLES,
-) -> int:
-    """How many of ``n_samples`` to record so that their activations, ``bytes_per_sample``
-    each, stay within ``max_bytes`` per checkpoint; never fewer than ``floor`` (or all of
-    them, when fewer were given). ``None`` for either size: no cap.
-
-    >>> samples_within(512, 45_620, 8_000_000)  # the bench's 28×28 conv net, float16
-    175
-    """
-    if max_bytes is None or not bytes_per_sample:
-        return n_samples
-    return min(n_samples, max(floor, max_bytes // bytes_per_sample))
 
 
 def auto_due(
@@ -245,16 +230,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             raise ValueError(
                 f"max_samples must be an integer >= 1. Received: max_samples={max_samples!r}"
             )
-        if max_activation_bytes is not None and (
-            isinstance(max_activation_bytes, bool)
-            or not isinstance(max_activation_bytes, int)
-            or max_activation_bytes < 1
-        ):
-            raise ValueError(
-                "max_activation_bytes must be an integer >= 1 or None. "
-                f"Received: max_activation_bytes={max_activation_bytes!r}"
-            )
-        self.max_activation_bytes = max_activation_bytes
+        self.max_activation_bytes = check_max_activation_bytes(max_activation_bytes)
         if layers is not None:
             if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
                 raise TypeError(
@@ -516,11 +492,11 @@ class InspectCheckpoint(keras.callbacks.Callback):
         keep = samples_within(self.n_samples, per_sample, self.max_activation_bytes)
         if keep >= self.n_samples:
             return
+        assert per_sample is not None and self.max_activation_bytes is not None
         _warn(
-            f"recording {keep} of the {self.n_samples} samples given for "
-            f"{self.header['name']!r}: their activations take {per_sample:,} bytes each, and "
-            f"max_activation_bytes={self.max_activation_bytes:,} per checkpoint (pass "
-            "max_activation_bytes=None to record all)"
+            cap_notice(
+                keep, self.n_samples, self.header["name"], per_sample, self.max_activation_bytes
+            )
         )
         self.inputs = [a[:keep] for a in self.inputs]
         self.labels = self.labels[:keep] if self.labels is not None else None

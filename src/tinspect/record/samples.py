@@ -18,6 +18,52 @@ from tinspect import format as fmt
 from tinspect.record.writer import normalize_compression
 
 ACTIVATION_DTYPES = ("float16", "float32")
+#: Default ``max_activation_bytes``: the activations of one checkpoint (every recorded
+#: layer, in the activations dtype) stay under this many bytes; a model whose activations
+#: are larger per sample is recorded on fewer of the given samples. Every part of a
+#: checkpoint's cost but the fixed ones grows with its bytes (the forward pass, the
+#: extremes, the summaries, the HDF5 write), in the Keras callback and the
+#: PyTorch ``Recorder`` alike: see ``docs/design.md``, "What the defaults cost".
+MAX_ACTIVATION_BYTES = 8_000_000
+#: ... but ``max_activation_bytes`` never cuts the samples below this many.
+MIN_CAPPED_SAMPLES = 64
+
+
+def samples_within(
+    n_samples: int,
+    bytes_per_sample: int | None,
+    max_bytes: int | None,
+    floor: int = MIN_CAPPED_SAMPLES,
+) -> int:
+    """How many of ``n_samples`` to record so that their activations, ``bytes_per_sample``
+    each, stay within ``max_bytes`` per checkpoint; never fewer than ``floor`` (or all of
+    them, when fewer were given). ``None`` for either size: no cap.
+
+    >>> samples_within(512, 45_620, 8_000_000)  # the bench's 28×28 conv net, float16
+    175
+    """
+    if max_bytes is None or not bytes_per_sample:
+        return n_samples
+    return min(n_samples, max(floor, max_bytes // bytes_per_sample))
+
+
+def check_max_activation_bytes(value: Any) -> int | None:
+    """``max_activation_bytes`` validated: an integer >= 1, or None for no cap."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(
+            "max_activation_bytes must be an integer >= 1 or None. "
+            f"Received: max_activation_bytes={value!r}"
+        )
+    return value
+
+
+def cap_notice(keep: int, given: int, name: str, per_sample: int, max_bytes: int) -> str:
+    """The one warning a recorder gives when ``max_activation_bytes`` keeps fewer samples."""
+    return (
+        f"recording {keep} of the {given} samples given for {name!r}: their activations "
+        f"take {per_sample:,} bytes each, and max_activation_bytes={max_bytes:,} per "
+        "checkpoint (pass max_activation_bytes=None to record all)"
+    )
 
 
 def as_array(value: Any, what: str) -> np.ndarray:
@@ -140,6 +186,7 @@ class Options:
         every: Any = 1,
         layers: Any = None,
         max_samples: Any = 512,
+        max_activation_bytes: Any = MAX_ACTIVATION_BYTES,
         activations_dtype: Any = "float16",
         compression: Any = None,
         class_names: Any = None,
@@ -176,6 +223,7 @@ class Options:
                 f"max_samples must be an integer >= 1. Received: max_samples={max_samples!r}"
             )
         self.max_samples: int = max_samples
+        self.max_activation_bytes = check_max_activation_bytes(max_activation_bytes)
         if layers is not None:
             if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
                 raise TypeError(

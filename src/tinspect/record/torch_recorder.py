@@ -44,10 +44,13 @@ from tinspect.record.files import (
     write_text_atomic,
 )
 from tinspect.record.samples import (
+    MAX_ACTIVATION_BYTES,
     Options,
+    cap_notice,
     class_ids_from_labels,
     class_weights,
     finite_extremes,
+    samples_within,
     split_samples,
 )
 from tinspect.record.writer import (
@@ -162,6 +165,12 @@ class Recorder:
             e.g. ``"0"`` or ``"block.conv1"``); None records all. Weights of every layer
             are always stored.
         max_samples: keep at most this many of ``samples`` (the first ones).
+        max_activation_bytes: keep fewer of them when one checkpoint's activations
+            (every recorded layer, in ``activations_dtype``) would exceed this many bytes,
+            but at least ``MIN_CAPPED_SAMPLES`` (64); None keeps ``max_samples``. The same
+            default (8 MB) and decision (``samples.samples_within``) as the Keras
+            callback's, taken once, at the first checkpoint, when the layers' output shapes
+            are known; one warning says so.
         activations_dtype: ``"float16"`` (half the bytes) or ``"float32"``.
         compression: None (fastest), ``"lzf"``, ``"gzip"`` or a gzip level 0-9.
         class_names: names of the classes, in class-id order.
@@ -187,6 +196,7 @@ class Recorder:
         every: int | str = 1,
         layers: Sequence[str] | None = None,
         max_samples: int = 512,
+        max_activation_bytes: int | None = MAX_ACTIVATION_BYTES,
         activations_dtype: str = "float16",
         compression: Compression = None,
         class_names: Sequence[str] | None = None,
@@ -201,6 +211,7 @@ class Recorder:
             every=every,
             layers=layers,
             max_samples=max_samples,
+            max_activation_bytes=max_activation_bytes,
             activations_dtype=activations_dtype,
             compression=compression,
             class_names=class_names,
@@ -465,7 +476,6 @@ class Recorder:
         extremes: dict[str, UnitExtremes] = {}
         skipped: dict[str, str] = {}
         hook_seconds = [0.0]
-        n = self.n_samples
 
         def hook_for(name: str) -> Any:
             def hook(module: Any, args: Any, output: Any) -> None:
@@ -483,6 +493,7 @@ class Recorder:
                     )
                     return
                 shapes[name] = tuple(int(d) for d in output.shape)
+                n = self.n_samples  # fewer on the second pass when capped (_cap_samples)
                 if output.ndim == 0 or output.shape[0] != n:
                     skipped[name] = f"its output {list(output.shape)} has no axis of {n} samples"
                 elif (wanted is None or name in wanted) and not first:
@@ -515,10 +526,18 @@ class Recorder:
                     # The architecture (channel axes) decides how units reduce: describe it
                     # from this pass, then reduce its outputs in a second one.
                     self._describe(order, shapes, skipped)
+                    capped = self._cap_samples(shapes)
                     order.clear()
                     shapes.clear()
                     first = False
-                    self.module(*args, **kwargs)
+                    if capped:  # the second pass, timed, gives this checkpoint's predictions
+                        args, kwargs = self._feed()
+                        start, hooks = time.perf_counter(), hook_seconds[0]
+                        prediction = self.module(*args, **kwargs)
+                        predictions = [_numpy(t.float()) for t in _tensors(prediction)]
+                        seconds = time.perf_counter() - start - (hook_seconds[0] - hooks)
+                    else:
+                        self.module(*args, **kwargs)
         finally:
             for handle in handles:
                 handle.remove()
@@ -636,6 +655,37 @@ class Recorder:
         self._n_classes = n_classes
         matrix = class_weights(self.class_ids, n_classes)
         self._class_matrix = None if matrix is None else torch.from_numpy(matrix)
+
+    def _cap_samples(self, shapes: Mapping[str, tuple[int, ...] | None]) -> bool:
+        """Keep the first samples whose activations fit ``max_activation_bytes`` (decided
+        once, from the first pass's output shapes; one warning). True if fewer are kept.
+
+        Every recorded layer counts, also one that will be stored as a link to its inbound
+        layer's values, as in the Keras callback: the bytes stored are at most the cap.
+        """
+        o = self.options
+        values = 0
+        for name, reason in self._plan.items():
+            shape = shapes.get(name)
+            if reason is None and shape:
+                values += math.prod(shape[1:])
+        per_sample = values * np.dtype(o.activations_dtype).itemsize
+        keep = samples_within(self.n_samples, per_sample, o.max_activation_bytes)
+        if keep >= self.n_samples:
+            return False
+        assert o.max_activation_bytes is not None
+        _warn(
+            cap_notice(
+                keep, self.n_samples, self.header["name"], per_sample, o.max_activation_bytes
+            )
+        )
+        self.inputs = [a[:keep] for a in self.inputs]
+        self.labels = self.labels[:keep] if self.labels is not None else None
+        self.class_ids = self.class_ids[:keep] if self.class_ids is not None else None
+        self.n_samples = keep
+        matrix = class_weights(self.class_ids, self._n_classes or 0)
+        self._class_matrix = None if matrix is None else torch.from_numpy(matrix)
+        return True
 
     def _warn_unseen(self, outputs: dict[str, Any]) -> None:
         """One warning for the layers whose activations the hooks could not see."""
@@ -836,6 +886,7 @@ class Recorder:
             "recording": {
                 "every": self.every,
                 "n_samples": self.n_samples,
+                "max_activation_bytes": o.max_activation_bytes,
                 "activations_dtype": o.activations_dtype,
                 "compression": o.compression,
                 "layers": [n for n, reason in self._plan.items() if reason is None],
