@@ -225,3 +225,46 @@ def listing_of(store: Store) -> list[list]:
     from tinspect.cli import ls_rows
 
     return ls_rows(store)[1]
+
+
+async def test_the_loader_starts_when_the_first_screen_is_complete(
+    many: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The footer's keys drawn (``KeysDrawn``) start the loader, not the fallback timer."""
+    from tinspect.tui.screens import main
+    from tinspect.tui.widgets.bars import KeysFooter
+
+    monkeypatch.setattr(main, "BACKGROUND_START_SECONDS", 600.0)
+    store = Store(many, cache=Cache(None), budget=0.0)
+    assert store.pending
+    app = TinspectApp(store, refresh_seconds=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(200):  # at most ~10 s; the fallback would take 600
+            await pilot.pause(0.05)
+            if not store.pending:
+                break
+        await settle(pilot)
+        assert app.main.query_one(KeysFooter).children  # the keys are drawn
+        assert store.pending == 0 and len(store.models) == 240
+
+
+def test_a_walk_keeps_only_the_headline_of_the_models_it_parsed(many: Path) -> None:
+    """10,000 parsed model.json files held 600 MB: a walk releases them once read, and
+    what L3 and ls show, or a screen asks for later, is what the files say."""
+    from tinspect.store.model import ModelLogs
+    from tinspect.store.problems import ProblemLog
+
+    store = Store(many, cache=Cache(None))
+    assert len(store.models) == 240
+    assert all(not m.loaded and m._metrics is None for m in store.models.values())
+    for model in list(store.models.values())[:12]:
+        fresh = ModelLogs(model.directory, many)
+        fresh.refresh(ProblemLog())
+        assert model.total_params == fresh.total_params > 0
+        assert model.layer_classes == fresh.layer_classes
+        assert model.last_metrics() == fresh.last_metrics() and model.n_metric_rows > 0
+        assert [layer.name for layer in model.layers] == [layer.name for layer in fresh.layers]
+        assert model.metrics == fresh.metrics and model.info == fresh.info
+        assert model.loaded  # read back on first use, kept from then on
+    store.refresh()  # an unchanged logdir: nothing re-read, nothing reported
+    assert not store.refresh()

@@ -60,16 +60,6 @@ class TinspectApp(App[None]):
         if self.keymap:
             self.set_keymap(self.keymap)
 
-    def on_ready(self) -> None:
-        """The first frame is drawn: only now start the loader and the guides (started at
-        mount, their threads competed with the first paint for the GIL)."""
-        import os
-        import time
-
-        with open("/tmp/trace.txt", "a") as f:
-            f.write(f"ready at {time.time() - float(os.environ.get('TRACE_T0', '0')):.3f}\n")
-        self.main.start_background()
-
     async def action_quit(self) -> None:
         self.workers.cancel_all()  # guide and card workers stop at their next check
         self.exit()

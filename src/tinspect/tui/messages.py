@@ -86,6 +86,10 @@ class StatusMessage(Message):
     text: str
 
 
+class KeysDrawn(Message):
+    """The footer's keys are on screen: the first screen is complete."""
+
+
 @dataclass
 class StoreChanged(Message):
     """The refresh worker found new, changed or removed models and checkpoints (or the

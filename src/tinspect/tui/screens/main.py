@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, OptionList
+from textual.widgets import ContentSwitcher, OptionList
 from textual.worker import get_current_worker
 
 from tinspect.query import write_table
@@ -34,6 +34,7 @@ from tinspect.tui.messages import (
     GuidesComputed,
     InterestComputed,
     JumpRequested,
+    KeysDrawn,
     ModelGuides,
     ModelsShown,
     OpenRequested,
@@ -46,7 +47,7 @@ from tinspect.tui.palette import ModelColours
 from tinspect.tui.selection import Selection
 from tinspect.tui.state import Guides, Place
 from tinspect.tui.tools import Tool, applicable
-from tinspect.tui.widgets.bars import Crumbs, StatusLine
+from tinspect.tui.widgets.bars import Crumbs, KeysFooter, StatusLine
 from tinspect.tui.widgets.card import WidgetCard
 from tinspect.tui.widgets.experiments import ExperimentTree
 from tinspect.tui.widgets.graph import ModelView
@@ -58,6 +59,9 @@ LEVEL_IDS = {3: "experiments", 2: "model-view", 1: "layer"}
 LOAD_SLICE_SECONDS = 0.3
 #: Seconds of checks between two updates of the findings the viewer shows.
 GUIDES_BATCH_SECONDS = 0.5
+#: At the latest, seconds after mount to start the loader and guides (normally they start
+#: when the footer's keys are drawn, ``KeysDrawn``).
+BACKGROUND_START_SECONDS = 1.0
 
 
 class MainScreen(ReportsWorkerErrors, Screen[None]):
@@ -175,7 +179,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
                 )
             yield WidgetPanel(id="widgets")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def tree(self) -> ExperimentTree:
@@ -200,10 +204,15 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         self.tree.focus()
         self.update_crumbs()
         self.status()
+        # The background work starts once the first screen is complete (its footer's keys
+        # drawn: ``KeysDrawn``), at the latest after this long.
+        self.set_timer(BACKGROUND_START_SECONDS, self.start_background)
 
+    @on(KeysDrawn)
     def start_background(self) -> None:
-        """Start the work that waits for the first frame (the app's ``Ready``): reading the
-        models the first screen did not wait for, the periodic refresh, the guides."""
+        """Start what waits for the first screen: reading the models it did not wait for,
+        the periodic refresh, the guides (their threads would take the GIL from its last
+        frames)."""
         if self._started:
             return
         self._started = True

@@ -1,4 +1,4 @@
-"""The two one-line bars: breadcrumbs on top, the status line below.
+"""The one-line bars: breadcrumbs on top, the status line and the keys below.
 
 The breadcrumbs name where the user is (logdir › experiment › model › layer › unit) with
 clickable parts, and, right-aligned so it stays visible at 80 columns however long the path,
@@ -13,9 +13,10 @@ from pathlib import Path
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from tinspect.store import Severity, Store
+from tinspect.tui.messages import KeysDrawn
 from tinspect.tui.palette import ModelColours
 from tinspect.tui.selection import Selection
 
@@ -91,3 +92,21 @@ class StatusLine(Static):
         elif serious:
             text += f"  [dim]{escape(str(serious[-1]))}[/dim]"
         self.update(text)
+
+
+class KeysFooter(Footer):
+    """Textual's footer, which tells its screen once its keys are on screen.
+
+    The footer draws its keys a few frames after the rest (when the screen's bindings are
+    first published). The main screen starts its loader and guides only then: started
+    earlier, their threads took the GIL from those frames and the keys of a 10,000-model
+    logdir appeared 0.4 s after its tree.
+    """
+
+    _told = False
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        if not self._told and self.children:
+            self._told = True
+            self.call_after_refresh(self.post_message, KeysDrawn())
