@@ -608,6 +608,35 @@ def test_compiled_and_eager_runs_record_the_same(rng: np.random.Generator) -> No
     )
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="autograd is torch's")
+def test_the_torch_recorder_runs_without_autograd(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorder never differentiates: its forward pass and post-processing run under
+    ``torch.no_grad`` (~half a checkpoint's CPU time otherwise), which ends with the run."""
+    import torch
+
+    from tinspect.record import capture as capture_module
+    from tinspect.record.capture import Capture, class_weights
+
+    seen: list[bool] = []
+    real = capture_module.post_process
+
+    def spy(outputs: Any, *args: Any) -> Any:
+        seen.append(torch.is_grad_enabled() or any(t.requires_grad for t in outputs))
+        return real(outputs, *args)
+
+    monkeypatch.setattr(capture_module, "post_process", spy)
+    model = repeat_model()
+    x = rng.normal(size=(40, 4, 4, 2)).astype(np.float32)
+    capture = Capture(model, None, class_weights(rng.integers(0, 3, size=40), 3), "float16")
+    weights = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    for given in (weights, None):  # the shadow (writer thread), the live model (main)
+        run = capture.run([x], given, extremes=True)
+        assert run.stored and run.stored[0].dtype == np.float16
+    assert seen == [False, False] and torch.is_grad_enabled()
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="the shared recorder is JAX's")
 def test_models_of_one_architecture_share_one_compiled_jax_recorder(
     rng: np.random.Generator, caplog: pytest.LogCaptureFixture
