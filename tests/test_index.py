@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -119,7 +120,7 @@ def test_a_rewrite_within_the_same_timestamp_tick_is_not_missed(logs: Path, cach
         b"\x00\xff not json",
         b"[]",
         b'{"tinspect_index": 999}\n{}',
-        b'{"tinspect_index": 1, "root": "/somewhere/else"}\n{}',
+        b'{"tinspect_index": %d, "root": "/somewhere/else"}\n' % header_index.INDEX_VERSION,
         b"",
         b"TRUNCATE",
         b"FLIP",
@@ -141,6 +142,27 @@ def test_a_corrupt_or_foreign_index_is_ignored_and_rebuilt(
     store = open_store(logs, cache)
     assert listing(store) == expected and not list(store.problems)
     assert header_index.load(path, logs)  # rewritten, valid again
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"no tab at all", b'5\t{"json": [1, 2]}', b'"a"\tnot json', b"\t{}", b'"x"\t[1, 2]'],
+    ids=["no-tab", "key-not-a-string", "entry-not-json", "empty-key", "entry-not-an-object"],
+)
+def test_a_signed_index_with_a_malformed_line_is_not_trusted(
+    logs: Path, cache: Path, line: bytes
+) -> None:
+    """Each line is ``"dir"<TAB>{entry}``: a line that is not, even correctly signed, makes
+    the index (a bad line structure) or that entry (bad content) unusable, never a crash."""
+    expected = listing(open_store(logs, cache))
+    path = index_file(logs, cache)
+    meta, _newline, body = path.read_bytes().partition(b"\n")
+    body = body + line + b"\n"
+    header = json.loads(meta)
+    header["sha256"] = hashlib.sha256(body).hexdigest()
+    path.write_bytes(json.dumps(header).encode() + b"\n" + body)
+    store = open_store(logs, cache)
+    assert listing(store) == expected and not list(store.problems)
 
 
 def test_an_index_entry_that_lies_is_not_believed(logs: Path, cache: Path) -> None:
