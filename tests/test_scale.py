@@ -268,3 +268,18 @@ def test_a_walk_keeps_only_the_headline_of_the_models_it_parsed(many: Path) -> N
         assert model.loaded  # read back on first use, kept from then on
     store.refresh()  # an unchanged logdir: nothing re-read, nothing reported
     assert not store.refresh()
+
+
+async def test_findings_say_which_models_were_checked(many: Path) -> None:
+    """The viewer checks the models it has shown; F says so while that is not all."""
+    from tinspect.tui.screens.guide import FindingsScreen
+
+    app = TinspectApp(Store(many, cache=Cache(None)), refresh_seconds=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        shown = len(app.main.tree.shown_models())
+        assert 0 < shown < 240
+        await pilot.press("F")
+        assert isinstance(app.screen, FindingsScreen)
+        scope = str(app.screen.query_one("#findings-scope").render())
+        assert f"{shown} of 240 models shown so far" in scope and "tinspect check" in scope

@@ -563,6 +563,7 @@ async def test_findings_badges_and_jump() -> None:
         assert "skip" in app.main.guides.badges[(app.store.model("dense_skip").id, None)]
         await pilot.press("F")
         assert isinstance(app.screen, FindingsScreen)
+        assert not app.screen.query("#findings-scope")  # every model was checked
         await pilot.press("enter")
         await settle(pilot)
         assert app.main.place.level == 2 and app.main.selection.uoa.model == vae

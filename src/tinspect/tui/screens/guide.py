@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.padding import Padding
 from rich.text import Text
 from textual.app import ComposeResult
@@ -92,10 +93,15 @@ class FindingsScreen(ModalScreen[str]):
 
     BINDINGS = [Binding("escape,F", "close", "close", id="findings.close")]
 
-    def __init__(self, findings: list[Any], epochs_of: dict[str, list[int]]) -> None:
+    def __init__(
+        self, findings: list[Any], epochs_of: dict[str, list[int]], scope: str = ""
+    ) -> None:
+        """``scope`` says which models were checked when not all were (thousands of models:
+        the viewer checks those it has shown)."""
         super().__init__()
         self.findings = findings
         self.epochs_of = epochs_of
+        self.scope = scope
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal wide"):
@@ -103,6 +109,8 @@ class FindingsScreen(ModalScreen[str]):
                 f"[b]findings[/b]: {len(self.findings)} (heuristics; Enter jumps to the unit)",
                 classes="modal-title",
             )
+            if self.scope:
+                yield Static(f"[dim]{escape(self.scope)}[/dim]", id="findings-scope")
             yield Static(error_timeline(self.findings, self.epochs_of), id="findings-timeline")
             options = []
             for i, finding in enumerate(self.findings):

@@ -390,7 +390,15 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         from tinspect.tui.screens.guide import FindingsScreen
 
         epochs = {m.id: m.epochs for m in self.store.models.values()}
-        self.app.push_screen(FindingsScreen(list(self.guides.findings), epochs), self._jump_path)
+        checked, total = len(self._guided), len(self.store.models)
+        scope = (
+            f"in the {checked} of {total} models shown so far (open experiments for more; "
+            "tinspect check reads all)"
+            if checked < total
+            else ""
+        )
+        findings = list(self.guides.findings)
+        self.app.push_screen(FindingsScreen(findings, epochs, scope), self._jump_path)
 
     def _jump_path(self, path: str | None) -> None:
         if not path:
