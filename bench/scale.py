@@ -47,13 +47,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import pexpect
 import pyte
 
 import tinspect
 from bench import scale_logdir
 from bench.read import ROOT, Figure, Target, rotated, tinspect_command
 from bench.read import report as read_report
+from bench.view import Terminal, screen_ready
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
 COLUMNS, LINES = 100, 30
@@ -93,47 +93,22 @@ def vm_hwm_mb(pid: int) -> float:
 
 def launch(logdir: Path, cache: Path, marker: str, n_models: int) -> Launch:
     """Spawn the viewer, wait for the first screen, then for every model; quit."""
-    screen = pyte.Screen(COLUMNS, LINES)
-    stream = pyte.ByteStream(screen)
-    start = time.perf_counter()
-    child = pexpect.spawn(
-        tinspect_command()[0],
-        [*tinspect_command()[1:], str(logdir), "--refresh", "0"],
-        dimensions=(LINES, COLUMNS),
-        env=env_with(cache),
-        cwd=str(ROOT),
-    )
-    child.delaybeforesend = None
-    ready = complete = None
+    argv = [*tinspect_command(), str(logdir), "--refresh", "0"]
+    terminal = Terminal(argv, env_with(cache), COLUMNS, LINES, TIMEOUT)
+
+    def all_read(screen: pyte.Screen) -> bool:
+        status = screen.display[-2] if len(screen.display) > 1 else ""
+        settled = "reading" not in status and "checking" not in status
+        return f"{n_models} models" in status and settled
+
     try:
-        while complete is None:
-            left = max(0.0, start + TIMEOUT - time.perf_counter())
-            try:
-                data = child.read_nonblocking(1 << 16, timeout=left)
-            except (pexpect.EOF, pexpect.TIMEOUT) as error:
-                raise RuntimeError(
-                    f"{type(error).__name__} before all models of {logdir}; screen:\n"
-                    + "\n".join(screen.display)
-                ) from None
-            arrived = time.perf_counter()
-            stream.feed(data)
-            lines = screen.display
-            footer = next((line for line in reversed(lines) if line.strip()), "")
-            if ready is None and "tools" in footer and any(marker in line for line in lines):
-                ready = arrived
-            status = lines[-2] if len(lines) > 1 else ""
-            settled = "reading" not in status and "checking" not in status
-            if ready is not None and f"{n_models} models" in status and settled:
-                complete = arrived
-        rss = vm_hwm_mb(child.pid)
-        child.send("q")
-        child.expect(pexpect.EOF, timeout=30)
-        child.close()
+        ready = terminal.wait_for(lambda screen: screen_ready(screen, marker), "the first screen")
+        complete = terminal.wait_for(all_read, "all models")
+        rss = vm_hwm_mb(terminal.child.pid)
+        terminal.quit()
     finally:
-        if child.isalive():
-            child.close(force=True)
-    assert ready is not None
-    return Launch(ready - start, complete - start, rss)
+        terminal.close()
+    return Launch(ready - terminal.start, complete - terminal.start, rss)
 
 
 def run_ls(logdir: Path, cache: Path) -> tuple[float, float]:

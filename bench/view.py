@@ -124,56 +124,79 @@ def screen_ready(screen: pyte.Screen, marker: str) -> bool:
     return "tools" in footer and any(marker in line for line in lines)
 
 
-def launch(argv: Sequence[str], marker: str) -> Launch:
-    """Spawn ``argv`` in a PTY, wait until ``screen_ready``, then send ``q`` and wait for EOF."""
-    screen = pyte.Screen(COLUMNS, LINES)
-    stream = pyte.ByteStream(screen)
-    received = 0
-    first: float | None = None
-    start = time.perf_counter()
-    child = pexpect.spawn(
-        argv[0],
-        list(argv[1:]),
-        dimensions=(LINES, COLUMNS),
-        env=pty_env(),
-        cwd=str(ROOT),
-    )
-    child.delaybeforesend = None  # pexpect sleeps 50 ms before every send by default
-    try:
-        deadline = start + LAUNCH_TIMEOUT
-        while True:
-            left = max(0.0, deadline - time.perf_counter())  # 0: TIMEOUT unless data waits
+class Terminal:
+    """A command in a pseudo-terminal with an emulated screen (pyte): what a user sees, and
+    when. ``bench.scale`` drives it too."""
+
+    def __init__(
+        self, argv: Sequence[str], env: dict[str, str], columns: int, lines: int, timeout: float
+    ) -> None:
+        self.argv = list(argv)
+        self.screen = pyte.Screen(columns, lines)
+        self._stream = pyte.ByteStream(self.screen)
+        self.received = 0
+        self.first: float | None = None  # when the first byte arrived
+        self.start = self.arrived = time.perf_counter()  # arrived: the latest bytes
+        self.deadline = self.start + timeout
+        self.child = pexpect.spawn(
+            argv[0], self.argv[1:], dimensions=(lines, columns), env=env, cwd=str(ROOT)
+        )
+        self.child.delaybeforesend = None  # pexpect sleeps 50 ms before every send by default
+
+    def wait_for(self, done: Callable[[pyte.Screen], bool], what: str) -> float:
+        """Read output until ``done(screen)``; the arrival time (perf_counter) of the bytes
+        that made it true. A timeout or an exit first raises, with the screen."""
+        while not done(self.screen):
+            left = max(0.0, self.deadline - time.perf_counter())  # 0: TIMEOUT unless data waits
             try:
-                data = child.read_nonblocking(1 << 16, timeout=left)
+                data = self.child.read_nonblocking(1 << 16, timeout=left)
             except (pexpect.EOF, pexpect.TIMEOUT) as error:
                 raise RuntimeError(
-                    f"{type(error).__name__} before the L3 screen of {argv}; screen:\n"
-                    + "\n".join(screen.display)
+                    f"{type(error).__name__} before {what} of {self.argv}; screen:\n"
+                    + "\n".join(self.screen.display)
                 ) from None
-            arrived = time.perf_counter()
-            if first is None:
-                first = arrived
-            received += len(data)
-            stream.feed(data)
-            if screen_ready(screen, marker):
-                ready = arrived
-                break
-        child.send("q")
-        child.expect(pexpect.EOF, timeout=QUIT_TIMEOUT)
+            self.arrived = time.perf_counter()
+            if self.first is None:
+                self.first = self.arrived
+            self.received += len(data)
+            self._stream.feed(data)
+        return self.arrived
+
+    def quit(self) -> float:
+        """Send ``q`` and wait for the end of file; the seconds that took."""
+        sent = time.perf_counter()
+        self.child.send("q")
+        self.child.expect(pexpect.EOF, timeout=QUIT_TIMEOUT)
         ended = time.perf_counter()
-        child.close()
+        self.child.close()
+        if self.child.exitstatus != 0:
+            raise RuntimeError(
+                f"{self.argv} exited with {self.child.exitstatus} / {self.child.signalstatus}"
+            )
+        return ended - sent
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.close(force=True)
+
+
+def launch(argv: Sequence[str], marker: str) -> Launch:
+    """Spawn ``argv`` in a PTY, wait until ``screen_ready``, then send ``q`` and wait for EOF."""
+    terminal = Terminal(argv, pty_env(), COLUMNS, LINES, LAUNCH_TIMEOUT)
+    try:
+        ready = terminal.wait_for(lambda screen: screen_ready(screen, marker), "the L3 screen")
+        received = terminal.received
+        quit_seconds = terminal.quit()
     finally:
-        if child.isalive():
-            child.close(force=True)
-    if child.exitstatus != 0:
-        raise RuntimeError(f"{argv} exited with {child.exitstatus} / {child.signalstatus}")
+        terminal.close()
+    assert terminal.first is not None
     return Launch(
-        first - start,
-        ready - start,
-        ended - ready,
-        child.exitstatus,
+        terminal.first - terminal.start,
+        ready - terminal.start,
+        quit_seconds,
+        terminal.child.exitstatus,
         received,
-        [line.rstrip() for line in screen.display],
+        [line.rstrip() for line in terminal.screen.display],
     )
 
 
