@@ -282,4 +282,4 @@ async def test_findings_say_which_models_were_checked(many: Path) -> None:
         await pilot.press("F")
         assert isinstance(app.screen, FindingsScreen)
         scope = str(app.screen.query_one("#findings-scope").render())
-        assert f"{shown} of 240 models shown so far" in scope and "tinspect check" in scope
+        assert f"the {shown} models shown so far, of 240 " in scope and "tinspect check" in scope

@@ -391,10 +391,11 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
 
         epochs = {m.id: m.epochs for m in self.store.models.values()}
         checked, total = len(self._guided), len(self.store.models)
+        read = f"{total} read so far" if self.store.pending else f"{total}"
         scope = (
-            f"in the {checked} of {total} models shown so far (open experiments for more; "
+            f"in the {checked} models shown so far, of {read} (open experiments for more; "
             "tinspect check reads all)"
-            if checked < total
+            if checked < total or self.store.pending
             else ""
         )
         findings = list(self.guides.findings)
