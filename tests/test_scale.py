@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from textual.widgets import OptionList
 
 from tinspect import format as fmt
 from tinspect.store import Store
@@ -283,3 +284,48 @@ async def test_findings_say_which_models_were_checked(many: Path) -> None:
         assert isinstance(app.screen, FindingsScreen)
         scope = str(app.screen.query_one("#findings-scope").render())
         assert f"the {shown} models shown so far, of 240 " in scope and "tinspect check" in scope
+
+
+def test_a_layer_search_reads_every_model_but_keeps_none(many: Path) -> None:
+    from tinspect.analysis.find import find_units
+
+    store = Store(many, cache=Cache(None))
+    hits = find_units(store, "dense")  # a kind: every model's layers
+    named = find_units(store, "z_mean")  # a name
+    assert len({h.model_id for h in hits}) > 100 and named
+    assert not any(m.loaded for m in store.models.values())
+
+
+async def test_enter_in_a_layer_search_applies_when_the_search_is_done(
+    many: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enter before a layer search is done does not run it on the UI thread: the modal
+    says so and goes to the first hit when the worker finishes."""
+    import threading
+
+    from tinspect.analysis import find
+
+    gate, real = threading.Event(), find.find_units
+
+    def slow_find_units(store: Store, query: str) -> list:
+        gate.wait(30)  # a search over thousands of models, still running
+        return real(store, query)
+
+    monkeypatch.setattr(find, "find_units", slow_find_units)
+    app = TinspectApp(Store(many, cache=Cache(None)), refresh_seconds=0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")  # L2 of the first model: a search there is of layers only
+        await settle(pilot)
+        assert app.main.place.level == 2
+        await pilot.press("slash", *chars("z_mean"), "enter")
+        await pilot.pause()
+        results = app.screen.query_one("#search-results", OptionList)  # still open, answering
+        assert "searching" in str(results.get_option_at_index(0).prompt)
+        gate.set()
+        await settle(pilot)
+        assert app.screen is app.main
+        assert app.main.selection.uoa is not None and app.main.selection.uoa.layer == "z_mean"
+        # Loaded: the models the screen showed (guides, the two opened), not all 240.
+        loaded = {m.id for m in app.store.models.values() if m.loaded}
+        assert len(loaded - set(app.main._guided)) <= 2 and len(loaded) < 120

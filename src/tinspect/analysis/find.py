@@ -54,7 +54,7 @@ class Hit:
 
 def _is_kind(store: Store, word: str) -> bool:
     probe = search(store, word)
-    return bool(probe) or any(find_kinds(m, word) for m in store.models.values())
+    return bool(probe) or any(find_kinds(m.transient(), word) for m in store.models.values())
 
 
 def _model_text(model: ModelLogs) -> str:
@@ -101,7 +101,7 @@ def find_units(store: Store, query: str) -> list[Hit]:
                     break
     else:
         for model in store.ordered_models():
-            for info in model.layers:
+            for info in model.transient().layers:  # read once, not kept
                 if all(n in info.name.lower() for n in names):
                     hits.append(
                         Hit(

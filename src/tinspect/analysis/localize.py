@@ -607,7 +607,7 @@ def search(store: Store, query: str) -> list[tuple[str, Match]]:
     tests = [t for w in words if (t := _structure_filter(w)) is not None]
     kinds = [w for w in words if _structure_filter(w) is None]
     found: list[tuple[str, Match]] = []
-    for model in _models(store):
+    for model in (m.transient() for m in _models(store)):  # read once, not kept
         if tests:
             matches = [m for m in structures(model) if any(t(m.badge) for t in tests)]
             if kinds:

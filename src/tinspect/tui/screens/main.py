@@ -59,6 +59,9 @@ LEVEL_IDS = {3: "experiments", 2: "model-view", 1: "layer"}
 LOAD_SLICE_SECONDS = 0.3
 #: Seconds of checks between two updates of the findings the viewer shows.
 GUIDES_BATCH_SECONDS = 0.5
+#: Up to this many models, Enter in a search finds every hit on the spot (a few ms); beyond,
+#: the search's worker finishes it (a layer search reads every model.json: seconds).
+SEARCH_ON_THE_SPOT_MODELS = 200
 #: At the latest, seconds after mount to start the loader and guides (normally they start
 #: when the footer's keys are drawn, ``KeysDrawn``).
 BACKGROUND_START_SECONDS = 1.0
@@ -949,6 +952,7 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
                 query if query is not None else self.guides.search,
                 filters=at_l3,
                 quick=quick if at_l3 else None,
+                large=len(self.store.models) > SEARCH_ON_THE_SPOT_MODELS,
             ),
             self._searched,
         )

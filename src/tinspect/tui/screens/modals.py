@@ -423,10 +423,14 @@ class Search(ModalScreen["SearchResult"]):
         query: str = "",
         filters: bool = False,
         quick: Callable[[str], list[Any]] | None = None,
+        large: bool = False,
     ) -> None:
+        """``large``: the finder takes long (thousands of models); Enter and ↓ then never
+        wait for it on the UI thread."""
         super().__init__()
         self.finder = finder  # query -> hits with .path and .what
         self.quick = quick  # query -> hits shown at once, before ``finder``'s (headers only)
+        self.large = large
         self.query_text = query
         self.filters = filters  # at L3: the first option may filter the models
         self.hits: list[Any] = []
@@ -454,7 +458,9 @@ class Search(ModalScreen["SearchResult"]):
             )
 
     def on_mount(self) -> None:
-        self._shown_for: str | None = None
+        self._shown_for: str | None = None  # the query whose hits are all shown
+        self._partial_for: str | None = None  # the query whose quick hits are shown
+        self._submit_when: str | None = None  # Enter pressed: apply when its search is done
         self._search(self.query_text)
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
@@ -495,7 +501,9 @@ class Search(ModalScreen["SearchResult"]):
         if self._shown_for == text:
             return  # complete already (Enter or ↓ asked for it): keep the highlight
         self.hits, self._shown_for = hits, None if partial else text
+        self._partial_for = text if partial else None
         results = self.query_one("#search-results", OptionList)
+        highlighted = results.highlighted if results.has_focus else None
         results.set_options(
             [
                 Option(
@@ -507,16 +515,18 @@ class Search(ModalScreen["SearchResult"]):
                 for i, h in enumerate(self.hits[:200])
             ]
         )
+        if highlighted is not None and highlighted < results.option_count:
+            results.highlighted = highlighted  # the quick hits come first: the same one
+        if not partial and self._submit_when == text:
+            self.dismiss(self._result(0 if self.hits else None))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._search(event.value)
 
-    def _current(self) -> None:
-        """Make the results answer the query as typed (Enter before the search finished)."""
-        text = self.query_one("#search-input", Input).value
-        if self._shown_for != text:
-            self.workers.cancel_group(self, "search")
-            self._fill(text, self._find(text))
+    def _complete(self, text: str) -> None:
+        """Every hit of ``text`` now, on the UI thread (a small logdir: a few ms)."""
+        self.workers.cancel_group(self, "search")
+        self._fill(text, self._find(text))
 
     def dismiss(self, result: Any = None) -> Any:
         self.workers.cancel_group(self, "search")  # a search still running shows nothing
@@ -533,9 +543,26 @@ class Search(ModalScreen["SearchResult"]):
         return SearchResult(text, hit.path if hit is not None else None, units)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._current()
+        """Go to the highlighted hit. Before the search is done: a jump or a filter (the
+        quick, headers-only hits) applies at once; a layer search applies when its worker
+        finishes (at thousands of models it reads every model.json: seconds, which the UI
+        thread must not spend)."""
+        text = event.value
         results = self.query_one("#search-results", OptionList)
-        self.dismiss(self._result(results.highlighted or 0 if results.option_count else None))
+        if self._shown_for != text and (not self.large or not text.strip()):
+            self._complete(text)  # quick enough on the spot (or nothing to find)
+        if self._shown_for == text:
+            self.dismiss(self._result(results.highlighted or 0 if results.option_count else None))
+            return
+        if self._partial_for != text and self.quick is not None:
+            self._fill(text, self.quick(text), partial=True)
+        if self._partial_for == text and self.hits:
+            self.dismiss(self._result(results.highlighted or 0))
+            return
+        self._submit_when = text
+        results.set_options([Option(Text("searching…", style="dim"), disabled=True)])
+        if not any(w.group == "search" and w.is_running for w in self.workers):
+            self._search(text)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self._result(int(event.option.id or 0)))
@@ -544,8 +571,13 @@ class Search(ModalScreen["SearchResult"]):
         self.dismiss(None)
 
     def action_results(self) -> None:
-        """↓ in the query: into the results, on the first one (OptionList moves on from it)."""
-        self._current()
+        """↓ in the query: into the results shown, on the first one (OptionList moves on
+        from it); the rest of a running search is added below without moving it."""
+        text = self.query_one("#search-input", Input).value
+        if self._shown_for != text and not self.large:
+            self._complete(text)
+        elif self._shown_for != text and self._partial_for != text and self.quick is not None:
+            self._fill(text, self.quick(text), partial=True)
         results = self.query_one("#search-results", OptionList)
         if results.option_count and not results.has_focus:
             results.focus()
