@@ -52,8 +52,8 @@ class Hit:
     keeps: frozenset[str] | None = None
 
 
-def _is_kind(store: Store, word: str) -> bool:
-    probe = search(store, word)
+def _is_kind(store: Store, word: str, probe: list[Any]) -> bool:
+    """Whether ``word`` names a kind (``probe``: ``search(store, word)``'s hits)."""
     return bool(probe) or any(find_kinds(m.transient(), word) for m in store.models.values())
 
 
@@ -88,10 +88,13 @@ def find_units(store: Store, query: str) -> list[Hit]:
     if not words:
         return []
     hits: list[Hit] = exact_hits(store, text)
-    kinds = [w for w in words if _is_kind(store, w)]
+    # Each word's search once: at thousands of models every pass reads every model.json.
+    probes = {w: search(store, w) for w in words}
+    kinds = [w for w in words if _is_kind(store, w, probes[w])]
     names = [w for w in words if w not in kinds]
     if kinds:
-        for _path, match in search(store, " ".join(kinds)):
+        found = probes[kinds[0]] if len(kinds) == 1 else search(store, " ".join(kinds))
+        for _path, match in found:
             for layer in match.layers if len(match.layers) > 1 and names else match.layers[:1]:
                 if all(n in layer.lower() for n in names):
                     what = match.what if len(match.layers) == 1 else f"{match.badge}: {match.what}"
