@@ -500,6 +500,8 @@ class Search(ModalScreen["SearchResult"]):
             return  # a result for a query the user has typed past
         if self._shown_for == text:
             return  # complete already (Enter or ↓ asked for it): keep the highlight
+        if partial and self._submit_when == text:
+            return  # Enter found no quick hit: "searching…" stays until the layers are in
         self.hits, self._shown_for = hits, None if partial else text
         self._partial_for = text if partial else None
         results = self.query_one("#search-results", OptionList)
