@@ -23,18 +23,13 @@ from tinspect.tui.selection import PairSelection, Selection
 from tinspect.tui.tools import BY_ID, applicable
 
 from .conftest import ROOT
+from .test_tui import settle
 
 
 @pytest.fixture(autouse=True)
 def setup(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TINSPECT_CACHE_DIR", "off")
     monkeypatch.chdir(ROOT)
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def test_the_tools_apply_only_where_attributions_are() -> None:

@@ -15,6 +15,7 @@ from tinspect.store import Store
 from tinspect.tui.app import TinspectApp
 
 from .conftest import ROOT
+from .test_tui import started
 
 SIZES = [(100, 30), (80, 24)]
 KEY_NAMES = {"_": "underscore", " ": "space", "/": "slash", "-": "minus"}
@@ -41,6 +42,7 @@ def keys(*groups: list[str] | str, top: bool = True) -> Callable[..., Awaitable[
 
     async def run_before(pilot) -> None:
         await pilot.pause()
+        await started(pilot)
         await pilot.app.workers.wait_for_complete()
         for group in groups:
             await pilot.press(*([group] if isinstance(group, str) else group))

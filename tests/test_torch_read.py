@@ -10,7 +10,6 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
@@ -30,6 +29,7 @@ from tinspect.tui.tools import TOOLS, applicable  # noqa: E402
 from tinspect.tui.widgets.graph import LayerGraph  # noqa: E402
 
 from . import torch_models as tm  # noqa: E402
+from .test_tui import settle  # noqa: E402
 
 N = 128
 
@@ -156,12 +156,6 @@ def test_the_store_reads_torch_logs_without_problems(logdir: Path) -> None:
 
 def make_app(logdir: Path) -> TinspectApp:
     return TinspectApp(Store(logdir), refresh_seconds=0)
-
-
-async def settle(pilot: Any) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def test_viewer_walks_into_a_torch_conv_layer_by_keys(logdir: Path) -> None:

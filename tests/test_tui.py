@@ -35,8 +35,18 @@ def make_app(path: str | Path = "fixtures/digits") -> TinspectApp:
     return TinspectApp(Store(path), refresh_seconds=0)
 
 
+async def started(pilot) -> None:
+    """Until the main screen's background work has started (the footer's keys drawn, at
+    the latest 1 s after mount): waiting for workers before that waits for none."""
+    for _ in range(300):
+        if pilot.app.main.background_started:
+            return
+        await pilot.pause(0.01)
+
+
 async def settle(pilot) -> None:
     await pilot.pause()
+    await started(pilot)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 

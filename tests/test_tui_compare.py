@@ -22,6 +22,7 @@ from tinspect.tui.tools import TOOLS, applicable
 from tinspect.tui.widgets.experiments import ExperimentTree
 
 from .conftest import FIXTURES, ROOT
+from .test_tui import settle
 
 DIGITS = FIXTURES / "digits"
 
@@ -34,12 +35,6 @@ def setup(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_app(path: str | Path = "fixtures/digits") -> TinspectApp:
     return TinspectApp(Store(path), refresh_seconds=0)
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def tool(tool_id: str):

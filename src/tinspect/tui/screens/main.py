@@ -211,6 +211,11 @@ class MainScreen(ReportsWorkerErrors, Screen[None]):
         # drawn: ``KeysDrawn``), at the latest after this long.
         self.set_timer(BACKGROUND_START_SECONDS, self.start_background)
 
+    @property
+    def background_started(self) -> bool:
+        """Whether the loader and guides have started (tests wait for it, then for them)."""
+        return self._started
+
     @on(KeysDrawn)
     def start_background(self) -> None:
         """Start what waits for the first screen: reading the models it did not wait for,
