@@ -348,18 +348,19 @@ def save(path: Path, root: Path, entries: dict[str, Entry]) -> bool:
                 "metric_rows": h.metric_rows,
             },
         }
-    if not write_raw(path, root, models):
+    digest = write_raw(path, root, models)
+    if digest is None:
         return False
-    digest = digest_of(path)
     first = dict(list(models.items())[:HEAD_ENTRIES])
     extra = {"total": len(models), "index_sha256": digest}
-    return digest is not None and write_raw(head_path(path), root, first, extra)
+    return write_raw(head_path(path), root, first, extra) is not None
 
 
 def write_raw(
     path: Path, root: Path, models: dict[str, Any], extra: dict[str, Any] | None = None
-) -> bool:
-    """Write ``models`` (entries as JSON data) as the index of ``root``, signed, atomically.
+) -> str | None:
+    """Write ``models`` (entries as JSON data) as the index of ``root``, signed, atomically;
+    the SHA-256 it is signed with (None when it cannot be written).
 
     One line per entry, ``"directory"<TAB>{entry}``, in the given (display) order: JSON
     escapes tabs and newlines inside strings, so neither can occur in a key or an entry.
@@ -383,8 +384,8 @@ def write_raw(
         tmp.write_bytes(json.dumps(meta).encode() + b"\n" + body)
         os.replace(tmp, path)
     except (OSError, TypeError, ValueError):
-        return False
-    return True
+        return None
+    return str(meta["sha256"])
 
 
 def read_raw(path: Path) -> dict[str, Any]:

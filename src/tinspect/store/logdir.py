@@ -102,6 +102,11 @@ class Found(NamedTuple):
     stat: os.stat_result | None = None
 
 
+def _directory(root: Path, relative: str) -> Path:
+    """The model directory an index entry names ("." is the logdir itself)."""
+    return root if relative == "." else root / relative
+
+
 class Store:
     """Models found under ``roots``, by id. Thread-safe for reads of checkpoint data."""
 
@@ -342,7 +347,7 @@ class Store:
             given: set[str] = set()
             for relative in self._index.get(root, {}):
                 given.add(relative)
-                yield Found(root, root if relative == "." else root / relative, relative, False)
+                yield Found(root, _directory(root, relative), relative, False)
             digest = self._heads.pop(root, None)
             if digest is None or self.cache.directory is None:
                 continue
@@ -353,8 +358,7 @@ class Store:
             self._index[root] = whole
             for relative in whole:
                 if relative not in given:
-                    directory = root if relative == "." else root / relative
-                    yield Found(root, directory, relative, False)
+                    yield Found(root, _directory(root, relative), relative, False)
 
     def _add_indexed(
         self,
