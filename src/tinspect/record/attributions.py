@@ -417,9 +417,9 @@ class Attributor:
 
     # --- the attribution thread -----------------------------------------------------------
     def _run(self) -> None:
-        from tinspect.record.writer import idle_priority
+        from tinspect.record.threads import background_thread
 
-        idle_priority()
+        background_thread()
         while True:
             job = self._queue.get()
             try:

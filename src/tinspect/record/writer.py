@@ -26,6 +26,7 @@ import numpy as np
 
 from tinspect import format as fmt
 from tinspect.record.files import jsonable, write_atomic
+from tinspect.record.threads import background_thread
 from tinspect.summary import summarize
 
 #: Target size of one HDF5 chunk when compression is on (rows of the sample axis).
@@ -202,28 +203,9 @@ def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compress
     write_atomic(path, write)
 
 
-def idle_priority() -> bool:
-    """Give the calling thread Linux's ``SCHED_IDLE`` policy; False where that is not possible.
-
-    The writer's work should use CPU that training leaves idle. Under the normal policy
-    it competes with TensorFlow's pool threads for the cores (a training op split across
-    both cores may wait for the shard whose core the writer holds: our guess at the
-    mechanism, not measured). Under ``SCHED_IDLE`` the kernel preempts the writer whenever
-    a training thread wakes up. Measured on the bench (16 paired rounds): median 0.992×
-    the fit time with a normal-priority writer (nice 19 measured no effect). When training
-    blocks on the writer (its bounded queue is full, or ``on_train_end`` waits for it),
-    the cores are idle and it runs at full speed.
-    """
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
-    except (AttributeError, OSError):  # not Linux, or not allowed: the normal policy
-        return False
-    return True
-
-
 class BackgroundWriter:
-    """One daemon thread that runs checkpoint jobs in order, at idle priority
-    (``idle_priority``); errors are kept, not raised.
+    """One daemon thread that runs checkpoint jobs in order, at idle priority and with one
+    OpenMP thread for torch (``tinspect.record.threads``); errors are kept, not raised.
 
     A job that fails (disk full, a layer that cannot be computed) must not stop training:
     the error is stored with the job's label and the callback reports it from the main
@@ -238,7 +220,7 @@ class BackgroundWriter:
         self._thread.start()
 
     def _run(self) -> None:
-        idle_priority()
+        background_thread()
         while True:
             item = self._queue.get()
             if item is None:
