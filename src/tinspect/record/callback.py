@@ -700,7 +700,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         )
         self._written.add(epoch)
         self._submitted_in_fit += 1
-        self._writer.submit(f"epoch {epoch}", job)
+        self._writer.submit(f"epoch {epoch}", job, waited=final)
 
     def _build_and_write(
         self,

@@ -5,7 +5,7 @@ use CPU that training leaves idle. Two rules do that:
 
 - ``idle_priority``: Linux's ``SCHED_IDLE`` policy for the calling thread, so the kernel
   preempts it whenever a training thread wants its core.
-- ``one_openmp_thread``: where torch is loaded, the calling thread's torch ops run on one
+- ``openmp_threads(1)``: where torch is loaded, the calling thread's torch ops run on one
   thread instead of an OpenMP team of their own. PyTorch's CPU builds run intra-op work on
   GNU OpenMP, which gives every calling thread its own team of ``torch.get_num_threads()``
   threads. A second team makes libgomp see more OpenMP threads than CPUs, and then (as its
@@ -49,8 +49,9 @@ def idle_priority() -> bool:
 _TORCH_CPU_LIBRARIES = ("libtorch_cpu.so", "libtorch_cpu.dylib", "torch_cpu.dll")
 
 
-def one_openmp_thread() -> bool:
-    """Run the calling thread's torch ops on one thread; False where that does not apply.
+def openmp_threads(n: int = 1) -> int | None:
+    """Run the calling thread's torch ops on ``n`` threads; returns how many they ran on
+    before (torch's count for the process), or None where this does not apply.
 
     Only the calling thread changes: OpenMP's thread count is a per-thread setting
     (``omp_set_num_threads``), and so is MKL's ``MKL_Set_Num_Threads_Local``, both called
@@ -62,19 +63,19 @@ def one_openmp_thread() -> bool:
     torch = sys.modules.get("torch")
     where = getattr(torch, "__file__", None)
     if torch is None or not where:
-        return False
+        return None
     try:
-        torch.get_num_threads()
+        before = int(torch.get_num_threads())
         library = _torch_cpu_library(Path(where).parent / "lib")
         if library is None:
-            return False
-        library.omp_set_num_threads(ctypes.c_int(1))
+            return None
+        library.omp_set_num_threads(ctypes.c_int(n))
     except (AttributeError, OSError, RuntimeError):  # another build: leave it as it is
-        return False
+        return None
     set_mkl = getattr(library, "MKL_Set_Num_Threads_Local", None)  # absent without MKL
     if set_mkl is not None:
-        set_mkl(ctypes.c_int(1))
-    return True
+        set_mkl(ctypes.c_int(n))
+    return before
 
 
 def _torch_cpu_library(directory: Path) -> ctypes.CDLL | None:
@@ -85,7 +86,11 @@ def _torch_cpu_library(directory: Path) -> ctypes.CDLL | None:
     return None
 
 
-def background_thread() -> None:
-    """What a recorder's background thread calls first: idle priority, one OpenMP thread."""
+def background_thread() -> int | None:
+    """What a recorder's background thread calls first: idle priority, one OpenMP thread.
+
+    Returns torch's thread count for the process (None without torch): the writer uses
+    it again while training waits for it (``BackgroundWriter``), when the cores are free.
+    """
     idle_priority()
-    one_openmp_thread()
+    return openmp_threads(1)

@@ -26,7 +26,7 @@ import numpy as np
 
 from tinspect import format as fmt
 from tinspect.record.files import jsonable, write_atomic
-from tinspect.record.threads import background_thread
+from tinspect.record.threads import background_thread, openmp_threads
 from tinspect.summary import summarize
 
 #: Target size of one HDF5 chunk when compression is on (rows of the sample axis).
@@ -210,32 +210,48 @@ class BackgroundWriter:
     A job that fails (disk full, a layer that cannot be computed) must not stop training:
     the error is stored with the job's label and the callback reports it from the main
     thread. ``close`` waits for every submitted job.
+
+    While training waits for the writer (the job submitted with ``waited=True``, a full
+    queue, ``close``) the cores are training's no more: the writer then runs at the normal
+    policy and torch ops on torch's own thread count, so the last checkpoint of a large
+    model is not computed on one core while every other core idles.
     """
 
     def __init__(self, max_pending: int = 2) -> None:
         self._queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue(max_pending)
         self._errors: list[tuple[str, BaseException]] = []
         self._lock = threading.Lock()
+        self._training_waits = False  # read by the writer before each job
         self._thread = threading.Thread(target=self._run, name="tinspect-writer", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        background_thread()
+        full = background_thread()  # torch's threads for the process; None without torch
+        threads = 1
         while True:
             item = self._queue.get()
             if item is None:
                 return
             label, job = item
+            wanted = full if full is not None and self._training_waits else 1
+            if full is not None and wanted != threads:
+                openmp_threads(wanted)
+                threads = wanted
             try:
                 job()
             except BaseException as error:  # noqa: BLE001 - reported by the callback
                 with self._lock:
                     self._errors.append((label, error))
 
-    def submit(self, label: str, job: Callable[[], None]) -> None:
-        """Queue ``job``; blocks while ``max_pending`` jobs are waiting (back-pressure)."""
+    def submit(self, label: str, job: Callable[[], None], waited: bool = False) -> None:
+        """Queue ``job``; blocks while ``max_pending`` jobs are waiting (back-pressure).
+
+        ``waited``: training will wait for this job (the last checkpoint of a fit).
+        """
         if not self._thread.is_alive():
             raise RuntimeError("the checkpoint writer thread has stopped")
+        if waited:
+            self._training_waits = True
         try:
             self._queue.put_nowait((label, job))
         except queue.Full:
@@ -252,16 +268,21 @@ class BackgroundWriter:
         loaded machine that made a torch bench loop wait seconds per checkpoint.
         """
         tid = self._thread.native_id
+        waits, self._training_waits = self._training_waits, True
         try:
             if tid is None:
                 raise OSError("the writer thread has not started")
             os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
         except (AttributeError, OSError):
-            yield  # not Linux, or no such thread any more: nothing to restore
+            try:
+                yield  # not Linux, or no such thread any more: nothing to restore
+            finally:
+                self._training_waits = waits
             return
         try:
             yield
         finally:
+            self._training_waits = waits
             with contextlib.suppress(AttributeError, OSError):
                 os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
