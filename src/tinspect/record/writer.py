@@ -224,7 +224,7 @@ class BackgroundWriter:
         self._queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue(max_pending)
         self._errors: list[tuple[str, BaseException]] = []
         self._lock = threading.Lock()
-        self._training_waits = False  # read by the writer before each job
+        self._training_over = False  # set with the last job; read by the writer before each
         self._thread = threading.Thread(target=self._run, name="tinspect-writer", daemon=True)
         self._thread.start()
 
@@ -236,7 +236,7 @@ class BackgroundWriter:
             if item is None:
                 return
             label, job = item
-            wanted = full if full is not None and self._training_waits else 1
+            wanted = full if full is not None and self._training_over else 1
             if full is not None and wanted != threads:
                 openmp_threads(wanted)
                 threads = wanted
@@ -254,7 +254,7 @@ class BackgroundWriter:
         if not self._thread.is_alive():
             raise RuntimeError("the checkpoint writer thread has stopped")
         if waited:
-            self._training_waits = True
+            self._training_over = True
         try:
             self._queue.put_nowait((label, job))
         except queue.Full:
