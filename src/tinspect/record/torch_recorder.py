@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -222,6 +223,14 @@ class Recorder:
         if not isinstance(model, torch.nn.Module):
             raise TypeError(
                 f"model must be a torch.nn.Module. Received: model of type {type(model).__name__}"
+            )
+        keras = sys.modules.get("keras")  # never imported here: a Keras model means it is
+        if keras is not None and isinstance(model, getattr(keras, "Model", ())):
+            # On Keras' torch backend a Keras model is an nn.Module too; its recorder is the
+            # callback, which knows its layers, its fit and its backend.
+            raise TypeError(
+                "model is a Keras model: record it with tinspect.keras.InspectCheckpoint "
+                f"in fit's callbacks. Received: model of type {type(model).__name__}"
             )
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
