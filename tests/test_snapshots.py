@@ -37,17 +37,31 @@ def search(path: str) -> list[str]:
     return ["slash", *[KEY_NAMES.get(c, c) for c in path], "enter"]
 
 
+async def loaded(pilot) -> None:
+    """Until every card in the panel has its data (or its error) on screen, at the latest
+    after 20 s. Waiting for workers alone races a card mounted by the last key: its worker
+    starts on mount, which may come after ``wait_for_complete`` returned (CI once caught
+    the merged card of the group view that way)."""
+    for _ in range(2000):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        cards = list(pilot.app.main.panel.cards)
+        if all(c.is_mounted and not c.query_one(".card-loading").display for c in cards):
+            return
+        await pilot.pause(0.01)
+
+
 def keys(*groups: list[str] | str, top: bool = True) -> Callable[..., Awaitable[None]]:
-    """Press each group of keys, letting workers finish after each group."""
+    """Press each group of keys, letting workers finish and cards load after each group."""
 
     async def run_before(pilot) -> None:
         await pilot.pause()
         await started(pilot)
-        await pilot.app.workers.wait_for_complete()
+        await loaded(pilot)
         for group in groups:
             await pilot.press(*([group] if isinstance(group, str) else group))
             await pilot.pause()
-            await pilot.app.workers.wait_for_complete()
+            await loaded(pilot)
             await pilot.pause()
         await pilot.pause(0.2)
         if top:  # scrolling to a new card depends on when charts got their height
@@ -191,6 +205,7 @@ def test_group_view_merged_on_a_common_scale(snap_compare, size: tuple[int, int]
     async def run_before(pilot) -> None:
         await _group_two_histograms(pilot)
         await keys("G", "s", "M")(pilot)
+        await loaded(pilot)
         await pilot.pause(0.3)
 
     assert snap_compare(app(), terminal_size=size, run_before=run_before)
