@@ -15,7 +15,7 @@ from tinspect.store import Store
 from tinspect.tui.app import TinspectApp
 
 from .conftest import ROOT
-from .test_tui import started
+from .test_tui import loaded, started
 
 SIZES = [(100, 30), (80, 24)]
 KEY_NAMES = {"_": "underscore", " ": "space", "/": "slash", "-": "minus"}
@@ -35,20 +35,6 @@ def app() -> TinspectApp:
 def search(path: str) -> list[str]:
     """``/`` then the unit path, then Enter: the search jumps to the unit."""
     return ["slash", *[KEY_NAMES.get(c, c) for c in path], "enter"]
-
-
-async def loaded(pilot) -> None:
-    """Until every card in the panel has its data (or its error) on screen, at the latest
-    after 20 s. Waiting for workers alone races a card mounted by the last key: its worker
-    starts on mount, which may come after ``wait_for_complete`` returned (CI once caught
-    the merged card of the group view that way)."""
-    for _ in range(2000):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-        cards = list(pilot.app.main.panel.cards)
-        if all(c.is_mounted and not c.query_one(".card-loading").display for c in cards):
-            return
-        await pilot.pause(0.01)
 
 
 def keys(*groups: list[str] | str, top: bool = True) -> Callable[..., Awaitable[None]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -44,11 +45,27 @@ async def started(pilot) -> None:
         await pilot.pause(0.01)
 
 
+async def loaded(pilot) -> None:
+    """Until every card in the panel has its data (or its error) on screen, at the latest
+    after 20 s. Waiting for workers alone races a card mounted by the last key: its worker
+    starts on mount, which may come after ``wait_for_complete`` returned (CI once caught
+    the merged card of the group view that way)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        cards = list(pilot.app.main.panel.cards)
+        if all(
+            c.is_mounted and not any(w.display for w in c.query(".card-loading")) for c in cards
+        ):
+            return
+        await pilot.pause(0.01)
+
+
 async def settle(pilot) -> None:
     await pilot.pause()
     await started(pilot)
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await loaded(pilot)
 
 
 def main_of(app: TinspectApp) -> MainScreen:
