@@ -79,7 +79,7 @@ def normalize_compression(compression: Compression) -> tuple[str | None, Any, bo
 def _dataset(group: h5py.Group, name: str, data: np.ndarray, compression: Compression) -> None:
     codec, options, shuffle = normalize_compression(compression)
     if codec is None or data.ndim == 0 or data.size < 1024:
-        group.create_dataset(name, data=data)
+        _contiguous_dataset(group, name, data)
         return
     row_bytes = max(1, data[0].nbytes if data.ndim > 1 else data.itemsize)
     rows = int(max(1, min(data.shape[0], CHUNK_BYTES // row_bytes)))
@@ -92,6 +92,30 @@ def _dataset(group: h5py.Group, name: str, data: np.ndarray, compression: Compre
         compression_opts=options,
         shuffle=shuffle,
     )
+
+
+def _contiguous_dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
+    """An uncompressed dataset through h5py's low-level API: the same bytes on disk as
+    ``create_dataset(name, data=data)`` (contiguous layout, no timestamps; a test compares
+    the files), without the high-level checks of options a plain array never uses.
+
+    h5py's own call costs ~0.23 ms of CPU per dataset beyond writing the data, this ~0.1
+    ms, and a checkpoint holds ~3 datasets per layer: measured 70 → 58 ms for 150 datasets
+    (a 50-layer model's checkpoint). On a CPU that training keeps busy (PyTorch's OpenMP
+    team spins between ops) the writer's CPU time is training's time. Other dtypes
+    (strings) keep h5py's conversion.
+    """
+    array = np.asarray(data, order="C")  # (ascontiguousarray makes a scalar 1-d)
+    if array.dtype.kind not in "fiub":
+        group.create_dataset(name, data=array)
+        return
+    space = h5py.h5s.create_simple(array.shape) if array.ndim else h5py.h5s.create(h5py.h5s.SCALAR)
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_obj_track_times(False)  # h5py's default: files do not differ by creation time
+    kind = h5py.h5t.py_create(array.dtype, logical=True)
+    dataset = h5py.h5d.create(group.id, name.encode(), kind, space, dcpl=dcpl)
+    if array.size:
+        dataset.write(h5py.h5s.ALL, h5py.h5s.ALL, array)
 
 
 def _attr(value: Any) -> Any:
