@@ -526,15 +526,30 @@ def nonlinearity(layer: Layer) -> str | None:
     return None
 
 
+# The checks walk the layer graph from the layers' inbound lists, not ``ModelLogs.graph``:
+# they also run in the recorder's writer thread during training, where importing networkx
+# (~0.2 s of CPU, holding the GIL) would be training's time. These give what the graph
+# gives: nodes in the layers' order, edges from inbound layers that exist.
+
+
+def _layer_names(model: ModelLogs) -> set[str]:
+    return {layer.name for layer in model.layers}
+
+
 def _successors(model: ModelLogs, name: str) -> list[str]:
-    return list(model.graph.successors(name)) if name in model.graph else []
+    """The layers fed by ``name``, in the layers' order (the graph's successors)."""
+    if name not in _layer_names(model):
+        return []
+    return [layer.name for layer in model.layers if name in layer.inbound]
 
 
 def _outputs(model: ModelLogs) -> list[str]:
     outputs = model.architecture.get("outputs") or []
     if outputs:
         return [o for o in outputs if isinstance(o, str)]
-    return [n for n in model.graph if model.graph.out_degree(n) == 0]
+    names = _layer_names(model)
+    fed = {source for layer in model.layers for source in layer.inbound if source in names}
+    return [layer.name for layer in model.layers if layer.name not in fed]
 
 
 # --- static checks -----------------------------------------------------------------------------
@@ -589,7 +604,8 @@ def _loss_entries(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
     else:
         entries = loss if isinstance(loss, list) else [loss]
         pairs = list(zip(outputs, entries, strict=False))
-    return [(o, e) for o, e in pairs if isinstance(e, dict) and o in ctx.model.graph]
+    names = _layer_names(ctx.model)
+    return [(o, e) for o, e in pairs if isinstance(e, dict) and o in names]
 
 
 def _loss_name(entry: dict[str, Any]) -> str:
@@ -1185,7 +1201,8 @@ def _latent_layers(model: ModelLogs) -> list[str]:
             and layer.class_name not in MERGES
             and layer.class_name not in AFFINE
         ):
-            shapes = {model.layer(i).output_shape for i in layer.inbound if i in model.graph}
+            names = _layer_names(model)
+            shapes = {model.layer(i).output_shape for i in layer.inbound if i in names}
             if len(shapes) == 1:
                 found += [i for i in layer.inbound if i not in found]
     for layer in model.layers:

@@ -48,6 +48,7 @@ from tinspect.record.files import (
     to_float,
     write_text_atomic,
 )
+from tinspect.record.keras_imports import without_tensorflow_import
 from tinspect.record.samples import (
     ACTIVATION_DTYPES,
     MAX_ACTIVATION_BYTES,
@@ -341,6 +342,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._compile_in_writer = False  # and in the writer thread (with the shadow)
 
     # --- Keras hooks ---------------------------------------------------------------------
+    @without_tensorflow_import
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self.active = process_index(keras.backend.backend()) == 0
         if not self.active:
@@ -410,6 +412,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             self._offset = 0 if epoch > 0 else self._completed
         self._epoch_start = time.perf_counter()
 
+    @without_tensorflow_import
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if not self.active:
             return
@@ -438,6 +441,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             self._main_seconds += time.perf_counter() - start
         self._report_errors()
 
+    @without_tensorflow_import
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if not self.active:
             return

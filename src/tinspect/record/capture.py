@@ -38,6 +38,7 @@ import keras
 import numpy as np
 
 from tinspect.record.architecture import graph_nodes
+from tinspect.record.keras_imports import no_tensorflow_import
 
 
 @dataclass
@@ -484,7 +485,8 @@ def jax_architecture_key(model: Any) -> tuple[Any, ...] | None:
             return None
         layers.extend(getattr(layer, "layers", None) or [])
     try:
-        config = json.dumps(model.get_config(), sort_keys=True, default=repr)
+        with no_tensorflow_import():  # called in the writer thread, during training
+            config = json.dumps(model.get_config(), sort_keys=True, default=repr)
     except Exception:  # noqa: BLE001 - unserializable: no sharing, compile per model
         return None
     variables = tuple(
