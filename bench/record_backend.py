@@ -49,6 +49,7 @@ import gc  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import warnings  # noqa: E402
@@ -74,7 +75,10 @@ SEED = 0
 EPOCHS = 5
 N_SAMPLES = 512
 ROUNDS = 9
+#: Pairs of first fits in fresh processes (``fresh_pairs``).
+FRESH_PAIRS = 2
 RESULTS = Path(__file__).resolve().parent / "results" / "record_backend.json"
+_ROOT = Path(__file__).resolve().parents[1]
 BACKEND = keras.backend.backend()
 
 PLAIN = "plain"
@@ -390,6 +394,46 @@ def timed_fit(variant: str, data: Data, workdir: Path, epochs: int, bench: Bench
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def first_fit(variant: str, bench: BenchModel, epochs: int) -> None:
+    """``--first-fit``: this process's first ``fit`` (``timed_fit``), as one JSON line.
+
+    A user's script usually runs one fit per process, so what that fit pays once (imports,
+    tracing, compiling) is part of what the recorder costs them; the paired rounds, whose
+    warm-up round is discarded, cannot see it.
+    """
+    data = bench.data()
+    with tempfile.TemporaryDirectory(prefix="tinspect-bench-first-") as tmp:
+        result = timed_fit(variant, data, Path(tmp), epochs, bench)
+    print(json.dumps({"variant": variant, "seconds": result.seconds}))
+
+
+def fresh_pairs(bench: BenchModel, pairs: int, epochs: int) -> dict[str, Any] | None:
+    """``pairs`` of (plain, defaults) first fits, each in a fresh interpreter, alternating
+    which goes first; their ratios, paired within each pair (None when ``pairs`` is 0)."""
+    if pairs < 1:
+        return None
+    ratios: list[float] = []
+    seconds: dict[str, list[float]] = {PLAIN: [], INSPECT: []}
+    for index in range(pairs):
+        order = (PLAIN, INSPECT) if index % 2 == 0 else (INSPECT, PLAIN)
+        got: dict[str, float] = {}
+        for variant in order:
+            command = [sys.executable, "-m", "bench.record_backend", "--model", bench.name]
+            command += ["--epochs", str(epochs), "--first-fit", variant]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=_ROOT)
+            if done.returncode != 0:
+                raise RuntimeError(f"first fit of {variant} failed: {done.stderr[-2000:]}")
+            got[variant] = float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+            seconds[variant].append(got[variant])
+        ratios.append(got[INSPECT] / got[PLAIN])
+        print(
+            f"{BACKEND} {bench.name} first fit in a fresh process {index + 1}/{pairs}: "
+            + ", ".join(f"{v} {got[v]:.2f}s" for v in order),
+            flush=True,
+        )
+    return {"pairs": pairs, "ratio": asdict(spread(ratios)), "seconds": seconds}
+
+
 def _cpu_seconds() -> float:
     """User + system CPU time of this process so far, all threads (the recorder's writer
     thread included)."""
@@ -584,6 +628,13 @@ def report(results: Mapping[str, Any]) -> str:
             f"  {label:<32}{s['median']:>8.3f}{s['min']:>8.3f}{s['max']:>8.3f}{t:>9}  "
             f"{_verdict(s['median'], target):<7}{c['median']:>10.3f}"
         )
+    first = results.get("first_fit")
+    if first:
+        r = first["ratio"]
+        lines.append(
+            f"  {'first fit in a fresh process':<32}{r['median']:>8.3f}{r['min']:>8.3f}"
+            f"{r['max']:>8.3f}{'':>9}  ({first['pairs']} pairs of processes, imports included)"
+        )
     secs = results["seconds_median"]
     lines.append(
         "  (for scale only, median seconds per fit: "
@@ -645,10 +696,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="add N timed fits (diagnostic)"
     )
+    parser.add_argument(
+        "--fresh",
+        type=int,
+        default=FRESH_PAIRS,
+        metavar="N",
+        help="N pairs of first fits (plain, defaults), each in a fresh process",
+    )
+    parser.add_argument("--first-fit", choices=[PLAIN, INSPECT], help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0 or args.epochs < 1 or args.profile < 0:
-        parser.error("--rounds and --epochs must be >= 1, --warmup and --profile >= 0")
+    if args.rounds < 1 or args.warmup < 0 or args.epochs < 1 or min(args.profile, args.fresh) < 0:
+        parser.error("--rounds and --epochs must be >= 1, --warmup, --profile, --fresh >= 0")
     return args
 
 
@@ -727,6 +786,10 @@ def bench_model(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.first_fit:
+        bench = MODELS["conv" if args.model == "all" else args.model]
+        first_fit(args.first_fit, bench, args.epochs)
+        return 0
     names = list(MODELS) if args.model == "all" else [args.model]
     out: dict[str, Any] = {"backend": BACKEND, "models": {}}
     with tempfile.TemporaryDirectory(prefix="tinspect-bench-") as tmp:
@@ -736,6 +799,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.variants:
                 variants = tuple(v for v in variants if v == PLAIN or v in args.variants)
             out["models"][name] = bench_model(bench, args, Path(tmp), variants)
+            out["models"][name]["first_fit"] = fresh_pairs(bench, args.fresh, args.epochs)
     out["environment"] = {
         "python": platform.python_version(),
         "keras": keras.__version__,

@@ -76,6 +76,16 @@ def test_architecture_graph_has_the_skip_connection() -> None:
     assert skip.layer("hidden_1").operations[-1] == {"op": "relu"}
 
 
+def test_successors_are_the_graphs_edges_without_networkx() -> None:
+    """The checks' networkx-free view of the layer graph gives the graph's edges, in its
+    order, for every fixture model (skip connections, two outputs, a VAE)."""
+    for store in (Store(DIGITS), Store(FIXTURES / "shortcut")):
+        for model in store.models.values():
+            graph = model.graph
+            assert model.successors == {n: list(graph.successors(n)) for n in graph}
+    assert Store(DIGITS).model("dense_skip").successors["hidden_1"] == ["hidden_2", "skip_add"]
+
+
 @pytest.mark.parametrize(
     ("path", "expected"),
     [

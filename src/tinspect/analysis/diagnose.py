@@ -526,30 +526,19 @@ def nonlinearity(layer: Layer) -> str | None:
     return None
 
 
-# The checks walk the layer graph from the layers' inbound lists, not ``ModelLogs.graph``:
-# they also run in the recorder's writer thread during training, where importing networkx
-# (~0.2 s of CPU, holding the GIL) would be training's time. These give what the graph
-# gives: nodes in the layers' order, edges from inbound layers that exist.
-
-
-def _layer_names(model: ModelLogs) -> set[str]:
-    return {layer.name for layer in model.layers}
+# The checks walk the layer graph through ``ModelLogs.successors``, not networkx: they also
+# run in the recorder's writer thread during training.
 
 
 def _successors(model: ModelLogs, name: str) -> list[str]:
-    """The layers fed by ``name``, in the layers' order (the graph's successors)."""
-    if name not in _layer_names(model):
-        return []
-    return [layer.name for layer in model.layers if name in layer.inbound]
+    return list(model.successors.get(name, []))
 
 
 def _outputs(model: ModelLogs) -> list[str]:
     outputs = model.architecture.get("outputs") or []
     if outputs:
         return [o for o in outputs if isinstance(o, str)]
-    names = _layer_names(model)
-    fed = {source for layer in model.layers for source in layer.inbound if source in names}
-    return [layer.name for layer in model.layers if layer.name not in fed]
+    return [name for name, fed in model.successors.items() if not fed]
 
 
 # --- static checks -----------------------------------------------------------------------------
@@ -604,8 +593,7 @@ def _loss_entries(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
     else:
         entries = loss if isinstance(loss, list) else [loss]
         pairs = list(zip(outputs, entries, strict=False))
-    names = _layer_names(ctx.model)
-    return [(o, e) for o, e in pairs if isinstance(e, dict) and o in names]
+    return [(o, e) for o, e in pairs if isinstance(e, dict) and o in ctx.model.successors]
 
 
 def _loss_name(entry: dict[str, Any]) -> str:
@@ -1201,8 +1189,7 @@ def _latent_layers(model: ModelLogs) -> list[str]:
             and layer.class_name not in MERGES
             and layer.class_name not in AFFINE
         ):
-            names = _layer_names(model)
-            shapes = {model.layer(i).output_shape for i in layer.inbound if i in names}
+            shapes = {model.layer(i).output_shape for i in layer.inbound if i in model.successors}
             if len(shapes) == 1:
                 found += [i for i in layer.inbound if i not in found]
     for layer in model.layers:

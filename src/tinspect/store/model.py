@@ -166,6 +166,7 @@ class ModelLogs:
     _checkpoints_mtime: int | None = None
     _problems: ProblemLog | None = None
     _graph: Any = None
+    _successors: dict[str, list[str]] | None = None
     _checkpoints: dict[int, Path] | None = None
 
     @property
@@ -223,7 +224,7 @@ class ModelLogs:
             return  # made by hand (of_layers), or nothing parsed to release
         self.headline = self.to_headline()
         self._info = self._layers = self._metrics = None
-        self._graph = None
+        self._graph = self._successors = None
 
     def transient(self) -> ModelLogs:
         """This model with its model.json read, for one pass that should not keep it:
@@ -350,6 +351,21 @@ class ModelLogs:
             self._graph = graph
         return self._graph
 
+    @property
+    def successors(self) -> dict[str, list[str]]:
+        """Each layer's successors (the layers it feeds, in the layers' order): the edges of
+        ``graph`` without networkx. The silent-bug checks use this: they also run in the
+        recorder's writer thread during training, where importing networkx (~0.2 s of CPU,
+        holding the GIL) would be training's time."""
+        if self._successors is None:
+            found: dict[str, list[str]] = {layer.name: [] for layer in self.layers}
+            for layer in self.layers:
+                for source in dict.fromkeys(layer.inbound):  # an edge once, as in the graph
+                    if source in found:
+                        found[source].append(layer.name)
+            self._successors = found
+        return self._successors
+
     def metric_names(self, bookkeeping: bool = False) -> list[str]:
         """Keys Keras logged, in first-seen order; with ``bookkeeping``, also the recorder's
         per-epoch facts (learning rate, epoch time, step) after them."""
@@ -437,7 +453,7 @@ class ModelLogs:
         with _LOAD_LOCK:
             self._apply_json(data, path, problems)
         self._json_identity = identity
-        self._graph = None
+        self._graph = self._successors = None
         return True
 
     def _apply_json(self, data: Any, path: Path, problems: ProblemLog) -> None:
