@@ -190,8 +190,7 @@ async def _group_two_histograms(pilot) -> None:
 def test_group_view_merged_on_a_common_scale(snap_compare, size: tuple[int, int]) -> None:
     async def run_before(pilot) -> None:
         await _group_two_histograms(pilot)
-        await keys("G", "s", "M")(pilot)
-        await loaded(pilot)
+        await keys("G", "s", "M")(pilot)  # keys() waits for the merged card's data
         await pilot.pause(0.3)
 
     assert snap_compare(app(), terminal_size=size, run_before=run_before)
