@@ -65,7 +65,7 @@ def test_sequential_without_input_records_everything(tmp_path: Path, tabular: XY
     )
     header = tinspect.make_header("seq", batch_size=32)
     x, y = tabular
-    cb = InspectCheckpoint(tmp_path, header, (x[:40], y[:40]), class_names=["a", "b", "c"])
+    cb = InspectCheckpoint(tmp_path, header, (x[:40], y[:40]), class_names=["a", "b", "c"], every=1)
     fit(model, tabular, cb, epochs=3, validation_data=tabular)
 
     d = model_dir(tmp_path)
@@ -380,7 +380,7 @@ def test_writer_errors_warn_and_training_continues(
     monkeypatch.setattr(callback_module, "write_checkpoint", flaky)
     model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy")
-    cb = InspectCheckpoint(tmp_path, tinspect.make_header("flaky"), tabular)
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("flaky"), tabular, every=1)
     with pytest.warns(UserWarning, match="checkpoint epoch 1 of 'flaky' was not written: OSError"):
         history = model.fit(*tabular, epochs=3, verbose=0, callbacks=[cb])
     assert len(history.history["loss"]) == 3
@@ -806,7 +806,7 @@ def test_a_fit_that_raised_leaves_no_writer_behind(tmp_path: Path, tabular: XY) 
     model = skip_model()
     x, y = tabular
     targets = [y, x[:, :1]]
-    cb = InspectCheckpoint(tmp_path, tinspect.make_header("raised"), (x[:32], y[:32]))
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("raised"), (x[:32], y[:32]), every=1)
     with pytest.raises(RuntimeError, match="interrupted"):
         model.fit(x, targets, epochs=3, batch_size=32, verbose=0, callbacks=[cb, RaiseAtEpochEnd()])
     first_writer = cb._writer

@@ -14,6 +14,7 @@ import tinspect
 from tinspect import format as fmt
 from tinspect.keras import InspectCheckpoint
 from tinspect.record.callback import (
+    AUTO_MIN_CHECKPOINTS,
     MAX_ACTIVATION_BYTES,
     MIN_CAPPED_SAMPLES,
     auto_due,
@@ -33,7 +34,8 @@ def written(n_epochs: int, **kwargs: float | int | list[float]) -> list[int]:
 @pytest.mark.parametrize(
     ("n_epochs", "minimum", "expected"),
     [
-        (5, 4, [0, 2, 4, 5]),  # the bench's fits
+        (5, AUTO_MIN_CHECKPOINTS, [0, 3, 5]),  # the bench's fits at the default, 3
+        (5, 4, [0, 2, 4, 5]),
         (12, 4, [0, 4, 8, 12]),
         (10, 4, [0, 4, 7, 10]),
         (3, 4, [0, 1, 2, 3]),  # fewer epochs than the minimum: every one
@@ -68,7 +70,8 @@ def test_the_budget_adds_checkpoints_while_the_measured_cost_fits() -> None:
 
 def test_the_minimum_is_kept_whatever_the_cost() -> None:
     ruinous = {"costs": [50.0, 50.0], "elapsed": 1.0}
-    assert written(12, **ruinous) == [0, 4, 8, 12]
+    assert written(12, **ruinous) == [0, 6, 12]  # the default minimum, 3
+    assert written(12, minimum=4, **ruinous) == [0, 4, 8, 12]
 
 
 @pytest.mark.parametrize(
