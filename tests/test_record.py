@@ -637,6 +637,121 @@ def test_the_torch_recorder_runs_without_autograd(
     assert seen == [False, False] and torch.is_grad_enabled()
 
 
+def layout_model() -> keras.Model:
+    """Every Keras layer whose torch op permutes a channels-last input: convolutions (1D,
+    2D, 3D, depthwise, separable, transposed; strided, dilated, "same"), max, average,
+    global and padded poolings, then Flatten and Dense on the result."""
+    image = keras.Input((9, 9, 3), name="image")
+    h = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(image)
+    h = layers.Conv2D(5, 3, strides=2, padding="same", name="strided")(h)
+    h = layers.DepthwiseConv2D(3, padding="same", dilation_rate=2, name="depthwise")(h)
+    h = layers.SeparableConv2D(6, 3, padding="same", name="separable")(h)
+    h = layers.Conv2DTranspose(4, 3, strides=2, padding="same", name="transposed")(h)
+    h = layers.MaxPooling2D(3, strides=2, padding="same", name="max")(h)
+    h = layers.AveragePooling2D(2, padding="same", name="average")(h)
+    flat = layers.Flatten(name="flat")(h)
+    pooled = layers.GlobalAveragePooling2D(name="global")(h)
+    series = keras.Input((12, 2), name="series")
+    s = layers.Conv1D(3, 3, padding="same", name="conv1d")(series)
+    s = layers.MaxPooling1D(2, name="max1d")(s)
+    s = layers.AveragePooling1D(2, padding="same", name="average1d")(s)
+    volume = keras.Input((4, 4, 4, 1), name="volume")
+    v = layers.Conv3D(2, 2, padding="same", name="conv3d")(volume)
+    v = layers.MaxPooling3D(2, name="max3d")(v)
+    merged = layers.Concatenate(name="merged")(
+        [flat, pooled, layers.Flatten(name="flat1d")(s), layers.Flatten(name="flat3d")(v)]
+    )
+    out = layers.Dense(3, activation="softmax", name="out")(layers.Dense(8, name="hidden")(merged))
+    return keras.Model([image, series, volume], out, name="layout")
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="Keras' layout copies are its torch backend's")
+def test_the_torch_recorder_skips_keras_layout_copies_with_the_same_values(
+    rng: np.random.Generator,
+) -> None:
+    """On torch the recorder runs channels-last convolutions and poolings on permuted views
+    instead of Keras' contiguous copies (``record.keras_torch_layout``): every stored activation,
+    class mean and prediction equals Keras' own path (to 1e-5), only in the recorder's thread
+    and run."""
+    import keras.src.backend.torch.nn as torch_nn
+
+    from tinspect.record import keras_torch_layout as torch_layout
+    from tinspect.record.capture import Capture, class_weights
+
+    model = layout_model()
+    n = 24
+    inputs = [
+        rng.normal(size=(n, 9, 9, 3)).astype(np.float32),
+        rng.normal(size=(n, 12, 2)).astype(np.float32),
+        rng.normal(size=(n, 4, 4, 4, 1)).astype(np.float32),
+    ]
+    capture = Capture(model, None, class_weights(rng.integers(0, 3, size=n), 3), "float32")
+    weights = {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    calls: list[bool] = []
+    real = torch_layout._views_active
+
+    def spy() -> bool:
+        calls.append(real())
+        return calls[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch_layout, "_views_active", spy)
+        fast = capture.run(inputs, weights, extremes=True)
+    assert hasattr(torch_nn._transpose_spatial_inputs, torch_layout._MARK)
+    assert calls and all(calls), "every layout transpose of the run took the view"
+    assert capture._views_error is None
+    capture._views_error = "forced: Keras' own path"  # the fallback, for the reference
+    keras_path = capture.run(inputs, weights, extremes=True)
+    assert len(fast.stored) == len(capture.plan.captured) >= 18
+    for name, got, expected in zip(
+        capture.plan.captured, fast.stored, keras_path.stored, strict=True
+    ):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=name)
+    for got, expected in zip(fast.class_means, keras_path.class_means, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fast.predictions[0], keras_path.predictions[0], rtol=1e-5)
+    # Outside the recorder's run (training's thread, or this one now) Keras copies as before.
+    x = keras.ops.convert_to_tensor(inputs[0])
+    assert torch_nn._transpose_spatial_inputs(x).is_contiguous()
+    with torch_layout.permuted_views() as active:
+        assert active and not torch_nn._transpose_spatial_inputs(x).is_contiguous()
+    assert torch_nn._transpose_spatial_inputs(x).is_contiguous()
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="Keras' layout copies are its torch backend's")
+def test_a_failing_view_falls_back_to_keras_own_path(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a layer cannot take the permuted view, the run is redone as Keras does it, and
+    that capture keeps Keras' path from then on."""
+    from tinspect.record import keras_torch_layout as torch_layout
+    from tinspect.record.capture import Capture
+
+    model = repeat_model()
+    x = rng.normal(size=(10, 4, 4, 2)).astype(np.float32)
+    capture = Capture(model, None, None, "float16")
+    expected = capture.run([x], None).stored
+
+    real = torch_layout._views_active
+    seen: list[bool] = []
+
+    def broken() -> bool:
+        seen.append(real())
+        if seen[-1]:
+            raise RuntimeError("view size is not compatible with input tensor's size and stride")
+        return False
+
+    monkeypatch.setattr(torch_layout, "_views_active", broken)
+    got = capture.run([x], None).stored
+    assert capture._views_error is not None and "view size" in capture._views_error
+    assert seen[0] and not any(seen[1:])  # one failed view, then Keras' path throughout
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    seen.clear()
+    capture.run([x], None)
+    assert seen and not any(seen)  # that capture stays on Keras' path
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="the shared recorder is JAX's")
 def test_models_of_one_architecture_share_one_compiled_jax_recorder(
     rng: np.random.Generator, caplog: pytest.LogCaptureFixture
