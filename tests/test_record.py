@@ -372,10 +372,10 @@ def test_writer_errors_warn_and_training_continues(
 
     real = callback_module.write_checkpoint
 
-    def flaky(path: Path, record, compression, **kwargs) -> None:
+    def flaky(path: Path, record, compression) -> None:
         if path.name == fmt.checkpoint_name(1):
             raise OSError("disk full (simulated)")
-        real(path, record, compression, **kwargs)
+        real(path, record, compression)
 
     monkeypatch.setattr(callback_module, "write_checkpoint", flaky)
     model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
@@ -902,47 +902,6 @@ def test_the_writer_thread_runs_at_idle_priority_and_keeps_errors() -> None:
     assert isinstance(errors[0][1], OSError) and writer.take_errors() == []
 
 
-def test_the_writer_publishes_files_in_order_after_their_job(tmp_path: Path) -> None:
-    """A job's files are renamed by the publisher thread, in the order handed over, while
-    the writer goes on: until then only the temporary file exists (readers skip it); a
-    failing rename is the job's error and leaves no temporary file; close publishes all."""
-    import threading
-
-    from tinspect.record.files import write_text_atomic
-    from tinspect.record.writer import BackgroundWriter
-
-    writer = BackgroundWriter()
-    hold = threading.Event()
-    writer.publish(lambda: hold.wait(10))  # the publisher is busy until released
-    order: list[str] = []
-
-    def job(name: str) -> None:
-        write_text_atomic(tmp_path / name, name, publish=writer.publish)
-        writer.publish(lambda: order.append(name))
-        order.append(f"{name} computed")
-
-    def clash() -> None:  # renaming a file onto a directory fails
-        (tmp_path / "dir.json").mkdir()
-        write_text_atomic(tmp_path / "dir.json", "x", publish=writer.publish)
-
-    writer.submit("first", lambda: job("a.json"))
-    writer.submit("broken", clash)
-    writer.submit("second", lambda: job("b.json"))
-    while len(order) < 2:  # both jobs ran; neither file is published yet
-        threading.Event().wait(0.001)
-    assert order == ["a.json computed", "b.json computed"]
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert "a.json" not in names and "b.json" not in names
-    assert len([n for n in names if fmt.is_temporary(n)]) == 3
-    hold.set()
-    writer.close()
-    assert order[2:] == ["a.json", "b.json"]
-    assert (tmp_path / "a.json").read_text() == "a.json"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "dir.json"]
-    errors = writer.take_errors()
-    assert [label for label, _ in errors] == ["broken"] and isinstance(errors[0][1], OSError)
-
-
 class RaiseAtEpochEnd(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         if epoch == 1:
@@ -955,8 +914,7 @@ def test_a_fit_that_raised_leaves_no_writer_behind(tmp_path: Path, tabular: XY) 
     import threading
 
     def writers() -> set[threading.Thread]:
-        names = {"tinspect-writer", "tinspect-publisher"}
-        return {t for t in threading.enumerate() if t.name in names}
+        return {t for t in threading.enumerate() if t.name == "tinspect-writer"}
 
     before = writers()
     keras.utils.set_random_seed(10)
@@ -970,7 +928,6 @@ def test_a_fit_that_raised_leaves_no_writer_behind(tmp_path: Path, tabular: XY) 
     assert first_writer is not None and first_writer._thread.is_alive()
     model.fit(x, targets, epochs=1, batch_size=32, verbose=0, callbacks=[cb])
     assert not first_writer._thread.is_alive() and cb._writer is None and not cb.errors
-    assert not first_writer._publisher.is_alive()
     assert writers() <= before
     d = model_dir(tmp_path)
     assert epochs(d) == [0, 1, 2, 3]

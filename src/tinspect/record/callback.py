@@ -795,15 +795,12 @@ class InspectCheckpoint(keras.callbacks.Callback):
             key = fmt.SAMPLES_Y_PREDICTION if i == 0 else f"{fmt.SAMPLES_Y_PREDICTION}_{i}"
             samples[key] = prediction
         path = self.model_dir / fmt.CHECKPOINTS_DIR / fmt.checkpoint_name(epoch)
-        assert self._writer is not None
-        publish = self._writer.publish  # fsync and rename while this thread goes on
-        record = CheckpointRecord(attrs, samples, records)
-        write_checkpoint(path, record, self.compression, publish=publish)
-        # model.json follows each checkpoint (published after it), so a reader sees how far
-        # training got. Its rename is atomic; unlike checkpoints, this status update needs
-        # no fsync. After the last one, on_train_end writes the final state at once.
+        write_checkpoint(path, CheckpointRecord(attrs, samples, records), self.compression)
+        # model.json follows each checkpoint, so a reader sees how far training got. Its
+        # rename is atomic; unlike checkpoints, this status update needs no fsync. After the
+        # last one, on_train_end writes the final state at once.
         if not final:
-            write_text_atomic(self.model_dir / fmt.MODEL_JSON, info, fsync=False, publish=publish)
+            write_text_atomic(self.model_dir / fmt.MODEL_JSON, info, fsync=False)
         extremes = {epoch: outputs.extremes_by_layer(plan)}
         if checks:
             self._run_checks(epoch, {**self._previous_extremes, **extremes})

@@ -9,7 +9,6 @@ are appended with a single ``write`` of one complete line.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import secrets
@@ -63,39 +62,16 @@ def to_float(value: Any) -> float | None:
         return None
 
 
-#: Where ``write_atomic`` hands the step that publishes a written file (fsync, rename):
-#: a function that runs it, now or later, in order.
-Publish = Callable[[Callable[[], None]], None]
-
-
-def write_atomic(
-    path: Path, write: Callable[[Path], None], fsync: bool = True, publish: Publish | None = None
-) -> None:
+def write_atomic(path: Path, write: Callable[[Path], None], fsync: bool = True) -> None:
     """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``.
 
     The temporary name starts with a dot and contains ``.tmp`` (see ``format.is_temporary``),
     so readers never open it. On any error the temporary file is removed and the error
     re-raised; the previous content of ``path``, if any, is untouched.
-
-    With ``publish``, the fsync and the rename are handed to it instead of run here, so
-    that the caller can go on computing while the disk catches up (``BackgroundWriter``
-    runs them in its own thread, in order); the file still appears whole or not at all.
     """
     tmp = path.with_name(fmt.temporary_name(path.name, f"{os.getpid()}-{secrets.token_hex(3)}"))
     try:
         write(tmp)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if publish is None:
-        _publish(tmp, path, fsync)
-    else:
-        publish(functools.partial(_publish, tmp, path, fsync))
-
-
-def _publish(tmp: Path, path: Path, fsync: bool) -> None:
-    """Make the written ``tmp`` durable (``fsync``) and rename it to ``path``."""
-    try:
         if fsync:
             fd = os.open(tmp, os.O_RDONLY)
             try:
@@ -129,13 +105,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json_text(data) + "\n")
 
 
-def write_text_atomic(
-    path: Path, text: str, fsync: bool = True, publish: Publish | None = None
-) -> None:
+def write_text_atomic(path: Path, text: str, fsync: bool = True) -> None:
     """Write ``text`` to ``path`` atomically (``fsync``: also durable across power loss)."""
-    write_atomic(
-        path, lambda tmp: tmp.write_text(text, encoding="utf-8"), fsync=fsync, publish=publish
-    )
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), fsync=fsync)
 
 
 def json_text(data: Any) -> str:

@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from tinspect import format as fmt
-from tinspect.record.files import Publish, jsonable, write_atomic
+from tinspect.record.files import jsonable, write_atomic
 from tinspect.record.threads import background_thread, openmp_threads
 from tinspect.summary import summarize
 
@@ -139,11 +139,8 @@ def _link_same(layers: h5py.Group, group: h5py.Group, layer: LayerRecord) -> Non
         group.attrs[fmt.ATTR_ACTIVATIONS_SHAPE] = json.dumps([int(d) for d in layer.shape])
 
 
-def write_checkpoint(
-    path: Path, record: CheckpointRecord, compression: Compression, publish: Publish | None = None
-) -> None:
-    """Write ``record`` to ``path`` atomically (temporary name, fsync, rename); with
-    ``publish`` (``BackgroundWriter.publish``) the fsync and rename run there, later."""
+def write_checkpoint(path: Path, record: CheckpointRecord, compression: Compression) -> None:
+    """Write ``record`` to ``path`` atomically (temporary name, fsync, rename)."""
     names: list[str] = []
     stats: list[np.ndarray] = []
     counts: list[np.ndarray] = []
@@ -227,7 +224,7 @@ def write_checkpoint(
                 data=np.array(edges, dtype=np.float64).reshape(len(names), fmt.SUMMARY_BINS + 1),
             )
 
-    write_atomic(path, write, publish=publish)
+    write_atomic(path, write)
 
 
 class BackgroundWriter:
@@ -245,26 +242,15 @@ class BackgroundWriter:
     OpenMP team, once made, stays with the writer thread, and mid-fit it would make
     training's team sleep between ops (``tinspect.record.threads``); measured when a full
     queue also switched it: ``every=1`` on the torch demo fit 1.1× → 1.4×.
-
-    A job's files are published (fsync, rename) by a second thread, in the order the job
-    hands them over (``publish``): the fsync of one checkpoint waits for the disk while
-    the writer computes the next. A reader still sees each file whole or not at all, and
-    ``close`` waits for both threads.
     """
 
     def __init__(self, max_pending: int = 2) -> None:
         self._queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue(max_pending)
-        self._published: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
         self._errors: list[tuple[str, BaseException]] = []
         self._lock = threading.Lock()
         self._training_over = False  # set with the last job; read by the writer before each
-        self._label = ""  # the writer's current job, for the errors of what it publishes
         self._thread = threading.Thread(target=self._run, name="tinspect-writer", daemon=True)
-        self._publisher = threading.Thread(
-            target=self._publish_files, name="tinspect-publisher", daemon=True
-        )
         self._thread.start()
-        self._publisher.start()
 
     def _run(self) -> None:
         full = background_thread()  # torch's threads for the process; None without torch
@@ -274,38 +260,15 @@ class BackgroundWriter:
             if item is None:
                 return
             label, job = item
-            self._label = label
             wanted = full if full is not None and self._training_over else 1
             if full is not None and wanted != threads:
                 openmp_threads(wanted)
                 threads = wanted
-            self._call(label, job)
-
-    def _call(self, label: str, step: Callable[[], None]) -> None:
-        try:
-            step()
-        except BaseException as error:  # noqa: BLE001 - reported by the callback
-            with self._lock:
-                self._errors.append((label, error))
-
-    def _publish_files(self) -> None:
-        """The publisher thread: every step ``publish`` was given, in order. Its work is
-        waiting for the disk (fsync), so it keeps the normal policy: under ``SCHED_IDLE``
-        a busy machine could hold a written checkpoint back for seconds."""
-        while True:
-            item = self._published.get()
-            if item is None:
-                return
-            self._call(*item)
-
-    def publish(self, step: Callable[[], None]) -> None:
-        """Run ``step`` (a written file's fsync and rename) after the steps handed over
-        before it, in the publisher thread; its error is the current job's. Called from
-        the writer's jobs (``files.write_atomic(publish=...)``)."""
-        if not self._publisher.is_alive():
-            step()  # stopped: publish here rather than leave the file unnamed
-            return
-        self._published.put((self._label, step))
+            try:
+                job()
+            except BaseException as error:  # noqa: BLE001 - reported by the callback
+                with self._lock:
+                    self._errors.append((label, error))
 
     def submit(self, label: str, job: Callable[[], None], waited: bool = False) -> None:
         """Queue ``job``; blocks while ``max_pending`` jobs are waiting (back-pressure).
@@ -352,11 +315,8 @@ class BackgroundWriter:
         return errors
 
     def close(self) -> None:
-        """Finish every queued job, publish their files and stop both threads."""
+        """Finish every queued job and stop the thread."""
         if self._thread.is_alive():
             with self._boosted():
                 self._queue.put(None)
                 self._thread.join()
-        if self._publisher.is_alive():
-            self._published.put(None)
-            self._publisher.join()
