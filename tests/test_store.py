@@ -321,6 +321,25 @@ def test_symlinks_out_of_the_logdir_are_not_read(logs: Path, tmp_path: Path) -> 
     assert any("leads outside the logdir" in m for m in messages(store))
 
 
+def test_a_checkpoint_swapped_for_a_link_out_of_the_logdir_is_refused(
+    logs: Path, tmp_path: Path
+) -> None:
+    """The store remembers which checkpoint paths stay inside (resolving costs); a file
+    replaced by a symlink to an outside copy with the same size and mtime is caught anyway."""
+    store = Store(logs)
+    conv = store.model("conv").id
+    assert store.attrs(conv, 1)[fmt.ATTR_EPOCH] == 1
+    path = store.checkpoint_path(conv, 1)
+    outside = tmp_path / "outside.h5"
+    shutil.copy2(path, outside)  # same bytes, same mtime: the same FileIdentity
+    store.files.close(path)
+    path.unlink()
+    os.symlink(outside, path)
+    with pytest.raises(DataError, match="leads outside the logdir"):
+        store.attrs(conv, 1)
+    assert store.attrs(conv, 0)[fmt.ATTR_EPOCH] == 0  # the others stay readable
+
+
 def test_the_store_never_writes_to_the_logdir(logs: Path) -> None:
     before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in logs.rglob("*")}
     os.environ["TINSPECT_CACHE_DIR"] = str(logs / "cache-inside")
