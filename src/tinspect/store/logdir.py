@@ -136,8 +136,11 @@ class Store:
         self._checked: dict[str, h5.FileIdentity] = {}
         #: Checkpoint paths found inside their logdir -> (device, inode) they led to.
         self._inside_files: dict[str, tuple[int, int]] = {}
-        #: Root attributes by path, with the identity they were read at (``attrs``).
+        #: Root attributes by path, with the identity they were read at (LRU, as many as
+        #: summary tables): ``checkpoint`` reads them to check a new file, ``attrs`` then
+        #: returns them without a second read.
         self._attrs: OrderedDict[str, tuple[h5.FileIdentity, dict[str, Any]]] = OrderedDict()
+        self._attrs_lock = threading.Lock()
         #: Summary tables by path, with the identity they were read at (LRU): checks and
         #: overviews ask for the same table many times per checkpoint.
         self._summaries: OrderedDict[str, tuple[h5.FileIdentity, SummaryTable]] = OrderedDict()
@@ -762,7 +765,7 @@ class Store:
         if self._checked.get(str(path)) != identity:
             try:
                 attrs = read_attrs(f)
-                with self._summaries_lock:
+                with self._attrs_lock:
                     self._attrs[str(path)] = (identity, attrs)
                     while len(self._attrs) > SUMMARY_TABLES_KEPT:
                         self._attrs.popitem(last=False)
@@ -784,7 +787,7 @@ class Store:
         file (a copy), else read now."""
         f = self.checkpoint(model_id, epoch)
         key = str(self.checkpoint_path(model_id, epoch))
-        with self._summaries_lock:
+        with self._attrs_lock:
             cached = self._attrs.get(key)
         if cached is not None and cached[0] == self._checked.get(key):
             return copy.deepcopy(cached[1])  # callers may change theirs
