@@ -43,12 +43,8 @@ def process_count(backend: str) -> int:
             return int(dist.get_world_size())
         return 1
     if backend == "tensorflow":
-        try:
-            config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-            cluster = config.get("cluster") or {}
-            return max(1, sum(len(v) for v in cluster.values()))
-        except (ValueError, AttributeError, TypeError):
-            return 1
+        config = _tf_config()
+        return max(1, sum(len(tasks) for tasks in config[2].values())) if config else 1
     return 1
 
 
@@ -96,18 +92,46 @@ def _tf_task_index() -> int:
         except (AttributeError, ValueError, RuntimeError):
             cluster = {}
         return _chief_first(task_type, task_id, cluster)
+    config = _tf_config()
+    if config is None:
+        return 0
+    return _chief_first(*config)
+
+
+def _tf_config() -> tuple[str, int, dict[str, list[Any]]] | None:
+    """(task type, task index, cluster: role → its tasks) from ``TF_CONFIG``; None when
+    the variable is unset, names no task, or is malformed in any way.
+
+    Malformed means "not a multi-worker run": TensorFlow itself refuses such a
+    ``TF_CONFIG`` when a multi-worker strategy is made, and a variable left over in the
+    environment of a one-process run must not stop (or silence) its recorder. Roles whose
+    value is not a list of tasks are ignored, as is an index that is not a whole number
+    ≥ 0 (the task is then taken as index 0 of its role).
+    """
     try:
         config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    except ValueError:
-        return 0
-    task = config.get("task") if isinstance(config, dict) else None
-    if not isinstance(task, dict) or "type" not in task:
-        return 0
-    cluster = config.get("cluster") if isinstance(config.get("cluster"), dict) else {}
-    return _chief_first(str(task["type"]), int(task.get("index") or 0), cluster)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+        return None
+    if not isinstance(config, dict):
+        return None
+    task = config.get("task")
+    if not isinstance(task, dict) or not isinstance(task.get("type"), str):
+        return None
+    index = task.get("index", 0)
+    if isinstance(index, str) and index.isdigit():
+        index = int(index)
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        index = 0
+    raw = config.get("cluster")
+    cluster = (
+        {str(role): tasks for role, tasks in raw.items() if isinstance(tasks, list)}
+        if isinstance(raw, dict)
+        else {}
+    )
+    return task["type"], index, cluster
 
 
-def _chief_first(task_type: str, task_id: int, cluster: dict[str, Any]) -> int:
+def _chief_first(task_type: str, task_id: int, cluster: dict[str, list[Any]]) -> int:
     """A task's index with the chief first: chief 0, then the workers; other roles
     (parameter servers, evaluators) are never 0."""
     has_chief = bool(cluster.get("chief"))
