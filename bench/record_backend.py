@@ -484,12 +484,37 @@ def paired_ratios(
 # --- optional profile: where the recorder's time goes ----------------------------------------
 
 
+def _thread_usage() -> tuple[float, float, int] | None:
+    """(user seconds, kernel seconds, minor page faults) of the calling thread so far;
+    None where the OS does not count per thread (only Linux does)."""
+    try:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_THREAD)
+    except (ImportError, AttributeError, OSError):
+        return None
+    return usage.ru_utime, usage.ru_stime, usage.ru_minflt
+
+
 class Timers:
-    """Accumulated seconds and call counts per (thread, label), safe across two threads."""
+    """Accumulated seconds and call counts per (thread, label), safe across two threads;
+    with each, the calling thread's CPU time split into user and kernel time, and its
+    minor page faults.
+
+    The split answers a question wall time cannot: how much of the recorder's CPU is the
+    kernel's (new page-cache pages for the file, first touches of fresh memory), which
+    depends on the machine's memory management (a VM whose host reclaims the guest's free
+    memory makes every fresh page a host fault) more than on the recorder's code. Linux
+    counts user and kernel time per thread in scheduler ticks, so only sums over many calls
+    (a profile's fits) are meaningful.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
+        self.user: dict[str, float] = defaultdict(float)
+        self.kernel: dict[str, float] = defaultdict(float)
+        self.faults: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
 
     def wrap(self, label: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -497,17 +522,22 @@ class Timers:
 
         @functools.wraps(function)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            start, before = time.perf_counter(), _thread_usage()
             try:
                 return function(*args, **kwargs)
             finally:
-                elapsed = time.perf_counter() - start
+                elapsed, after = time.perf_counter() - start, _thread_usage()
                 thread = (
                     "main" if threading.current_thread() is threading.main_thread() else "writer"
                 )
+                key = f"{thread}:{label}"
                 with self._lock:
-                    self.seconds[f"{thread}:{label}"] += elapsed
-                    self.calls[f"{thread}:{label}"] += 1
+                    self.seconds[key] += elapsed
+                    self.calls[key] += 1
+                    if before is not None and after is not None:
+                        self.user[key] += after[0] - before[0]
+                        self.kernel[key] += after[1] - before[1]
+                        self.faults[key] += after[2] - before[2]
 
         return timed
 
@@ -566,6 +596,7 @@ def profile(data: Data, workdir: Path, epochs: int, fits: int, bench: BenchModel
     plain: list[float] = []
     inspect: list[float] = []
     per_fit: list[dict[str, float]] = []
+    usage: list[Timers] = []
     for i in range(fits):
         for variant in rotated((PLAIN, INSPECT), i):
             if variant == PLAIN:
@@ -575,8 +606,19 @@ def profile(data: Data, workdir: Path, epochs: int, fits: int, bench: BenchModel
             with profiled(timers):
                 inspect.append(timed_fit(INSPECT, data, workdir, epochs, bench).seconds)
             per_fit.append(dict(timers.seconds))
+            usage.append(timers)
     labels = sorted({k for d in per_fit for k in d})
     breakdown = {k: statistics.median(d.get(k, 0.0) for d in per_fit) for k in labels}
+    # Means, not medians: tick-counted user and kernel time is only right on average.
+    n = max(1, len(usage))
+    cpu = {
+        k: {
+            "user_seconds": sum(t.user.get(k, 0.0) for t in usage) / n,
+            "kernel_seconds": sum(t.kernel.get(k, 0.0) for t in usage) / n,
+            "minor_faults": sum(t.faults.get(k, 0) for t in usage) / n,
+        }
+        for k in labels
+    }
     hooks = sum(
         breakdown.get(f"main:{h}", 0.0)
         for h in ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
@@ -590,6 +632,7 @@ def profile(data: Data, workdir: Path, epochs: int, fits: int, bench: BenchModel
         "main_thread_hook_seconds": hooks,
         "unexplained_seconds": (inspect_s - plain_s) - hooks,
         "seconds_per_fit_by_label": breakdown,
+        "thread_cpu_per_fit_by_label": cpu,
     }
 
 
@@ -671,8 +714,18 @@ def report(results: Mapping[str, Any]) -> str:
             f"  main-thread hooks {prof['main_thread_hook_seconds']:.3f} s; unexplained rest "
             f"(contention with the writer thread) {prof['unexplained_seconds']:.3f} s",
         ]
+        cpu = prof.get("thread_cpu_per_fit_by_label") or {}
+        lines.append(
+            f"  {'':<60}{'wall':>8}{'user':>8}{'kernel':>8}{'faults':>8}  (thread CPU: mean)"
+        )
         for label, seconds in prof["seconds_per_fit_by_label"].items():
-            lines.append(f"  {label:<60}{seconds:>8.3f}")
+            c = cpu.get(label)
+            split = (
+                f"{c['user_seconds']:>8.3f}{c['kernel_seconds']:>8.3f}{c['minor_faults']:>8.0f}"
+                if c
+                else ""
+            )
+            lines.append(f"  {label:<60}{seconds:>8.3f}{split}")
     return "\n".join(lines)
 
 
