@@ -73,7 +73,7 @@ def test_a_malformed_tf_config_is_a_one_process_run(
 
 def test_malformed_parts_of_a_tf_config_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bad index is index 0 of its role; a role that is not a list of tasks is left out."""
-    for bad in ("x", -1, 1.5, True, None, [1]):
+    for bad in ("x", "²", "9" * 5000, -1, 1.5, True, None, [1]):
         monkeypatch.setenv("TF_CONFIG", tf_config("worker", bad, worker=WORKERS))
         assert process_index("tensorflow") == 0, bad
     monkeypatch.setenv(

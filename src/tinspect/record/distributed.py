@@ -118,8 +118,11 @@ def _tf_config() -> tuple[str, int, dict[str, list[Any]]] | None:
     if not isinstance(task, dict) or not isinstance(task.get("type"), str):
         return None
     index = task.get("index", 0)
-    if isinstance(index, str) and index.isdigit():
-        index = int(index)
+    if isinstance(index, str):
+        try:  # int() refuses superscripts (which isdigit() accepts) and 4,300+ digits
+            index = int(index) if index.isdecimal() else 0
+        except ValueError:
+            index = 0
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:
         index = 0
     raw = config.get("cluster")
