@@ -17,7 +17,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from tinspect import format as fmt
 from tinspect.store import h5, index
@@ -43,6 +43,36 @@ if TYPE_CHECKING:
 
 #: Summary tables kept in memory (a few KiB each).
 SUMMARY_TABLES_KEPT = 512
+
+T = TypeVar("T")
+
+
+class _ByIdentity(Generic[T]):
+    """What was read from checkpoint files, by path, with the ``FileIdentity`` each was
+    read at: a value is returned only while the file is still that file. Least recently
+    used first out beyond ``kept``; thread-safe (the viewer's workers share the store)."""
+
+    def __init__(self, kept: int) -> None:
+        self._kept = kept
+        self._items: OrderedDict[str, tuple[h5.FileIdentity, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, identity: h5.FileIdentity | None) -> T | None:
+        with self._lock:
+            cached = self._items.get(key)
+            if cached is None or identity is None or cached[0] != identity:
+                return None
+            self._items.move_to_end(key)
+            return cached[1]
+
+    def put(self, key: str, identity: h5.FileIdentity, value: T) -> None:
+        with self._lock:
+            self._items[key] = (identity, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._kept:
+                self._items.popitem(last=False)
+
+
 #: A refresh with a time budget still parses this many new models (a first screen's worth).
 MIN_PARSED = 40
 #: Models a start-up from the header index builds before the first screen (two screenfuls
@@ -136,15 +166,12 @@ class Store:
         self._checked: dict[str, h5.FileIdentity] = {}
         #: Checkpoint paths found inside their logdir -> (device, inode) they led to.
         self._inside_files: dict[str, tuple[int, int]] = {}
-        #: Root attributes by path, with the identity they were read at (LRU, as many as
-        #: summary tables): ``checkpoint`` reads them to check a new file, ``attrs`` then
-        #: returns them without a second read.
-        self._attrs: OrderedDict[str, tuple[h5.FileIdentity, dict[str, Any]]] = OrderedDict()
-        self._attrs_lock = threading.Lock()
-        #: Summary tables by path, with the identity they were read at (LRU): checks and
-        #: overviews ask for the same table many times per checkpoint.
-        self._summaries: OrderedDict[str, tuple[h5.FileIdentity, SummaryTable]] = OrderedDict()
-        self._summaries_lock = threading.Lock()  # the viewer's workers share the store
+        #: Root attributes (as many as summary tables): ``checkpoint`` reads them to check
+        #: a new file, ``attrs`` then returns them without a second read.
+        self._attrs: _ByIdentity[dict[str, Any]] = _ByIdentity(SUMMARY_TABLES_KEPT)
+        #: Summary tables: checks and overviews ask for the same table many times per
+        #: checkpoint.
+        self._summaries: _ByIdentity[SummaryTable] = _ByIdentity(SUMMARY_TABLES_KEPT)
         #: Checkpoints found damaged: path -> (identity when found, one-line message).
         self._damaged: dict[str, tuple[h5.FileIdentity | None, str]] = {}
         self._damaged_lock = threading.Lock()
@@ -765,10 +792,7 @@ class Store:
         if self._checked.get(str(path)) != identity:
             try:
                 attrs = read_attrs(f)
-                with self._attrs_lock:
-                    self._attrs[str(path)] = (identity, attrs)
-                    while len(self._attrs) > SUMMARY_TABLES_KEPT:
-                        self._attrs.popitem(last=False)
+                self._attrs.put(str(path), identity, attrs)
                 check_version(attrs)
             except h5.ReadError:
                 raise self.mark_damaged(
@@ -787,10 +811,9 @@ class Store:
         file (a copy), else read now."""
         f = self.checkpoint(model_id, epoch)
         key = str(self.checkpoint_path(model_id, epoch))
-        with self._attrs_lock:
-            cached = self._attrs.get(key)
-        if cached is not None and cached[0] == self._checked.get(key):
-            return copy.deepcopy(cached[1])  # callers may change theirs
+        cached = self._attrs.get(key, self._checked.get(key))
+        if cached is not None:
+            return copy.deepcopy(cached)  # callers may change theirs
         try:
             return read_attrs(f)
         except h5.ReadError:
@@ -802,11 +825,9 @@ class Store:
         f = self.checkpoint(model_id, epoch)
         key = str(self.checkpoint_path(model_id, epoch))
         identity = self._checked.get(key)  # set by checkpoint() for the file just opened
-        with self._summaries_lock:
-            cached = self._summaries.get(key)
-            if cached is not None and cached[0] == identity:
-                self._summaries.move_to_end(key)
-                return cached[1]
+        cached = self._summaries.get(key, identity)
+        if cached is not None:
+            return cached
         try:
             table = read_summary(f)
         except h5.ReadError:
@@ -816,10 +837,7 @@ class Store:
                 f"dataset {fmt.SUMMARY_GROUP} cannot be read (file damaged or truncated)",
             ) from None
         if identity is not None:
-            with self._summaries_lock:
-                self._summaries[key] = (identity, table)
-                while len(self._summaries) > SUMMARY_TABLES_KEPT:
-                    self._summaries.popitem(last=False)
+            self._summaries.put(key, identity, table)
         return table
 
     def dataset(self, model_id: str, epoch: int, name: str) -> h5py.Dataset:
