@@ -1036,3 +1036,115 @@ def test_the_writer_leaves_idle_priority_while_training_waits_for_it() -> None:
     threading.Timer(0.5, gate.set).start()
     writer.close()  # waits for "after", which runs while close waits
     assert seen == [os.SCHED_OTHER]
+
+
+def _recorded_where(
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch, saturated: bool, name: str
+) -> tuple[Path, dict[int, str]]:
+    """One seeded every=1 fit with ``cores_saturated`` forced; its model directory and the
+    thread that wrote each epoch's checkpoint."""
+    import threading
+
+    from tinspect.record import callback as callback_module
+    from tinspect.record.writer import write_checkpoint as real  # not a previous call's spy
+
+    where: dict[int, str] = {}
+
+    def spy(path: Path, record, compression) -> None:
+        where[int(record.attrs[fmt.ATTR_EPOCH])] = threading.current_thread().name
+        real(path, record, compression)
+
+    monkeypatch.setattr(callback_module, "write_checkpoint", spy)
+    monkeypatch.setattr(callback_module, "cores_saturated", lambda *_: saturated)
+    monkeypatch.setattr(callback_module, "INLINE_BACKENDS", {keras.backend.backend()})
+    keras.utils.set_random_seed(12)
+    model = skip_model()
+    x, y = tabular
+    cb = InspectCheckpoint(tmp_path / name, tinspect.make_header(name), (x[:32], y[:32]), every=1)
+    model.fit(x, [y, x[:, :1]], epochs=3, batch_size=32, verbose=0, callbacks=[cb])
+    assert not cb.errors
+    assert cb._inline is saturated
+    assert len(cb._fit_costs) == 4 and all(c > 0 for c in cb._fit_costs)
+    return model_dir(tmp_path / name), where
+
+
+def test_training_that_saturates_the_cores_gets_its_checkpoints_written_inline(
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where training keeps every core busy the jobs run on the training thread at their
+    epoch's end (the initialization's, queued before the first epoch, in the writer),
+    and the files are the ones the writer thread writes: same arrays, same metrics."""
+    inline_dir, inline_where = _recorded_where(tmp_path, tabular, monkeypatch, True, "inline")
+    writer_dir, writer_where = _recorded_where(tmp_path, tabular, monkeypatch, False, "writer")
+    assert writer_where == dict.fromkeys(range(4), "tinspect-writer")
+    assert inline_where == {0: "tinspect-writer", 1: "MainThread", 2: "MainThread", 3: "MainThread"}
+    assert epochs(inline_dir) == epochs(writer_dir) == [0, 1, 2, 3]
+    for epoch in range(4):
+        a, b = checkpoint(inline_dir, epoch), checkpoint(writer_dir, epoch)
+        datasets = sorted(k for k in a if k not in ("attrs", "layer_attrs"))
+        assert datasets == sorted(k for k in b if k not in ("attrs", "layer_attrs"))
+        for key in datasets:
+            if key.startswith(fmt.SAMPLES_GROUP) or key.startswith(fmt.LAYERS_GROUP):
+                np.testing.assert_array_equal(a[key], b[key], err_msg=f"epoch {epoch} {key}")
+    assert [m["loss"] for m in metrics(inline_dir)] == [m["loss"] for m in metrics(writer_dir)]
+    assert model_json(inline_dir)["status"]["state"] == "finished"
+
+
+def test_an_inline_checkpoint_that_fails_warns_and_training_continues(
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tinspect.record import callback as callback_module
+
+    real = callback_module.write_checkpoint
+
+    def flaky(path: Path, record, compression) -> None:
+        if path.name == fmt.checkpoint_name(1):
+            raise OSError("disk full (simulated)")
+        real(path, record, compression)
+
+    monkeypatch.setattr(callback_module, "write_checkpoint", flaky)
+    monkeypatch.setattr(callback_module, "cores_saturated", lambda *_: True)
+    monkeypatch.setattr(callback_module, "INLINE_BACKENDS", {keras.backend.backend()})
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("flaky"), tabular, every=1)
+    with pytest.warns(UserWarning, match="checkpoint epoch 1 of 'flaky' was not written: OSError"):
+        history = model.fit(*tabular, epochs=3, verbose=0, callbacks=[cb])
+    assert cb._inline and len(history.history["loss"]) == 3
+    assert epochs(model_dir(tmp_path)) == [0, 2, 3]
+    assert [label for label, _ in cb.errors] == ["epoch 1"]
+
+
+@pytest.mark.parametrize(
+    ("cpu", "wall", "cores", "saturated"),
+    [
+        (1.99, 1.0, 2, True),  # a plain torch CPU fit on 2 cores
+        (1.2, 1.0, 2, False),  # TensorFlow's on 2 cores
+        (1.5, 1.0, 2, True),
+        (1.49, 1.0, 2, False),
+        (0.6, 1.0, 1, True),
+        (3.0, 1.0, 32, False),  # a GPU box: cores to spare
+        (1.0, 0.0, 2, False),  # nothing measured
+        (1.0, 1.0, 0, False),
+    ],
+)
+def test_cores_saturated(cpu: float, wall: float, cores: int, saturated: bool) -> None:
+    from tinspect.record.callback import cores_saturated
+
+    assert cores_saturated(cpu, wall, cores) is saturated
+
+
+def test_saturated_training_stays_in_the_writer_on_backends_not_listed(
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JAX's compile epoch reads as saturated but its inline jobs cost more: the writer."""
+    from tinspect.record import callback as callback_module
+
+    monkeypatch.setattr(callback_module, "cores_saturated", lambda *_: True)
+    monkeypatch.setattr(callback_module, "INLINE_BACKENDS", frozenset({"no such backend"}))
+    model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    cb = InspectCheckpoint(tmp_path, tinspect.make_header("bg"), tabular, every=1)
+    model.fit(*tabular, epochs=2, verbose=0, callbacks=[cb])
+    assert not cb._inline and not cb.errors
+    assert epochs(model_dir(tmp_path)) == [0, 1, 2]

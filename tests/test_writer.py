@@ -54,3 +54,35 @@ def test_strings_keep_h5pys_conversion(tmp_path: Path) -> None:
         _contiguous_dataset(f, "names", names.astype(h5py.string_dtype()))
     with h5py.File(tmp_path / "s.h5", "r") as f:
         assert [n.decode() for n in f["names"][()]] == list(names)
+
+
+def test_run_here_runs_on_the_caller_after_every_job_queued_before() -> None:
+    import threading
+    import time
+
+    from tinspect.record.writer import BackgroundWriter
+
+    seen: list[tuple[str, str]] = []
+
+    def job(label: str, pause: float = 0.0) -> None:
+        time.sleep(pause)
+        seen.append((label, threading.current_thread().name))
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    writer = BackgroundWriter()
+    writer.submit("a", lambda: job("a", 0.05))
+    writer.submit("b", lambda: job("b", 0.05))
+    writer.run_here("c", lambda: job("c"))
+    writer.run_here("broken", fail)
+    writer.submit("d", lambda: job("d"))
+    writer.close()
+    here = threading.current_thread().name
+    assert seen == [
+        ("a", "tinspect-writer"),
+        ("b", "tinspect-writer"),
+        ("c", here),
+        ("d", "tinspect-writer"),
+    ]
+    assert [label for label, _ in writer.take_errors()] == ["broken"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 import time
 import warnings
@@ -88,6 +89,41 @@ AUTO_BUDGET = 0.05
 #: is what is written, and each checkpoint of the torch demo costs ~80 ms of CPU that
 #: training waits for: 4 measured 1.16x the plain fit, 3 measured 1.13x (30 paired rounds).
 AUTO_MIN_CHECKPOINTS = 3
+#: Training keeps the cores busy when its process used at least ``cores - SATURATED_MARGIN``
+#: cores over its first epoch; the checkpoints' jobs then run on the training thread.
+SATURATED_MARGIN = 0.5
+#: The backends whose busy training starves the writer thread, so that inline jobs cost it
+#: less: torch, whose OpenMP workers spin between ops (5-epoch demo, 16 paired rounds: 1.121
+#: inline, 1.140 in the writer). Not JAX: its first epoch is XLA's compile, which reads as
+#: saturated, yet its thread pool leaves the writer room (demo 1.108 inline, 1.057 in the
+#: writer; 28x28 1.067 against 1.038). TensorFlow's training never reads as saturated.
+INLINE_BACKENDS = frozenset({"torch"})
+
+
+def cores_saturated(cpu_seconds: float, wall_seconds: float, cores: int) -> bool:
+    """Whether training that used ``cpu_seconds`` of process CPU in ``wall_seconds`` keeps
+    all ``cores`` busy, so that no core is free for the recorder's writer thread.
+
+    Then a job in the writer thread costs training 2-3× its own CPU (measured on torch's
+    CPU training, whose OpenMP worker spins between ops: the starved writer's job drags
+    over a dozen epochs, each slower and dearer in CPU than the plain fit's), and the same
+    job run on the training thread at the epoch's end costs what it takes. A plain torch
+    CPU fit measured 1.99 cores on 2; TensorFlow's ~1.2; a GPU run leaves cores idle.
+
+    >>> cores_saturated(2.0, 1.0, 2), cores_saturated(1.2, 1.0, 2), cores_saturated(0.9, 1.0, 1)
+    (True, False, True)
+    """
+    if wall_seconds <= 0 or cores < 1:
+        return False
+    return cpu_seconds / wall_seconds >= cores - SATURATED_MARGIN
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def auto_due(
@@ -328,6 +364,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._offset = 0
         self._first_epoch_of_fit: int | None = None
         self._epoch_start = 0.0
+        self._epoch_cpu_start = 0.0
+        #: This fit's checkpoint jobs run on the training thread (``cores_saturated``),
+        #: decided at the end of the fit's first epoch.
+        self._inline = False
         self._started = False
         self._metric_keys: list[str] = []
         self._architecture: dict[str, Any] | None = None
@@ -401,6 +441,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         self._fit_costs = []
         self._submitted_in_fit = 0
         self._main_seconds = 0.0
+        self._inline = False
         self._compile = planned >= COMPILE_MIN_CHECKPOINTS
         self._compile_in_writer = planned >= WRITER_COMPILE_MIN_CHECKPOINTS
         if 0 not in self._written:
@@ -414,6 +455,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             # fit(initial_epoch=k) numbers epochs absolutely; a plain second fit restarts at 0.
             self._offset = 0 if epoch > 0 else self._completed
         self._epoch_start = time.perf_counter()
+        self._epoch_cpu_start = time.process_time()
 
     @without_tensorflow_import
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -426,22 +468,24 @@ class InspectCheckpoint(keras.callbacks.Callback):
         for key in metrics:
             if key not in self._metric_keys:
                 self._metric_keys.append(key)
+        self._epoch_seconds = time.perf_counter() - self._epoch_start
         line = {
             **metrics,  # the recorder's own keys below win over same-named Keras logs
             fmt.METRIC_EPOCH: completed,
             fmt.METRIC_TIME: time.time(),
-            fmt.METRIC_WALL_TIME: time.perf_counter() - self._epoch_start,
+            fmt.METRIC_WALL_TIME: self._epoch_seconds,
             fmt.METRIC_LEARNING_RATE: arch.learning_rate(getattr(self.model, "optimizer", None)),
             fmt.METRIC_STEP: self._step(),
         }
         append_line(self.model_dir / fmt.METRICS_JSONL, json_line(line))
         last = (self.params or {}).get("epochs")
-        self._epoch_seconds = line[fmt.METRIC_WALL_TIME]
+        if epoch == self._first_epoch_of_fit:
+            self._choose_inline(time.process_time() - self._epoch_cpu_start)
         final = last is not None and epoch + 1 == last
         if final or self._due(completed):
             start = time.perf_counter()
-            self._checkpoint(completed, metrics, final=final)
-            self._main_seconds += time.perf_counter() - start
+            inline = self._checkpoint(completed, metrics, final=final)
+            self._main_seconds += time.perf_counter() - start - inline  # the job: in costs
         self._report_errors()
 
     @without_tensorflow_import
@@ -652,15 +696,44 @@ class InspectCheckpoint(keras.callbacks.Callback):
             },
         }
 
+    def _choose_inline(self, cpu_seconds: float) -> None:
+        """After the fit's first epoch: run this fit's checkpoint jobs on the training
+        thread if training keeps every core busy (``cores_saturated``) on a backend where
+        that starves the writer (``INLINE_BACKENDS``).
+
+        Only without a distribution: the shadow's run stays out of a strategy's or
+        ``keras.distribution``'s scope in the writer thread, which has neither. The
+        initialization's job, queued in the writer, is finished now, while training waits,
+        instead of being starved over the next epochs.
+        """
+        if (
+            self._writer is None
+            or self._several
+            or keras.backend.backend() not in INLINE_BACKENDS
+            or not cores_saturated(cpu_seconds, self._epoch_seconds, _cores())
+        ):
+            return
+        if getattr(self.model, "_distribute_strategy", None) is not None:
+            return
+        try:
+            from keras.distribution import distribution
+        except ImportError:
+            distribution = None
+        if distribution is not None and distribution() is not None:
+            return
+        self._inline = True
+        self._writer.drain()
+
     def _checkpoint(
         self,
         epoch: int,
         metrics: Mapping[str, Any],
         final: bool = False,
         wait: threading.Event | None = None,
-    ) -> None:
+    ) -> float:
         """Copy what the checkpoint needs on this thread; compute and write it in the writer
-        (after ``wait`` is set, or ``INIT_WAIT_SECONDS``, when given)."""
+        (after ``wait`` is set, or ``INIT_WAIT_SECONDS``, when given), or here in inline
+        mode. Returns the seconds the job took here (0 when the writer runs it)."""
         assert self._capture is not None and self._writer is not None
         capture = self._capture
         model_layers = [
@@ -702,12 +775,27 @@ class InspectCheckpoint(keras.callbacks.Callback):
                 time.perf_counter() - start,
             )
         info = self._model_json_text("training", epochs_completed=epoch)
+        inline = self._inline and wait is None
         job = functools.partial(
-            self._build_and_write, epoch, attrs, weights, model_layers, outputs, info, final, wait
+            self._build_and_write,
+            epoch,
+            attrs,
+            weights,
+            model_layers,
+            outputs,
+            info,
+            final,
+            wait,
+            inline,
         )
         self._written.add(epoch)
         self._submitted_in_fit += 1
-        self._writer.submit(f"epoch {epoch}", job, waited=final)
+        if not inline:
+            self._writer.submit(f"epoch {epoch}", job, waited=final)
+            return 0.0
+        start = time.perf_counter()
+        self._writer.run_here(f"epoch {epoch}", job)
+        return time.perf_counter() - start
 
     def _build_and_write(
         self,
@@ -719,23 +807,29 @@ class InspectCheckpoint(keras.callbacks.Callback):
         info: str,
         final: bool = False,
         wait: threading.Event | None = None,
+        inline: bool = False,
     ) -> None:
-        """Runs in the writer thread: activations, class means, summaries, HDF5 file."""
+        """Runs in the writer thread (or, ``inline``, on the training thread): activations,
+        class means, summaries, HDF5 file."""
         if wait is not None:
             wait.wait(INIT_WAIT_SECONDS)
         costs = self._fit_costs  # this fit's, even if the next fit has begun when it ends
-        # The job's cost to training: this thread's CPU time (numpy, h5py, the checks) plus
-        # the forward pass's wall time, since the backend runs most of that in its own
-        # thread pool, where this thread's clock does not see it (an overestimate when the
-        # pass shares the cores with training: the budget errs on the cheap side).
-        start = time.thread_time()
+        # The job's cost to training. Inline, its wall time: training waits for all of it.
+        # In the writer, this thread's CPU time (numpy, h5py, the checks) plus the forward
+        # pass's wall time, since the backend runs most of that in its own thread pool,
+        # where this thread's clock does not see it (an overestimate when the pass shares
+        # the cores with training: the budget errs on the cheap side).
+        start, wall = time.thread_time(), time.perf_counter()
         forward = 0.0
         try:
             forward = self._compute_and_write(
-                epoch, attrs, weights, model_layers, outputs, info, final
+                epoch, attrs, weights, model_layers, outputs, info, final, inline
             )
         finally:
-            costs.append(time.thread_time() - start + forward)
+            if inline:
+                costs.append(time.perf_counter() - wall)
+            else:
+                costs.append(time.thread_time() - start + forward)
 
     def _compute_and_write(
         self,
@@ -746,6 +840,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         outputs: Activations | None,
         info: str,
         final: bool,
+        inline: bool = False,
     ) -> float:
         """Computes and writes the checkpoint; returns the seconds of a forward pass run
         here (0 when the main thread ran it)."""
@@ -760,7 +855,11 @@ class InspectCheckpoint(keras.callbacks.Callback):
             # initialization, which waits for epoch 0 to end, since tracing beside fit's own
             # tracing cost ~3× as much.
             outputs = capture.run(
-                self.inputs, weights, extremes=self.checks, compiled=self._compile_in_writer
+                self.inputs,
+                weights,
+                extremes=self.checks,
+                # Inline, tracing delays training one for one, as without a shadow.
+                compiled=self._compile if inline else self._compile_in_writer,
             )
             forward = outputs.seconds
         attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = outputs.seconds / self.n_samples

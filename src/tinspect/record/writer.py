@@ -258,6 +258,7 @@ class BackgroundWriter:
         while True:
             item = self._queue.get()
             if item is None:
+                self._queue.task_done()
                 return
             label, job = item
             wanted = full if full is not None and self._training_over else 1
@@ -265,10 +266,16 @@ class BackgroundWriter:
                 openmp_threads(wanted)
                 threads = wanted
             try:
-                job()
-            except BaseException as error:  # noqa: BLE001 - reported by the callback
-                with self._lock:
-                    self._errors.append((label, error))
+                self._call(label, job)
+            finally:
+                self._queue.task_done()
+
+    def _call(self, label: str, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as error:  # noqa: BLE001 - reported by the callback
+            with self._lock:
+                self._errors.append((label, error))
 
     def submit(self, label: str, job: Callable[[], None], waited: bool = False) -> None:
         """Queue ``job``; blocks while ``max_pending`` jobs are waiting (back-pressure).
@@ -284,6 +291,22 @@ class BackgroundWriter:
         except queue.Full:
             with self._boosted():
                 self._queue.put((label, job))
+
+    def drain(self) -> None:
+        """Wait until every job submitted so far is done (the writer at the normal policy)."""
+        if self._thread.is_alive():
+            with self._boosted():
+                self._queue.join()
+
+    def run_here(self, label: str, job: Callable[[], None]) -> None:
+        """Run ``job`` on the calling thread, after every job submitted before it.
+
+        For training that keeps every core busy (``InspectCheckpoint``'s inline mode): a job
+        in the writer thread then costs training 2-3× its own CPU (docs/design.md); run by
+        the caller it costs what it takes. Errors are kept like the thread's.
+        """
+        self.drain()
+        self._call(label, job)
 
     @contextlib.contextmanager
     def _boosted(self) -> Iterator[None]:
