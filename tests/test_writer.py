@@ -7,6 +7,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -86,3 +87,19 @@ def test_run_here_runs_on_the_caller_after_every_job_queued_before() -> None:
         ("d", "tinspect-writer"),
     ]
     assert [label for label, _ in writer.take_errors()] == ["broken"]
+
+
+def test_run_here_lets_the_user_stop_training() -> None:
+    """Ctrl-C during an inline checkpoint stops training; it is no checkpoint error."""
+    from tinspect.record.writer import BackgroundWriter
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    writer = BackgroundWriter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            writer.run_here("epoch 1", interrupted)
+        assert writer.take_errors() == []
+    finally:
+        writer.close()

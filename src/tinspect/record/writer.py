@@ -303,10 +303,17 @@ class BackgroundWriter:
 
         For training that keeps every core busy (``InspectCheckpoint``'s inline mode): a job
         in the writer thread then costs training 2-3× its own CPU (docs/design.md); run by
-        the caller it costs what it takes. Errors are kept like the thread's.
+        the caller it costs what it takes. Errors are kept like the thread's, except a
+        ``KeyboardInterrupt`` or ``SystemExit``: on the training thread that is the user
+        stopping training, which a checkpoint must not swallow (its file is never half
+        written: ``write_atomic`` removes the temporary one).
         """
         self.drain()
-        self._call(label, job)
+        try:
+            job()
+        except Exception as error:  # noqa: BLE001 - reported by the callback
+            with self._lock:
+                self._errors.append((label, error))
 
     @contextlib.contextmanager
     def _boosted(self) -> Iterator[None]:
