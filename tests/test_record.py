@@ -365,9 +365,11 @@ def test_samples_that_do_not_fit_the_model_fail_before_training(
         model.fit(x, [y, x[:, :1]], epochs=1, verbose=0, callbacks=[cb])
 
 
+@pytest.mark.parametrize("inline", [False, True], ids=["writer", "inline"])
 def test_writer_errors_warn_and_training_continues(
-    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch, inline: bool
 ) -> None:
+    """A checkpoint that fails, in the writer thread or inline, warns; training goes on."""
     from tinspect.record import callback as callback_module
 
     real = callback_module.write_checkpoint
@@ -378,12 +380,14 @@ def test_writer_errors_warn_and_training_continues(
         real(path, record, compression)
 
     monkeypatch.setattr(callback_module, "write_checkpoint", flaky)
+    monkeypatch.setattr(callback_module, "cores_saturated", lambda *_: inline)
+    monkeypatch.setattr(callback_module, "INLINE_BACKENDS", {keras.backend.backend()})
     model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy")
     cb = InspectCheckpoint(tmp_path, tinspect.make_header("flaky"), tabular, every=1)
     with pytest.warns(UserWarning, match="checkpoint epoch 1 of 'flaky' was not written: OSError"):
         history = model.fit(*tabular, epochs=3, verbose=0, callbacks=[cb])
-    assert len(history.history["loss"]) == 3
+    assert cb._inline is inline and len(history.history["loss"]) == 3
     d = model_dir(tmp_path)
     assert epochs(d) == [0, 2, 3]
     assert [label for label, _ in cb.errors] == ["epoch 1"]
@@ -1088,31 +1092,6 @@ def test_training_that_saturates_the_cores_gets_its_checkpoints_written_inline(
                 np.testing.assert_array_equal(a[key], b[key], err_msg=f"epoch {epoch} {key}")
     assert [m["loss"] for m in metrics(inline_dir)] == [m["loss"] for m in metrics(writer_dir)]
     assert model_json(inline_dir)["status"]["state"] == "finished"
-
-
-def test_an_inline_checkpoint_that_fails_warns_and_training_continues(
-    tmp_path: Path, tabular: XY, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tinspect.record import callback as callback_module
-
-    real = callback_module.write_checkpoint
-
-    def flaky(path: Path, record, compression) -> None:
-        if path.name == fmt.checkpoint_name(1):
-            raise OSError("disk full (simulated)")
-        real(path, record, compression)
-
-    monkeypatch.setattr(callback_module, "write_checkpoint", flaky)
-    monkeypatch.setattr(callback_module, "cores_saturated", lambda *_: True)
-    monkeypatch.setattr(callback_module, "INLINE_BACKENDS", {keras.backend.backend()})
-    model = keras.Sequential([keras.Input((8,)), layers.Dense(3, activation="softmax")])
-    model.compile("adam", "sparse_categorical_crossentropy")
-    cb = InspectCheckpoint(tmp_path, tinspect.make_header("flaky"), tabular, every=1)
-    with pytest.warns(UserWarning, match="checkpoint epoch 1 of 'flaky' was not written: OSError"):
-        history = model.fit(*tabular, epochs=3, verbose=0, callbacks=[cb])
-    assert cb._inline and len(history.history["loss"]) == 3
-    assert epochs(model_dir(tmp_path)) == [0, 2, 3]
-    assert [label for label, _ in cb.errors] == ["epoch 1"]
 
 
 @pytest.mark.parametrize(
