@@ -97,6 +97,10 @@ SATURATED_MARGIN = 0.5
 #: inline, 1.140 in the writer). Not JAX: its first epoch is XLA's compile, which reads as
 #: saturated, yet its thread pool leaves the writer room (demo 1.108 inline, 1.057 in the
 #: writer; 28x28 1.067 against 1.038). TensorFlow's training never reads as saturated.
+#: torch has neither a strategy's scope nor ``keras.distribution`` (a distributed torch run
+#: is several processes, never inline) and runs its recorder eagerly: a backend added here
+#: must keep those out of inline jobs as the writer thread does, and may want the training
+#: thread's tracing threshold (``COMPILE_MIN_CHECKPOINTS``).
 INLINE_BACKENDS = frozenset({"torch"})
 
 
@@ -699,12 +703,10 @@ class InspectCheckpoint(keras.callbacks.Callback):
     def _choose_inline(self, cpu_seconds: float) -> None:
         """After the fit's first epoch: run this fit's checkpoint jobs on the training
         thread if training keeps every core busy (``cores_saturated``) on a backend where
-        that starves the writer (``INLINE_BACKENDS``).
+        that starves the writer (``INLINE_BACKENDS``), and only in a one-process run.
 
-        Only without a distribution: the shadow's run stays out of a strategy's or
-        ``keras.distribution``'s scope in the writer thread, which has neither. The
-        initialization's job, queued in the writer, is finished now, while training waits,
-        instead of being starved over the next epochs.
+        The initialization's job, queued in the writer, is finished now, while training
+        waits, instead of being starved over the next epochs.
         """
         if (
             self._writer is None
@@ -712,14 +714,6 @@ class InspectCheckpoint(keras.callbacks.Callback):
             or keras.backend.backend() not in INLINE_BACKENDS
             or not cores_saturated(cpu_seconds, self._epoch_seconds, _cores())
         ):
-            return
-        if getattr(self.model, "_distribute_strategy", None) is not None:
-            return
-        try:
-            from keras.distribution import distribution
-        except ImportError:
-            distribution = None
-        if distribution is not None and distribution() is not None:
             return
         self._inline = True
         self._writer.drain()
@@ -823,7 +817,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
         forward = 0.0
         try:
             forward = self._compute_and_write(
-                epoch, attrs, weights, model_layers, outputs, info, final, inline
+                epoch, attrs, weights, model_layers, outputs, info, final
             )
         finally:
             if inline:
@@ -840,7 +834,6 @@ class InspectCheckpoint(keras.callbacks.Callback):
         outputs: Activations | None,
         info: str,
         final: bool,
-        inline: bool = False,
     ) -> float:
         """Computes and writes the checkpoint; returns the seconds of a forward pass run
         here (0 when the main thread ran it)."""
@@ -855,11 +848,7 @@ class InspectCheckpoint(keras.callbacks.Callback):
             # initialization, which waits for epoch 0 to end, since tracing beside fit's own
             # tracing cost ~3× as much.
             outputs = capture.run(
-                self.inputs,
-                weights,
-                extremes=self.checks,
-                # Inline, tracing delays training one for one, as without a shadow.
-                compiled=self._compile if inline else self._compile_in_writer,
+                self.inputs, weights, extremes=self.checks, compiled=self._compile_in_writer
             )
             forward = outputs.seconds
         attrs[fmt.ATTR_RUNTIME_PER_SAMPLE] = outputs.seconds / self.n_samples

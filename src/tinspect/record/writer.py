@@ -266,16 +266,12 @@ class BackgroundWriter:
                 openmp_threads(wanted)
                 threads = wanted
             try:
-                self._call(label, job)
+                job()
+            except BaseException as error:  # noqa: BLE001 - reported by the callback
+                with self._lock:
+                    self._errors.append((label, error))
             finally:
                 self._queue.task_done()
-
-    def _call(self, label: str, job: Callable[[], None]) -> None:
-        try:
-            job()
-        except BaseException as error:  # noqa: BLE001 - reported by the callback
-            with self._lock:
-                self._errors.append((label, error))
 
     def submit(self, label: str, job: Callable[[], None], waited: bool = False) -> None:
         """Queue ``job``; blocks while ``max_pending`` jobs are waiting (back-pressure).
